@@ -1,0 +1,3 @@
+from gisgate.cli import main
+
+main()

@@ -1,0 +1,182 @@
+"""`gisgate.toml`, validated by pydantic.
+
+Unknown keys are rejected and every problem is listed at once, each naming its key
+(`target.dataserver.port: Input should be a valid integer`). Secrets are never literals:
+targets name an environment variable (`*_env`) or a file (`*_file`) that holds them.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gisgate.errors import ConfigError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def check_zone(name: str) -> str:
+    """An IANA zone name; fixed offsets like "-0500" are refused (they are wrong half the year)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(f"unknown time zone {name!r}: use an IANA name such as America/New_York or UTC")
+    return name
+
+
+class Acd(Strict):
+    number: int = Field(1, ge=0, description="ACD server number: the `ACD:` header and the acdServerId")
+    timezone: str = Field("UTC", description="IANA zone of the ACD; file names use its local clock")
+    interval_minutes: Literal[15, 30] = 15
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        return check_zone(v)
+
+
+class Gis(Strict):
+    newline: Literal["crlf", "lf"] = "crlf"
+    utc_offset_token: Literal["P0000", "N0000"] = "P0000"
+    positive_offset_letter: Literal["P"] = "P"
+
+
+class Mapping(Strict):
+    """Translation tables from a platform's IDs and states to the ACD's."""
+
+    agents: dict[str, str] = {}
+    services: dict[str, str] = {}  # queue / ring group / service -> acdServiceId
+    service_names: dict[str, str] = {}  # acdServiceId -> name, for WHIT serviceName
+    states: dict[str, str] = {}  # platform state -> one of model.STATES
+    home_queue: dict[str, str] = {}  # agent -> acdServiceId for agents without contacts
+    default_service: str | None = None
+
+
+class Route(Strict):
+    name: str
+    inbox: str | None = None  # default: <root>/inbox/<name>
+    format: str = "auto"
+    outputs: list[str] = ["gis"]
+    targets: list[str] = []
+    settle_seconds: float = Field(2.0, ge=0)
+    done_file: bool = False
+    include: list[str] = ["*"]
+    exclude: list[str] = []
+
+
+class FolderTarget(Strict):
+    kind: Literal["folder"]
+    path: str
+
+
+class SftpTarget(Strict):
+    kind: Literal["sftp"]
+    host: str
+    port: int = 22
+    user: str
+    path: str = "."
+    known_hosts: str | None = None
+    host_key: str | None = None  # "ssh-ed25519 AAAA..." pinned in config instead of known_hosts
+    key_file: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+    timeout_s: float = 30.0
+
+
+class WebexTarget(Strict):
+    kind: Literal["webex"]
+    base_url: str
+    acd_server_id: int | None = None
+    username: str
+    password_env: str | None = None
+    password_file: str | None = None
+    ca_file: str | None = None
+    timeout_s: float = 30.0
+
+
+class CwfmTarget(Strict):
+    kind: Literal["cwfm"]
+    base_url: str
+    account_id: str = "1"
+    username: str
+    password_env: str | None = None
+    password_file: str | None = None
+    ca_file: str | None = None
+    timeout_s: float = 30.0
+
+
+Target = Annotated[FolderTarget | SftpTarget | WebexTarget | CwfmTarget, Field(discriminator="kind")]
+
+
+class Config(Strict):
+    root: str = "."
+    acd: Acd = Acd()
+    gis: Gis = Gis()
+    mapping: Mapping = Mapping()
+    route: list[Route] = []
+    target: dict[str, Target] = {}
+
+    @model_validator(mode="after")
+    def _routes_name_known_targets(self) -> Config:
+        for r in self.route:
+            missing = [t for t in r.targets if t not in self.target]
+            if missing:
+                raise ValueError(f"route {r.name!r} names unknown target(s) {missing}; known: {sorted(self.target)}")
+        return self
+
+
+def load(path: str | Path | None) -> Config:
+    """Read and validate a config file; `None` gives the built-in defaults."""
+    if path is None:
+        return Config()
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found")
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}")
+    return parse(data, str(path))
+
+
+def parse(data: dict, where: str = "config") -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            lines.append(f"{where}: {key}: {err['msg']}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+class ConvertOptions(Strict):
+    """Everything a conversion needs besides its inputs (merged from the CLI and gisgate.toml)."""
+
+    source: str = "auto"  # a key of sources.SOURCES, or auto
+    to: str = "gis"  # gis | whit | cwfm | rtstate | contact | textcontact
+    acd: int = 1
+    tz: str = "UTC"  # the ACD's zone: file names, bucketing, naive times of WHIT
+    interval: Literal[15, 30] = 15  # output interval
+    source_interval: Literal[15, 30] | None = None  # input granularity; None = infer
+    date_order: Literal["ymd", "mdy", "dmy"] = "ymd"  # WHIT dates
+    whit_utc: bool = False  # WHIT date/period are UTC rather than `tz`
+    naive_tz: str = "UTC"  # zone of naive timestamps in platform exports
+    until: str | None = None  # end of an event export (ISO-8601); default: the latest event
+    service: str | None = None  # default acdServiceId for agent rows without a queue
+    sl_threshold_s: float = 20.0  # service-level threshold for contact-derived intervals
+    max_span_hours: float = 12.0  # state spans longer than this are cut and warned
+    newline: Literal["crlf", "lf"] = "crlf"
+    utc_offset_token: Literal["P0000", "N0000"] = "P0000"
+    mapping: Mapping = Mapping()
+
+    @field_validator("tz", "naive_tz")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        return check_zone(v)

@@ -1,0 +1,75 @@
+"""Every error gisgate raises on purpose, and the exit code each one means.
+
+    GisgateError                      exit 1   (anything unexpected but understood)
+    ├── ConfigError                   exit 2   bad option, config file or mapping
+    ├── InputError                    exit 3   an input file (or some of its rows) was rejected;
+    │                                          carries the list of Problems
+    └── DeliveryError                 exit 4   outputs stay queued; re-running is safe
+        ├── TransientDeliveryError             retry later (network down, 5xx, timeout)
+        └── PermanentDeliveryError             retrying cannot help (auth refused, 4xx, host key)
+
+Messages say what is wrong, where, and what to do next. They never contain secrets.
+`cli.py` is the only place that turns these into exit codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with an input, at a place a person can find: `file:line: column: reason`."""
+
+    file: str
+    line: int  # 1-based physical line; 0 when the problem concerns the whole file
+    column: str  # column or field name; "" when not about one column
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.column}: {self.reason}" if self.column else f"{where}: {self.reason}"
+
+
+class GisgateError(Exception):
+    exit_code = 1
+
+
+class ConfigError(GisgateError):
+    """A command-line option, the config file or a mapping table is wrong."""
+
+    exit_code = 2
+
+
+class InputError(GisgateError):
+    """An input was rejected. `problems` lists every reason found (not just the first)."""
+
+    exit_code = 3
+    shown = 20  # how many problems the message spells out before counting the rest
+
+    def __init__(self, problems: list[Problem] | Problem | str, file: str = ""):
+        if isinstance(problems, str):
+            problems = [Problem(file, 0, "", problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems = list(problems)
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        lines = [str(p) for p in self.problems[: self.shown]]
+        rest = len(self.problems) - self.shown
+        if rest > 0:
+            lines.append(f"... and {rest} more problem(s) (use --rejects FILE to get them all)")
+        return "\n".join(lines)
+
+
+class DeliveryError(GisgateError):
+    exit_code = 4
+
+
+class TransientDeliveryError(DeliveryError):
+    """The target may accept the same delivery later."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """The target refused in a way a retry cannot fix; a human must act."""

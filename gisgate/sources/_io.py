@@ -1,0 +1,228 @@
+"""Opening input files: encoding, delimiter, CSV vs JSON. Shared by every source module.
+
+Customer-edited exports arrive with a UTF-8 BOM, in cp1252, with `;` or tabs as delimiter, or as
+JSON arrays / NDJSON / objects wrapping a list. These helpers turn all of that into a polars frame
+of strings (or typed columns, when the caller gives a schema) plus the line number of each row.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from gisgate.errors import InputError, Problem
+
+DELIMITERS = [",", ";", "\t", "|"]
+LINE = "_line"  # column added to every frame read from a file: the row's physical line number
+HEAD_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Head:
+    """What the first bytes of a file say about it, for format detection."""
+
+    path: Path
+    kind: str  # csv | json
+    keys: frozenset[str]  # CSV column names, or the keys of the first JSON record
+    wrapper: frozenset[str] = field(default_factory=frozenset)  # top-level keys of a JSON object
+    delimiter: str = ","
+
+
+def _decode_head(raw: bytes) -> str:
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start > len(raw) - 4:  # cut in the middle of a multi-byte character
+            return raw[: e.start].decode("utf-8")
+        return raw.decode("cp1252", errors="replace")
+
+
+def sniff_delimiter(header_line: str) -> str:
+    """The delimiter that splits the header line into the most fields (comma wins ties)."""
+    return max(DELIMITERS, key=lambda d: (header_line.count(d), d == ","))
+
+
+def head(path: Path) -> Head:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(HEAD_BYTES)
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror}", str(path)) from e
+    text = _decode_head(raw).lstrip()
+    if not text:
+        raise InputError("file is empty", str(path))
+    if text[0] in "[{":
+        keys, wrapper = _json_head(path, text)
+        return Head(path, "json", frozenset(keys), frozenset(wrapper))
+    first = text.splitlines()[0]
+    delim = sniff_delimiter(first)
+    cols = [c.strip().strip('"').strip() for c in first.split(delim)]
+    return Head(path, "csv", frozenset(cols), delimiter=delim)
+
+
+def _json_head(path: Path, text: str) -> tuple[set[str], set[str]]:
+    """Keys of the first record and the wrapper object's keys, from a possibly truncated head."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        first_line = text.splitlines()[0]
+        try:  # NDJSON
+            data = json.loads(first_line)
+            return set(data) if isinstance(data, dict) else set(), set()
+        except json.JSONDecodeError:
+            data = None
+    if data is None:  # a large file cut off by HEAD_BYTES: parse it whole (detection is rare)
+        data = load_json(path)
+    if isinstance(data, list):
+        return (set(data[0]) if data and isinstance(data[0], dict) else set()), set()
+    if isinstance(data, dict):
+        for v in data.values():
+            if isinstance(v, list) and v and isinstance(v[0], dict):
+                return set(v[0]), set(data)
+        return set(data), set(data)
+    return set(), set()
+
+
+def read_bytes(path: Path) -> tuple[bytes, list[str]]:
+    """The file as UTF-8 bytes without BOM, and warnings (cp1252 fallback)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror}", str(path)) from e
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16").encode("utf-8"), [f"{path}: read as UTF-16"]
+    try:
+        raw.decode("utf-8")
+        return raw, []
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace").encode("utf-8"), [
+            f"{path}: not valid UTF-8, read as cp1252 (Windows-1252); save exports as UTF-8 to be sure"
+        ]
+
+
+def read_csv(path: Path, schema: dict[str, pl.DataType] | None = None) -> tuple[pl.DataFrame, list[str]]:
+    """A CSV as a frame with a `_line` column. Columns in `schema` get that type, the rest are strings.
+
+    Typed parsing is the fast path; when a value does not parse, the file is read again as strings
+    so that the caller can say which line and column is wrong (see `numbers`).
+    """
+    data, warnings = read_bytes(path)
+    first = data.split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    delim = sniff_delimiter(first)
+    header = [c.strip().strip('"').strip() for c in first.rstrip("\r").split(delim)]
+    dupes = sorted({c for c in header if header.count(c) > 1})
+    if dupes:
+        raise InputError([Problem(str(path), 1, c, "column appears more than once") for c in dupes])
+    overrides = {c: (schema or {}).get(c, pl.String) for c in header}
+    kw = dict(separator=delim, has_header=True, new_columns=header, raise_if_empty=False,
+              truncate_ragged_lines=False, row_index_name=LINE, row_index_offset=2)
+    try:
+        frame = pl.read_csv(io.BytesIO(data), schema_overrides=overrides, **kw)
+    except pl.exceptions.ComputeError:
+        if schema is None:
+            raise InputError(_csv_error(path, data, delim), str(path)) from None
+        try:  # a value that is not a number: read as text and let the caller find it
+            frame = pl.read_csv(io.BytesIO(data), schema_overrides=dict.fromkeys(header, pl.String), **kw)
+        except pl.exceptions.ComputeError:
+            raise InputError(_csv_error(path, data, delim), str(path)) from None
+    return frame.with_columns(pl.col(LINE).cast(pl.Int64)), warnings
+
+
+def _csv_error(path: Path, data: bytes, delim: str) -> str:
+    """Find the first line whose field count differs from the header's (polars does not say)."""
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    width = len(lines[0].split(delim)) if lines else 0
+    for n, line in enumerate(lines[1:], start=2):
+        if line.strip() and '"' not in line and len(line.split(delim)) != width:
+            return f"line {n} has {len(line.split(delim))} fields, the header has {width}"
+    return "not a well-formed CSV file"
+
+
+def load_json(path: Path) -> object:
+    """Parse a JSON document or NDJSON (one object per line)."""
+    data, _ = read_bytes(path)
+    text = data.decode("utf-8")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        records = []
+        for n, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise InputError(
+                    [Problem(str(path), e.lineno, "", f"not valid JSON: {e.msg} (column {e.colno})")]
+                ) from None
+        return records
+
+
+def json_records(path: Path, wrapper_key: str | None = None) -> list[dict]:
+    """The list of records in a JSON file: a top-level array, NDJSON, or `{wrapper_key: [...]}`."""
+    data = load_json(path)
+    if isinstance(data, dict):
+        if wrapper_key is not None and isinstance(data.get(wrapper_key), list):
+            data = data[wrapper_key]
+        else:
+            lists = [v for v in data.values() if isinstance(v, list)]
+            data = lists[0] if len(lists) == 1 else [data]
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise InputError("expected a JSON array of objects (or one object per line)", str(path))
+    return data
+
+
+def json_frame(records: list[dict]) -> pl.DataFrame:
+    """Records as a frame of strings (numbers kept exactly as written), with `_line` = record number.
+
+    JSON has no line numbers per record that survive a parse; `_line` is the 1-based record index.
+    """
+    keys: dict[str, None] = {}
+    for r in records:
+        keys.update(dict.fromkeys(r))
+    cols = {
+        k: [None if (v := r.get(k)) is None else (json.dumps(v) if isinstance(v, (dict, list)) else
+            ("true" if v is True else "false" if v is False else str(v))) for r in records]
+        for k in keys
+    }
+    frame = pl.DataFrame(cols, schema=dict.fromkeys(keys, pl.String))
+    return frame.with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
+
+
+def problems_from(frame: pl.DataFrame, file: str) -> list[Problem]:
+    """Turn a frame of (`_line`, column, reason) rows into Problems (sorted by line)."""
+    if frame.is_empty():
+        return []
+    rows = frame.sort(LINE, "column").iter_rows()
+    return [Problem(file, line, column, reason) for line, column, reason in rows]
+
+
+def numbers(frame: pl.DataFrame, columns: list[str], file: str) -> tuple[pl.DataFrame, list[Problem]]:
+    """Cast `columns` to Float64; every empty, non-numeric, negative or non-finite value is a Problem."""
+    casts, checks = [], []
+    for c in columns:
+        if c not in frame.columns:
+            continue
+        src = pl.col(c)
+        num = src if frame.schema[c] == pl.Float64 else src.str.strip_chars().cast(pl.Float64, strict=False)
+        casts.append(num.alias(c))
+        reason = (
+            pl.when(src.is_null()).then(pl.lit("value is empty"))
+            .when(num.is_null()).then(pl.lit("not a number: ") + src.cast(pl.String))
+            .when(~num.is_finite()).then(pl.lit("not a finite number"))
+            .when(num < 0).then(pl.lit("negative value ") + src.cast(pl.String))
+        )
+        checks.append(pl.struct(pl.col(LINE), pl.lit(c).alias("column"), reason.alias("reason")))
+    if not casts:
+        return frame, []
+    bad = (
+        frame.select(pl.concat_list(checks).alias("p")).explode("p").unnest("p")
+        .filter(pl.col("reason").is_not_null())
+    )
+    return frame.with_columns(casts), problems_from(bad, file)
