@@ -180,3 +180,22 @@ class ConvertOptions(Strict):
     @classmethod
     def _zone(cls, v: str) -> str:
         return check_zone(v)
+
+
+def convert_options(config: Config, **given) -> ConvertOptions:
+    """Options for a conversion: the config file's values, overridden by those given (not None)."""
+    base = {
+        "acd": config.acd.number,
+        "tz": config.acd.timezone,
+        "interval": config.acd.interval_minutes,
+        "newline": config.gis.newline,
+        "utc_offset_token": config.gis.utc_offset_token,
+        "mapping": config.mapping,
+    }
+    base.update({k: v for k, v in given.items() if v is not None})
+    try:
+        return ConvertOptions(**base)
+    except ValidationError as e:
+        raise ConfigError("\n".join(
+            f"--{'.'.join(str(p) for p in err['loc']).replace('_', '-')}: {err['msg']}" for err in e.errors()
+        )) from None
