@@ -26,7 +26,7 @@ def check_zone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise ValueError(f"unknown time zone {name!r}: use an IANA name such as America/New_York or UTC")
+        raise ValueError(f"unknown time zone {name!r}: use an IANA name such as America/New_York or UTC") from None
     return name
 
 
@@ -139,9 +139,9 @@ def load(path: str | Path | None) -> Config:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found")
+        raise ConfigError(f"{path}: config file not found") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}")
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
     return parse(data, str(path))
 
 

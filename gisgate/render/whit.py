@@ -67,4 +67,4 @@ def render(frame: pl.DataFrame | None, options: ConvertOptions) -> Iterator[Outp
     body = frame.select(pl.concat_str(fields, separator=",").str.join(nl)).item()
     first, last = frame["interval_start"].min(), frame["interval_start"].max()
     name = render_template("whit/filename.j2", acd=options.acd, first=first, last=last)
-    yield Output(name, f"{header}{nl}{body}{nl}".encode("utf-8"), "whit", None)
+    yield Output(name, f"{header}{nl}{body}{nl}".encode(), "whit", None)

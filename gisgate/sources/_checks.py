@@ -60,7 +60,7 @@ def alignment_check(tz: str, minutes: int, shown: str) -> tuple[pl.Expr, str, pl
     local = start.dt.convert_time_zone(tz).dt.strftime("%Y-%m-%d %H:%M:%S")
     return (
         floor_local(start, tz, minutes) != start, shown,
-        pl.lit(f"interval start ") + local + pl.lit(f" is not on a {minutes}-minute boundary in {tz}"),
+        pl.lit("interval start ") + local + pl.lit(f" is not on a {minutes}-minute boundary in {tz}"),
     )
 
 

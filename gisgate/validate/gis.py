@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -99,7 +99,7 @@ def _start_of(stamp: str, sign: str, hh: str, mm: str) -> datetime | None:
         local = datetime.strptime(stamp, "%Y%m%d%H%M")
     except ValueError:
         return None
-    return (local - _offset(sign, hh, mm)).replace(tzinfo=timezone.utc)
+    return (local - _offset(sign, hh, mm)).replace(tzinfo=UTC)
 
 
 def _check_header(file, header, word, stamp, sign, oh, om, acd, tz, interval) -> list[Problem]:
@@ -189,7 +189,7 @@ def _period_start(text: str) -> datetime | None:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return value.astimezone(timezone.utc) if value.tzinfo else None
+    return value.astimezone(UTC) if value.tzinfo else None
 
 
 def _check_agent(file, agent, rows) -> list[Problem]:
