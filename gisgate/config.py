@@ -64,10 +64,11 @@ class Route(Strict):
     format: str = "auto"
     outputs: list[str] = ["gis"]
     targets: list[str] = []
-    settle_seconds: float = Field(2.0, ge=0)
-    done_file: bool = False
+    settle_seconds: float = Field(2.0, ge=0, description="size and mtime unchanged this long before pickup")
+    done_file: bool = False  # take `x.csv` only once `x.csv.done` (or `x.done`) exists
     include: list[str] = ["*"]
-    exclude: list[str] = []
+    exclude: list[str] = []  # added to the temp patterns that are always ignored (*.part, *.tmp, .*, ~$*)
+    stuck_seconds: float = Field(3600.0, gt=0, description="a file still changing after this is reported")
 
 
 class FolderTarget(Strict):
@@ -111,6 +112,33 @@ class CwfmTarget(Strict):
     timeout_s: float = 30.0
 
 
+class Watch(Strict):
+    """How the gateway looks at its inboxes (`[watch]`)."""
+
+    rescan_seconds: float = Field(30.0, gt=0, description="full listing of every inbox, events or not")
+    polling: bool | None = None  # None: polling on network file systems (cifs, nfs, fuse), inotify elsewhere
+    queue_limit: int = Field(1000, ge=1, description="files tracked at once; the rest wait in the inbox")
+    heartbeat_seconds: float = Field(60.0, gt=0, description="canary through the watcher thread")
+    stop_grace_seconds: float = Field(10.0, ge=0, description="on SIGTERM, time left to deliver staged files")
+
+
+class Outbox(Strict):
+    """Delivery retries (`[outbox]`): exponential backoff with jitter, then `failed/`."""
+
+    backoff_seconds: float = Field(2.0, gt=0)
+    backoff_max_seconds: float = Field(900.0, gt=0)
+    max_attempts: int = Field(20, ge=1)
+    breaker_failures: int = Field(5, ge=1, description="consecutive failures that open a target's breaker")
+    breaker_seconds: float = Field(60.0, gt=0, description="how long an open breaker waits before one probe")
+
+
+class Archive(Strict):
+    """Retention of `archive/` (`[archive]`); nothing else is ever deleted."""
+
+    keep_days: float | None = Field(None, gt=0)
+    max_bytes: int | None = Field(None, gt=0)
+
+
 Target = Annotated[FolderTarget | SftpTarget | WebexTarget | CwfmTarget, Field(discriminator="kind")]
 
 
@@ -121,13 +149,25 @@ class Config(Strict):
     mapping: Mapping = Mapping()
     route: list[Route] = []
     target: dict[str, Target] = {}
+    watch: Watch = Watch()
+    outbox: Outbox = Outbox()
+    archive: Archive = Archive()
 
     @model_validator(mode="after")
     def _routes_name_known_targets(self) -> Config:
+        problems = []
         for r in self.route:
             missing = [t for t in r.targets if t not in self.target]
             if missing:
-                raise ValueError(f"route {r.name!r} names unknown target(s) {missing}; known: {sorted(self.target)}")
+                problems.append(f"route {r.name!r} names unknown target(s) {missing}; known: {sorted(self.target)}")
+        names = [r.name for r in self.route]
+        for dup in sorted({n for n in names if names.count(n) > 1}):
+            problems.append(f"route name {dup!r} is used twice")
+        for r in self.route:
+            if not r.name or "/" in r.name or r.name.startswith("."):
+                problems.append(f"route name {r.name!r} must be a plain folder name")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 

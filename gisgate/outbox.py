@@ -1,0 +1,322 @@
+"""The outbox: staged files per target, in folders that are their delivery state, and the worker
+that delivers them.
+
+    outbox/<target>/pending/          staged (temp write, fsync, rename), waiting for delivery
+    outbox/<target>/sending/          handed to the target right now
+    outbox/<target>/sent/<date>/      delivered (kept as the record of what went out)
+    outbox/<target>/failed/           given up: `<name>.reason.txt` beside each says why
+
+The ledger (passed in, never imported: siblings stay independent) is the truth about what is due:
+the worker takes the oldest due batch of each target, moves its files pending → sending, calls
+`target.deliver(files)`, then moves them to sent/ or back to pending/ with a later `next_try`.
+Retries use exponential backoff with jitter and survive restarts (attempts and next try live in the
+ledger); each target has a circuit breaker so a dead endpoint costs one probe per cool-down.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from gisgate.errors import PermanentDeliveryError, TransientDeliveryError
+
+log = logging.getLogger("gisgate.outbox")
+
+STATES = ("pending", "sending", "sent", "failed")
+
+
+# ---- atomic file operations (shared by the gateway) ------------------------------------------
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename in `path` durable (a no-op where directories cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes, fsync: bool = True) -> Path:
+    """Write `data` to `path` through a hidden temp name in the same folder: never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".~gisgate-{uuid.uuid4().hex}.part"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if fsync:
+        fsync_dir(path.parent)
+    return path
+
+
+def unique_path(folder: Path, name: str) -> Path:
+    """`folder/name`, or `folder/stem~2.ext`, `~3`… when taken: archives never overwrite."""
+    candidate = folder / name
+    if not candidate.exists():
+        return candidate
+    stem, dot, ext = name.partition(".")
+    for n in range(2, 100000):
+        candidate = folder / (f"{stem}~{n}{dot}{ext}")
+        if not candidate.exists():
+            return candidate
+    raise FileExistsError(f"{folder}: too many files named like {name}")
+
+
+def move(src: Path, dest: Path) -> Path:
+    """Atomic rename (same file system), creating the destination folder."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(src, dest)
+    return dest
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def today() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d")
+
+
+# ---- staging -------------------------------------------------------------------------------------
+
+
+def folder(outbox: Path, target: str, state: str) -> Path:
+    return outbox / target / state
+
+
+def stage(outbox: Path, target: str, name: str, data: bytes) -> Path:
+    """Put one output into `outbox/<target>/pending/` atomically (replacing an older pending version)."""
+    return atomic_write(folder(outbox, target, "pending") / name, data)
+
+
+def depth(outbox: Path) -> dict[str, int]:
+    """Files waiting per target (pending + sending), for metrics."""
+    out = {}
+    if outbox.is_dir():
+        for t in sorted(p for p in outbox.iterdir() if p.is_dir()):
+            out[t.name] = sum(
+                1 for s in ("pending", "sending") if (t / s).is_dir() for e in os.scandir(t / s)
+                if not e.name.startswith(".")
+            )
+    return out
+
+
+# ---- the worker ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Policy:
+    backoff_seconds: float = 2.0
+    backoff_max_seconds: float = 900.0
+    max_attempts: int = 20
+    breaker_failures: int = 5
+    breaker_seconds: float = 60.0
+
+    def delay(self, attempts: int) -> float:
+        """Exponential backoff with 'equal jitter': half fixed, half random."""
+        d = min(self.backoff_max_seconds, self.backoff_seconds * 2 ** max(0, attempts - 1))
+        return d / 2 + random.uniform(0, d / 2)
+
+
+@dataclass
+class Breaker:
+    failures: int = 0
+    open_until: float = 0.0
+
+    def allows(self, now: float) -> bool:
+        return now >= self.open_until
+
+
+@dataclass
+class Stats:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    last_success: dict[str, float] = field(default_factory=dict)
+
+
+def _nohook(point: str) -> None:
+    return None
+
+
+class Worker:
+    """Delivers every target's due batches, oldest first, until `stop` is set.
+
+    `ledger_factory()` opens a ledger connection for the worker's thread; `targets` maps names to
+    objects with `deliver(paths) -> Receipt`; `lock` is shared with staging so a batch is never
+    taken while a newer version of one of its files is being staged.
+    """
+
+    def __init__(self, outbox: Path, ledger_factory, targets: dict, policy: Policy, lock: threading.Lock,
+                 hook=_nohook, now=time.time):
+        self.outbox = outbox
+        self.ledger_factory = ledger_factory
+        self.targets = targets
+        self.policy = policy
+        self.lock = lock
+        self.hook = hook
+        self.now = now
+        self.breakers = {name: Breaker() for name in targets}
+        self.wake = threading.Event()
+        self.stats = Stats()
+        self.heartbeat = 0.0
+
+    # -- recovery
+
+    def recover(self, ledger) -> int:
+        """After a crash: batches left in `sending` go back to `pending` (their target may have them;
+        the targets make a re-send of identical bytes harmless)."""
+        rows = ledger.deliveries_in("sending")
+        for r in rows:
+            src = folder(self.outbox, r.target, "sending") / r.name
+            if src.exists():
+                move(src, folder(self.outbox, r.target, "pending") / r.name)
+        if rows:
+            ledger.set_deliveries([r.id for r in rows], "pending")
+            log.warning("recovered %d delivery(ies) interrupted while sending", len(rows))
+        return len(rows)
+
+    # -- the loop
+
+    def run(self, stop: threading.Event, grace: float = 10.0) -> None:
+        ledger = self.ledger_factory()
+        try:
+            self.recover(ledger)
+            while not stop.is_set():
+                self.heartbeat = self.now()
+                if not self.run_once(ledger):
+                    self.wake.wait(self._idle_wait(ledger))
+                    self.wake.clear()
+            # Draining: staged files still due get `grace` seconds to go out before we exit.
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline and self.run_once(ledger):
+                pass
+        finally:
+            for t in self.targets.values():
+                try:
+                    t.close()
+                except Exception:  # closing must not hide the reason we stopped
+                    log.exception("closing target failed")
+            ledger.close()
+
+    def _idle_wait(self, ledger) -> float:
+        now = self.now()
+        wait = 1.0
+        for name in self.targets:
+            due = ledger.next_due(name)
+            if due is not None:
+                wait = min(wait, max(0.01, max(due, self.breakers[name].open_until) - now))
+        return wait
+
+    def run_once(self, ledger) -> bool:
+        """Deliver at most one due batch per target; True if anything was attempted."""
+        did = False
+        for name, target in self.targets.items():
+            now = self.now()
+            if not self.breakers[name].allows(now):
+                continue
+            rows = ledger.next_batch(name, now)
+            if rows:
+                self.deliver_batch(ledger, name, target, rows[0].batch)
+                did = True
+        return did
+
+    def deliver_batch(self, ledger, name: str, target, batch: str) -> None:
+        with self.lock:
+            rows = ledger.batch_rows(name, batch, ("pending",))
+            if not rows:
+                return
+            files, missing = [], []
+            for r in rows:
+                src = folder(self.outbox, name, "pending") / r.name
+                if src.exists() and sha256_file(src) == r.sha256:
+                    files.append(move(src, folder(self.outbox, name, "sending") / r.name))
+                else:
+                    missing.append(r)
+            if missing:
+                # The staged bytes are gone or changed under us: deliver nothing of this batch.
+                for f in files:
+                    move(f, folder(self.outbox, name, "pending") / f.name)
+                ledger.set_deliveries([r.id for r in rows], "failed",
+                                      error=f"staged file missing or changed: {', '.join(r.name for r in missing)}")
+                log.error("%s: batch %s failed: staged file missing or changed", name, batch)
+                self.stats.failed += len(rows)
+                return
+            ledger.set_deliveries([r.id for r in rows], "sending")
+        self.hook("after-sending")
+        ids = [r.id for r in rows]
+        attempts = max(r.attempts for r in rows) + 1
+        try:
+            receipt = target.deliver(files)
+        except PermanentDeliveryError as e:
+            self._fail(ledger, name, rows, files, str(e))
+            return
+        except TransientDeliveryError as e:
+            self._retry(ledger, name, rows, files, attempts, str(e))
+            return
+        except Exception as e:  # a bug in a target must not stop the gateway: retry, loudly
+            log.exception("%s: unexpected error delivering %s", name, [f.name for f in files])
+            self._retry(ledger, name, rows, files, attempts, f"{type(e).__name__}: {e}")
+            return
+        self.hook("after-deliver")
+        sent = folder(self.outbox, name, "sent") / today()
+        for f in files:
+            move(f, unique_path(sent, f.name))
+        ledger.set_deliveries(ids, "sent", attempt=True, detail=getattr(receipt, "detail", "") or None)
+        self.breakers[name] = Breaker()
+        self.stats.sent += len(files)
+        self.stats.last_success[name] = self.now()
+        log.info("%s: delivered %s", name, ", ".join(f.name for f in files))
+
+    def _retry(self, ledger, name: str, rows, files: list[Path], attempts: int, error: str) -> None:
+        if attempts >= self.policy.max_attempts:
+            self._fail(ledger, name, rows, files, f"gave up after {attempts} attempts; last error: {error}")
+            return
+        delay = self.policy.delay(attempts)
+        for f in files:
+            move(f, folder(self.outbox, name, "pending") / f.name)
+        ledger.set_deliveries([r.id for r in rows], "pending", error=error, next_try=self.now() + delay, attempt=True)
+        self.stats.retried += len(rows)
+        b = self.breakers[name]
+        b.failures += 1
+        if b.failures >= self.policy.breaker_failures:
+            b.open_until = self.now() + self.policy.breaker_seconds
+            log.error("%s: %d failures in a row, pausing deliveries for %.0f s (circuit open): %s",
+                      name, b.failures, self.policy.breaker_seconds, error)
+        else:
+            log.warning("%s: delivery failed (attempt %d), retry in %.1f s: %s", name, attempts, delay, error)
+
+    def _fail(self, ledger, name: str, rows, files: list[Path], error: str) -> None:
+        failed = folder(self.outbox, name, "failed")
+        for f in files:
+            dest = move(f, unique_path(failed, f.name))
+            atomic_write(dest.with_name(dest.name + ".reason.txt"),
+                         (f"{dest.name} was not delivered to target {name!r}.\n{error}\n"
+                          f"Fix the cause, then run: gisgate retry {dest}\n").encode())
+        ledger.set_deliveries([r.id for r in rows], "failed", error=error, attempt=True)
+        self.stats.failed += len(rows)
+        log.error("%s: delivery failed for good: %s: %s", name, ", ".join(f.name for f in files), error)
