@@ -116,6 +116,79 @@ def validate(files, tz, interval, quiet):
         click.echo(f"{len(paths)} file(s) valid")
 
 
+# --- gateway: watch / status / retry / init ------------------------------------------------------
+
+ROOT_OPTIONS = [
+    click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+                 help="gisgate.toml (default: <root>/gisgate.toml, else the built-in gateway)."),
+    click.option("--root", type=click.Path(file_okay=False), default=None,
+                 help="Gateway root: inbox/, work/, archive/, rejected/, outbox/, gisgate.db."),
+]
+
+
+def root_options(f):
+    for option in reversed(ROOT_OPTIONS):
+        f = option(f)
+    return f
+
+
+@cli.command()
+@root_options
+@click.option("--settle", type=float, default=None, help="Seconds a file must stay unchanged (all routes).")
+@click.option("--rescan", type=float, default=None, help="Seconds between full inbox listings (default 30).")
+@click.option("--polling/--events", default=None, help="Force the polling observer, or inotify events.")
+@click.option("--metrics", default=None, metavar="PATH|PORT", help="Prometheus text to a file or 127.0.0.1:PORT.")
+@click.option("--log-json", is_flag=True, help="One JSON object per log line.")
+@click.pass_context
+def watch(ctx, config_path, root, settle, rescan, polling, metrics, log_json):
+    """Run the gateway until SIGTERM / Ctrl-C: watch the inboxes, convert, deliver.
+
+    \b
+    Example: gisgate watch --root /var/lib/gisgate
+    """
+    from gisgate import watch as gateway
+
+    gateway.run(config_path, root, settle=settle, rescan=rescan, polling=polling, metrics=metrics,
+                log_json=log_json, verbose=ctx.obj["verbose"])
+
+
+@cli.command()
+@root_options
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(config_path, root, as_json):
+    """What the gateway holds: inputs per state, deliveries per target, oldest pending, last errors."""
+    import json
+
+    from gisgate import watch as gateway
+
+    report = gateway.status(config_path, root)
+    click.echo(json.dumps(report, indent=2, default=str) if as_json else gateway.format_status(report))
+
+
+@cli.command()
+@root_options
+@click.argument("files", nargs=-1, type=click.Path())
+@click.option("--all-rejected", is_flag=True, help="Every file in rejected/ goes back to its inbox.")
+def retry(config_path, root, files, all_rejected):
+    """Send rejected inputs back to their inbox, or failed outputs back to pending, after a fix."""
+    from gisgate import watch as gateway
+
+    if not files and not all_rejected:
+        raise click.UsageError("name FILE(s) or pass --all-rejected")
+    for line in gateway.retry(list(files), all_rejected, config_path, root):
+        click.echo(line)
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(file_okay=False))
+def init(folder):
+    """Write a commented example gisgate.toml and the gateway's folder tree into FOLDER."""
+    from gisgate import watch as gateway
+
+    for path in gateway.init(folder):
+        click.echo(f"created {path}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; the single catch site for GisgateError."""
     verbose = "--verbose" in (argv or sys.argv[1:]) or "-v" in (argv or sys.argv[1:])

@@ -142,17 +142,8 @@ def setup(config_path: str | Path | None = None, root: str | Path | None = None)
 
 
 def convert_options(cfg: Config, route: Route, to: str) -> ConvertOptions:
-    """What a conversion of `route`'s files into `to` needs, from the route and `[acd]`/`[gis]`/`[mapping]`."""
-    return ConvertOptions(
-        source=route.format,
-        to=to,
-        acd=cfg.acd.number,
-        tz=cfg.acd.timezone,
-        interval=cfg.acd.interval_minutes,
-        newline=cfg.gis.newline,
-        utc_offset_token=cfg.gis.utc_offset_token,
-        mapping=cfg.mapping,
-    )
+    """What a conversion of `route`'s files into `to` needs: the route's format, `[acd]`, `[gis]`, `[mapping]`."""
+    return cfgmod.convert_options(cfg, source=route.format, to=to)
 
 
 def batch_of(input_id: int, out) -> tuple[str, int]:

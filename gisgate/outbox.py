@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gisgate.errors import PermanentDeliveryError, TransientDeliveryError
@@ -98,7 +98,7 @@ def sha256_file(path: Path) -> str:
 
 
 def today() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    return datetime.now(UTC).strftime("%Y-%m-%d")
 
 
 # ---- staging -------------------------------------------------------------------------------------

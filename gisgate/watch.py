@@ -571,3 +571,28 @@ def init(folder: str) -> list[str]:
     outbox.atomic_write(cfg, (template_dir() / "gisgate.toml").read_bytes())
     gw.setup(cfg)  # the example must itself be valid
     return [str(cfg), *made]
+
+
+def format_status(report: dict) -> str:
+    """`gisgate status` for a human."""
+
+    def ago(ts):
+        return "-" if not ts else f"{time.time() - ts:.0f} s ago"
+
+    lines = [f"root: {report['root']}"]
+    inputs = report["inputs"]
+    lines.append("inputs: " + (", ".join(f"{k} {v}" for k, v in sorted(inputs.items())) or "none yet"))
+    for target, states in sorted(report["deliveries"].items()):
+        lines.append(f"target {target}: " + ", ".join(f"{k} {v}" for k, v in sorted(states.items())))
+    o = report["oldest_pending"]
+    if o:
+        lines.append(f"oldest pending: {o['target']} {o['name']} since {ago(o['since'])}, {o['attempts']} attempt(s)"
+                     + (f", last error: {o['last_error']}" if o["last_error"] else ""))
+    for route, ts in sorted(report["last_success"].items()):
+        lines.append(f"last success {route}: {ago(ts)}")
+    for r in report["last_rejected"]:
+        first = (r["error"] or "").splitlines()[0] if r["error"] else ""
+        lines.append(f"rejected {r['route']}/{r['name']} ({ago(r['at'])}): {first}")
+    for f in report["last_failed"]:
+        lines.append(f"failed {f['target']} {f['name']} after {f['attempts']} attempt(s): {f['error']}")
+    return "\n".join(lines)
