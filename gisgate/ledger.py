@@ -258,6 +258,14 @@ class Ledger:
             args += (target,)
         return [DeliveryRow(*r) for r in self.db.execute(sql + " ORDER BY id", args).fetchall()]
 
+    def delivery_state(self, target: str, name: str, sha256: str) -> str | None:
+        """State of the latest delivery of these exact bytes under this name to `target`."""
+        row = self.db.execute(
+            "SELECT state FROM deliveries WHERE target=? AND name=? AND sha256=? ORDER BY id DESC LIMIT 1",
+            (target, name, sha256),
+        ).fetchone()
+        return row[0] if row else None
+
     def next_due(self, target: str) -> float | None:
         row = self.db.execute(
             "SELECT MIN(next_try) FROM deliveries WHERE target=? AND state='pending'", (target,)

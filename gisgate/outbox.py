@@ -190,11 +190,27 @@ class Worker:
     def recover(self, ledger) -> int:
         """After a crash: batches left in `sending` go back to `pending` (their target may have them;
         the targets make a re-send of identical bytes harmless)."""
+        # Every file in sending/ is put where the ledger says it belongs: sent/ when its delivery was
+        # committed (killed before the move), else back to pending/ (killed before or during the
+        # delivery; also before the `sending` commit). A newer staged version in pending/ wins.
+        for name in self.targets:
+            sending = folder(self.outbox, name, "sending")
+            if not sending.is_dir():
+                continue
+            for src in sending.iterdir():
+                if src.name.startswith("."):
+                    continue
+                state = ledger.delivery_state(name, src.name, sha256_file(src))
+                dest = folder(self.outbox, name, "pending") / src.name
+                if state == "sent":
+                    move(src, unique_path(folder(self.outbox, name, "sent") / today(), src.name))
+                elif dest.exists():
+                    stale = move(src, unique_path(folder(self.outbox, name, "failed"), src.name))
+                    atomic_write(stale.with_name(stale.name + ".reason.txt"),
+                                 b"interrupted while sending; a newer version was staged and is delivered instead\n")
+                else:
+                    move(src, dest)
         rows = ledger.deliveries_in("sending")
-        for r in rows:
-            src = folder(self.outbox, r.target, "sending") / r.name
-            if src.exists():
-                move(src, folder(self.outbox, r.target, "pending") / r.name)
         if rows:
             ledger.set_deliveries([r.id for r in rows], "pending")
             log.warning("recovered %d delivery(ies) interrupted while sending", len(rows))
@@ -266,6 +282,7 @@ class Worker:
                 log.error("%s: batch %s failed: staged file missing or changed", name, batch)
                 self.stats.failed += len(rows)
                 return
+            self.hook("before-sending-commit")
             ledger.set_deliveries([r.id for r in rows], "sending")
         self.hook("after-sending")
         ids = [r.id for r in rows]
@@ -283,10 +300,11 @@ class Worker:
             self._retry(ledger, name, rows, files, attempts, f"{type(e).__name__}: {e}")
             return
         self.hook("after-deliver")
+        ledger.set_deliveries(ids, "sent", attempt=True, detail=getattr(receipt, "detail", "") or None)
+        self.hook("after-sent-commit")
         sent = folder(self.outbox, name, "sent") / today()
         for f in files:
             move(f, unique_path(sent, f.name))
-        ledger.set_deliveries(ids, "sent", attempt=True, detail=getattr(receipt, "detail", "") or None)
         self.breakers[name] = Breaker()
         self.stats.sent += len(files)
         self.stats.last_success[name] = self.now()

@@ -8,7 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,7 +35,7 @@ def csv_file(first: int, count: int = 1, **kw) -> bytes:
 
 def service_name(interval: int) -> str:
     """The GIS SERVICE file name the row of interval number `interval` turns into (ACD 1, UTC)."""
-    utc = (BASE + timedelta(minutes=15 * interval)).astimezone(timezone.utc)
+    utc = (BASE + timedelta(minutes=15 * interval)).astimezone(UTC)
     return f"{utc:%Y%m%d%H%M}P0000_1_ServiceHistorical.SERVICE"
 
 
