@@ -157,6 +157,68 @@ def batch_of(input_id: int, out) -> tuple[str, int]:
     return f"{input_id}:{out.name}", 0
 
 
+# ---- conversion (in this process or in a converter process) -------------------------------------
+
+
+@dataclass
+class Job:
+    """A claimed input waiting for its conversion."""
+
+    input_id: int
+    route: Route
+    work: Path
+    date: str
+    options: list[ConvertOptions]
+
+
+def convert_file(path: str, options: list[ConvertOptions]) -> tuple[str, object]:
+    """Convert one input into every requested output; never raises.
+
+    Returns ("ok", [Output...]), or ("input" | "config" | "bug", [reason lines]). Plain picklable
+    values, so it runs the same in a converter process.
+    """
+    try:
+        outputs = []
+        for o in options:
+            outputs.extend(pipeline.convert([Path(path)], o).outputs())
+        return "ok", outputs
+    except InputError as e:
+        return "input", [str(p) for p in e.problems]
+    except ConfigError as e:
+        return "config", [str(e)]
+    except Exception as e:  # a bug must not stop the gateway: the file waits in rejected/
+        return "bug", [f"gisgate failed unexpectedly: {type(e).__name__}: {e}",
+                       *traceback.format_exc().splitlines()[-6:]]
+
+
+def _die_with_parent() -> None:
+    """Converter processes end when the gateway does, even after a kill -9 (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+class Converters:
+    """A pool of converter processes (CPU-bound polars work runs beside the gateway's file I/O)."""
+
+    def __init__(self, workers: int):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_die_with_parent)
+        self.workers = workers
+
+    def submit(self, job: Job):
+        return self.pool.submit(convert_file, str(job.work), job.options)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 # ---- the gateway ---------------------------------------------------------------------------------
 
 
@@ -179,6 +241,7 @@ class Gateway:
         self.hook = hook
         self.root = s.root
         self.root.mkdir(parents=True, exist_ok=True)
+        self._lock_root()
         self.ledger = ledgermod.Ledger(self.layout.ledger)
         self.lock = threading.Lock()
         self.counters = Counters()
@@ -193,6 +256,24 @@ class Gateway:
         for name, inbox in s.inboxes.items():
             inbox.mkdir(parents=True, exist_ok=True)
             self.layout.work(name).mkdir(parents=True, exist_ok=True)
+
+    def _lock_root(self) -> None:
+        """One gateway per root: a second one would claim the same files."""
+        self._lockfile = open(self.root / "gisgate.lock", "a+")
+        try:
+            import fcntl
+
+            fcntl.flock(self._lockfile, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # Windows: no advisory locks; run one gateway per root by hand
+            return
+        except OSError:
+            self._lockfile.seek(0)
+            other = self._lockfile.read().strip() or "?"
+            raise ConfigError(f"another gisgate watch (pid {other}) is running on {self.root}; stop it first") from None
+        self._lockfile.seek(0)
+        self._lockfile.truncate()
+        self._lockfile.write(f"{os.getpid()}\n")
+        self._lockfile.flush()
 
     # -- worker thread
 
@@ -210,12 +291,16 @@ class Gateway:
 
     def close(self) -> None:
         self.ledger.close()
+        self._lockfile.close()
 
     # -- recovery
 
     def recover(self) -> int:
         """Finish what a previous run left half done. Returns how many inputs it touched."""
         touched = 0
+        for sub in ("outbox", "archive", "rejected"):  # temp files of writes a kill -9 interrupted
+            for tmp in (self.root / sub).rglob(".~gisgate-*.part"):
+                tmp.unlink(missing_ok=True)
         for row in self.ledger.open_inputs():
             work = self.layout.work(row.route) / row.name
             if work.exists():
@@ -242,6 +327,14 @@ class Gateway:
 
     def process(self, route: Route, path: Path, first_seen: float, done_marker: Path | None = None) -> str | None:
         """Claim `path` from its inbox and take it through to archive or rejected; its final state."""
+        job = self.claim(route, path, first_seen, done_marker)
+        if not isinstance(job, Job):
+            return job
+        return self.complete(job, convert_file(str(job.work), job.options))
+
+    def claim(self, route: Route, path: Path, first_seen: float, done_marker: Path | None = None) -> Job | str | None:
+        """Move `path` into work/ and open its ledger row: a Job to convert, or the final state when
+        nothing needs converting (a duplicate), or None when the file went away."""
         work = self.layout.work(route.name) / path.name
         try:
             os.replace(path, work)
@@ -251,9 +344,16 @@ class Gateway:
         if done_marker is not None and done_marker.exists():
             outbox.move(done_marker, self.layout.work(route.name) / f".{done_marker.name}")
         self.counters.seen += 1
-        return self.process_work(route, work, first_seen)
+        return self.begin(route, work, first_seen)
 
     def process_work(self, route: Route, work: Path, first_seen: float) -> str:
+        """Take a file already in work/ through to the end (start-up recovery)."""
+        job = self.begin(route, work, first_seen)
+        if not isinstance(job, Job):
+            return job
+        return self.complete(job, convert_file(str(job.work), job.options))
+
+    def begin(self, route: Route, work: Path, first_seen: float) -> Job | str:
         name = work.name
         data_sha, size = _hash(work)
         row = self.ledger.find_open_input(route.name, name, data_sha)
@@ -261,35 +361,33 @@ class Gateway:
             return self._finish(row.id, route, work, Path(row.dest), "archived")
         input_id = row.id if row is not None else self.ledger.start_input(route.name, name, size, data_sha, first_seen)
         date = outbox.today()
-
         earlier = self.ledger.converted_before(route.name, data_sha, input_id)
         if earlier is not None:
             dest = outbox.unique_path(self.layout.archive(route.name, date), name)
             self.ledger.set_input(input_id, "processing", dest=str(dest), duplicate_of=earlier)
             log.info("%s/%s: same content as input #%d, archived as a duplicate", route.name, name, earlier)
             return self._finish(input_id, route, work, dest, "duplicate")
+        options = [convert_options(self.cfg, route, kind) for kind in route.outputs]
+        return Job(input_id, route, work, date, options)
 
-        try:
-            outputs = []
-            for kind in route.outputs:
-                conversion = pipeline.convert([work], convert_options(self.cfg, route, kind))
-                outputs.extend(conversion.outputs())
-        except InputError as e:
-            return self._reject(input_id, route, work, date, [str(p) for p in e.problems],
+    def complete(self, job: Job, result: tuple) -> str:
+        """Stage the outputs of a converted job and archive its input, or reject it with the reason."""
+        route, work, input_id, date = job.route, job.work, job.input_id, job.date
+        verdict, payload = result
+        if verdict == "input":
+            return self._reject(input_id, route, work, date, payload,
                                 "Correct the file (or the route's format / mapping in gisgate.toml), then drop "
                                 "it into the inbox again or run: gisgate retry <this file>.")
-        except ConfigError as e:
-            return self._reject(input_id, route, work, date, [str(e)],
+        if verdict == "config":
+            return self._reject(input_id, route, work, date, payload,
                                 "Fix gisgate.toml for this route, then run: gisgate retry <this file>.")
-        except Exception as e:  # a bug must not stop the gateway: the file waits in rejected/
-            log.exception("%s/%s: unexpected error", route.name, name)
-            return self._reject(input_id, route, work, date,
-                                [f"gisgate failed unexpectedly: {type(e).__name__}: {e}",
-                                 *traceback.format_exc().splitlines()[-6:]],
+        if verdict == "bug":
+            log.error("%s/%s: unexpected error: %s", route.name, work.name, "\n".join(payload))
+            return self._reject(input_id, route, work, date, payload,
                                 "This is a bug in gisgate; report it with this file. "
                                 "After an upgrade run: gisgate retry <this file>.")
-
-        dest = outbox.unique_path(self.layout.archive(route.name, date), name)
+        outputs = payload
+        dest = outbox.unique_path(self.layout.archive(route.name, date), work.name)
         staged = []
         with self.lock:
             for out in outputs:
@@ -307,7 +405,7 @@ class Gateway:
         if queued:
             self.worker.wake.set()
         self.hook("after-commit")
-        log.info("%s/%s: %d output(s), %d delivery(ies) queued", route.name, name, len(outputs), queued)
+        log.info("%s/%s: %d output(s), %d delivery(ies) queued", route.name, work.name, len(outputs), queued)
         return self._finish(input_id, route, work, dest, "archived")
 
     def _reject(self, input_id: int, route: Route, work: Path, date: str, problems: list[str], todo: str) -> str:

@@ -1,15 +1,18 @@
 """`folder` target: a local folder or mounted share, e.g. the Data Server's `gis/<tenant>` folder.
 
-Each file is written under a temp name that matches no GIS pattern (`.~gisgate-<uuid>.part`: no
+Each file is written under a temp name that matches no GIS pattern (`.~gisgate-<host>-<pid>-<uuid>.part`: no
 `.AGENT`, `.SERVICE`, `CONTACT.` or `TEXTCONTACT`), fsynced, then renamed into place in the same
 folder, so the Data Server never sees half a file. A file already there with the same bytes is left
-alone, which makes the re-send after a crash between delivery and ledger commit harmless.
+alone, which makes the re-send after a crash between delivery and ledger commit harmless. Temp
+files of a killed gisgate on this host are removed when the target opens again.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import socket
+import time
 import uuid
 from pathlib import Path
 
@@ -29,12 +32,46 @@ def _same_bytes(path: Path, data: bytes) -> bool:
         return False
 
 
+TEMP_PREFIX = ".~gisgate-"
+STALE_SECONDS = 86400.0  # another host's temp file is only swept after a day
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 class FolderTarget:
     """Delivers into `spec.path` (created if missing)."""
 
     def __init__(self, name: str, spec):
         self.name = name
         self.path = Path(os.path.expanduser(spec.path))
+        self.host = socket.gethostname().replace("-", "_")
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Remove temp files a killed gisgate left behind: `.~gisgate-<host>-<pid>-<uuid>.part`."""
+        try:
+            entries = list(os.scandir(self.path))
+        except OSError:
+            return
+        for e in entries:
+            if not (e.name.startswith(TEMP_PREFIX) and e.name.endswith(".part")):
+                continue
+            parts = e.name[len(TEMP_PREFIX):].split("-")
+            mine = len(parts) == 3 and parts[0] == self.host and parts[1].isdigit()
+            try:
+                stale = (mine and not _alive(int(parts[1]))) or time.time() - e.stat().st_mtime > STALE_SECONDS
+                if stale:
+                    os.unlink(e.path)
+            except OSError:
+                pass
 
     def deliver(self, batch: list[Path]) -> Receipt:
         done = []
@@ -54,7 +91,7 @@ class FolderTarget:
         if _same_bytes(dest, data):
             return
         self.path.mkdir(parents=True, exist_ok=True)
-        tmp = self.path / f".~gisgate-{uuid.uuid4().hex}.part"
+        tmp = self.path / f"{TEMP_PREFIX}{self.host}-{os.getpid()}-{uuid.uuid4().hex}.part"
         try:
             with open(tmp, "wb") as f:
                 f.write(data)

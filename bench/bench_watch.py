@@ -1,0 +1,149 @@
+"""Gateway speed: latency from a file becoming stable to its output in the folder target, and
+end-to-end throughput for many small files. Runs a real `gisgate watch` process.
+
+    python bench/bench_watch.py [--drops 200] [--bulk 2000] [--settle 1.0]
+
+Targets: p95 latency <= settle + 500 ms; >= 100 small files/s end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+HEADER = (
+    "periodStart,acdServiceId,contactsOffered,contactsHandled,contactsAnswered,contactsAbandoned,"
+    "totalTalkSeconds,totalHoldSeconds,totalAfterContactWorkSeconds,totalAnswerDelaySeconds,serviceLevelPercent\n"
+)
+BASE = datetime(2026, 1, 5, 8, 0, tzinfo=timezone(timedelta(hours=-5)))
+
+
+def csv(i: int) -> bytes:
+    start = (BASE + timedelta(minutes=15 * i)).isoformat()
+    return (HEADER + f"{start},100,10,9,9,1,1800,60,300,120,90\n").encode()
+
+
+def out_name(i: int) -> str:
+    utc = (BASE + timedelta(minutes=15 * i)).astimezone(UTC)
+    return f"{utc:%Y%m%d%H%M}P0000_1_ServiceHistorical.SERVICE"
+
+
+def start(root: Path, settle: float) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    log = open(root.parent / f"{root.name}.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "gisgate", "watch", "--root", str(root), "--settle", str(settle)],
+                            cwd=REPO, env=env, stdout=log, stderr=log)
+    deadline = time.monotonic() + 30
+    while not (root / "gisgate.db").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(60)
+
+
+def drop(inbox: Path, name: str, data: bytes) -> None:
+    tmp = inbox / (name + ".part")
+    tmp.write_bytes(data)
+    os.replace(tmp, inbox / name)
+
+
+def latency(work: Path, drops: int, settle: float) -> list[float]:
+    root = work / "latency"
+    (root / "inbox").mkdir(parents=True)
+    proc = start(root, settle)
+    out = root / "dataserver"
+    stable_at, seen_at = {}, {}
+    try:
+        gap = 0.05
+        for i in range(drops):
+            drop(root / "inbox", f"l{i:04}.csv", csv(i))
+            stable_at[i] = time.monotonic() + settle  # unchanged from now on: stable `settle` later
+            t_end = time.monotonic() + gap
+            while time.monotonic() < t_end:
+                poll(out, stable_at, seen_at)
+                time.sleep(0.002)
+        deadline = time.monotonic() + 60
+        while len(seen_at) < drops and time.monotonic() < deadline:
+            poll(out, stable_at, seen_at)
+            time.sleep(0.002)
+    finally:
+        stop(proc)
+    assert len(seen_at) == drops, f"only {len(seen_at)} of {drops} outputs arrived"
+    return [seen_at[i] - stable_at[i] for i in range(drops)]
+
+
+def poll(out: Path, stable_at: dict, seen_at: dict) -> None:
+    if not out.is_dir():
+        return
+    now = time.monotonic()
+    names = set(os.listdir(out))
+    for i in stable_at:
+        if i not in seen_at and out_name(i) in names:
+            seen_at[i] = now
+
+
+def throughput(work: Path, n: int, settle: float) -> tuple[float, float]:
+    root = work / "bulk"
+    (root / "inbox").mkdir(parents=True)
+    staging = work / "bulk-staging"
+    staging.mkdir()
+    for i in range(n):
+        (staging / f"b{i:05}.csv").write_bytes(csv(10000 + i))
+    proc = start(root, settle)
+    out = root / "dataserver"
+    try:
+        t0 = time.monotonic()
+        for p in staging.iterdir():
+            os.replace(p, root / "inbox" / p.name)
+        t_dropped = time.monotonic()
+        deadline = t_dropped + 600
+        while time.monotonic() < deadline:
+            if out.is_dir() and len(os.listdir(out)) >= n:
+                break
+            time.sleep(0.02)
+        t_done = time.monotonic()
+    finally:
+        stop(proc)
+    assert len(os.listdir(out)) == n
+    total = t_done - t0
+    return n / total, n / (total - settle)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--drops", type=int, default=200)
+    ap.add_argument("--bulk", type=int, default=2000)
+    ap.add_argument("--settle", type=float, default=1.0)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="gisgate-bench-"))
+    try:
+        lat = sorted(latency(work, args.drops, args.settle))
+        p50 = statistics.median(lat)
+        p95 = lat[int(0.95 * (len(lat) - 1))]
+        print(f"latency from stable to delivered over {args.drops} drops (settle {args.settle} s): "
+              f"p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms "
+              f"(i.e. p95 = settle + {p95 * 1000:.0f} ms; target <= settle + 500 ms)")
+        rate, rate_after_settle = throughput(work, args.bulk, args.settle)
+        print(f"throughput, {args.bulk} small files dropped at once, drop to last output delivered: "
+              f"{rate:.0f} files/s ({rate_after_settle:.0f} files/s not counting the {args.settle} s settle; "
+              f"target >= 100)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
