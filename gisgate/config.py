@@ -120,6 +120,8 @@ class Watch(Strict):
     queue_limit: int = Field(1000, ge=1, description="files tracked at once; the rest wait in the inbox")
     heartbeat_seconds: float = Field(60.0, gt=0, description="canary through the watcher thread")
     stop_grace_seconds: float = Field(10.0, ge=0, description="on SIGTERM, time left to deliver staged files")
+    converters: int | None = Field(None, ge=0, description="converter processes; 0: convert in the gateway "
+                                   "process; default: 2 on machines with 2+ CPUs")
 
 
 class Outbox(Strict):

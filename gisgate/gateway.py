@@ -212,6 +212,11 @@ class Converters:
                                         initializer=_die_with_parent)
         self.workers = workers
 
+    def warm(self) -> None:
+        """Start every process now (importing polars takes a moment), not on the first file."""
+        for f in [self.pool.submit(os.getpid) for _ in range(self.workers)]:
+            f.result()
+
     def submit(self, job: Job):
         return self.pool.submit(convert_file, str(job.work), job.options)
 
@@ -388,7 +393,7 @@ class Gateway:
                                 "After an upgrade run: gisgate retry <this file>.")
         outputs = payload
         dest = outbox.unique_path(self.layout.archive(route.name, date), work.name)
-        staged = []
+        staged, dirs = [], set()
         with self.lock:
             for out in outputs:
                 out_sha = hashlib.sha256(out.data).hexdigest()
@@ -397,9 +402,12 @@ class Gateway:
                 targets = [t for t in route.targets if not self.ledger.has_delivery(t, out.name, out_sha)]
                 for t in targets:
                     outbox.stage(self.layout.outbox, t, out.name, out.data)
+                    dirs.add(outbox.folder(self.layout.outbox, t, "pending"))
                 for t in targets or [""]:  # "" records the output without queueing it anywhere
                     staged.append(ledgermod.StagedOutput(out.name, out.kind, interval, out_sha, len(out.data), t,
                                                          batch, seq))
+            for d in dirs:
+                outbox.fsync_dir(d)
             self.hook("after-stage")
             queued = self.ledger.record_outputs(input_id, staged, str(dest))
         if queued:
@@ -426,7 +434,8 @@ class Gateway:
         marker = work.with_name(f".{work.name}.done")
         if marker.exists():
             outbox.move(marker, dest.with_name(dest.name + ".done"))
-        outbox.fsync_dir(dest.parent)
+        # No folder fsync here: were this rename lost to a power cut, the file would be back in
+        # work/ and its redo finds the same content converted: archived again as a duplicate.
         self.hook("after-archive")
         self.ledger.set_input(input_id, state)
         if state == "archived":

@@ -50,8 +50,10 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, fsync: bool = True) -> Path:
-    """Write `data` to `path` through a hidden temp name in the same folder: never half a file."""
+def atomic_write(path: Path, data: bytes, fsync: bool = True, sync_dir: bool = True) -> Path:
+    """Write `data` to `path` through a hidden temp name in the same folder: never half a file.
+
+    `sync_dir=False` leaves the folder's fsync to the caller (one for many files)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".~gisgate-{uuid.uuid4().hex}.part"
     try:
@@ -64,7 +66,7 @@ def atomic_write(path: Path, data: bytes, fsync: bool = True) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    if fsync:
+    if fsync and sync_dir:
         fsync_dir(path.parent)
     return path
 
@@ -109,8 +111,10 @@ def folder(outbox: Path, target: str, state: str) -> Path:
 
 
 def stage(outbox: Path, target: str, name: str, data: bytes) -> Path:
-    """Put one output into `outbox/<target>/pending/` atomically (replacing an older pending version)."""
-    return atomic_write(folder(outbox, target, "pending") / name, data)
+    """Put one output into `outbox/<target>/pending/` atomically (replacing an older pending version).
+
+    The file is fsynced; the caller fsyncs the pending folder once after staging a whole input."""
+    return atomic_write(folder(outbox, target, "pending") / name, data, sync_dir=False)
 
 
 def depth(outbox: Path) -> dict[str, int]:

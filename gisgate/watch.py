@@ -24,6 +24,7 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,6 +159,8 @@ class Watcher:
         self.observers: list = []
         self.metrics = Metrics(metrics, self) if metrics else None
         self.heartbeat = 0.0
+        n = w.converters if w.converters is not None else (2 if (os.cpu_count() or 1) >= 2 else 0)
+        self.converters = gw.Converters(n) if n else None
         self.watcher_alive = 1
         self.restarts = 0
 
@@ -266,6 +269,40 @@ class Watcher:
                           inbox.route.name, name, now - s.first_mono)
         return ready
 
+    # -- processing: claims in order, conversions in the converter processes, completions in order
+
+    def process(self, ready: list) -> None:
+        g = self.gateway
+        inflight: deque = deque()
+        window = 2 * self.converters.workers if self.converters else 1
+        budget = time.monotonic() + 1.0
+        try:
+            for _, _, name, inbox in ready:
+                if self.stop.is_set() or time.monotonic() > budget:
+                    break
+                while len(inflight) >= window:
+                    self._complete(*inflight.popleft())
+                marker = inbox.path / (name + DONE_SUFFIX) if inbox.route.done_file else None
+                job = g.claim(inbox.route, inbox.path / name, inbox.seen.pop(name).first_seen, marker)
+                if isinstance(job, gw.Job):
+                    inflight.append((job, self.converters.submit(job) if self.converters else None))
+        finally:
+            while inflight:  # claimed files are always finished, also on SIGTERM
+                self._complete(*inflight.popleft())
+
+    def _complete(self, job, future) -> None:
+        if future is None:
+            result = gw.convert_file(str(job.work), job.options)
+        else:
+            try:
+                result = future.result()
+            except Exception as e:  # the converter process died (killed, out of memory): restart the pool
+                log.error("converter process failed on %s: %s; restarting the converters", job.work.name, e)
+                self.converters.close()
+                self.converters = gw.Converters(self.converters.workers)
+                result = gw.convert_file(str(job.work), job.options)
+        self.gateway.complete(job, result)
+
     # -- the loop
 
     def run(self) -> None:
@@ -274,6 +311,8 @@ class Watcher:
         if recovered:
             log.info("recovered %d input(s) from the previous run", recovered)
         g.start_worker()
+        if self.converters:
+            self.converters.warm()
         self.start_observers()
         tick = max(0.02, min(0.25, min(i.settle for i in self.inboxes) / 4))
         next_rescan = 0.0
@@ -293,13 +332,7 @@ class Watcher:
                 for inbox in self.inboxes:
                     ready += [(first, mtime, name, inbox) for first, mtime, name in self.look(inbox, now)]
                 ready.sort(key=lambda r: r[:3])
-                budget = time.monotonic() + 1.0
-                for _, _, name, inbox in ready:
-                    if self.stop.is_set() or time.monotonic() > budget:
-                        break
-                    marker = inbox.path / (name + DONE_SUFFIX) if inbox.route.done_file else None
-                    g.process(inbox.route, inbox.path / name, inbox.seen[name].first_seen, marker)
-                    del inbox.seen[name]
+                self.process(ready)
                 if now >= next_canary:
                     self.check_canary(now)
                     next_canary = now + self.heartbeat_every
@@ -312,6 +345,8 @@ class Watcher:
         finally:
             log.info("stopping: finishing deliveries in hand")
             self.stop_observers()
+            if self.converters:
+                self.converters.close()
             g.stop_worker()
             if self.metrics:
                 self.metrics.publish()

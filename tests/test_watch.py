@@ -132,8 +132,9 @@ def test_same_content_twice_is_a_duplicate_and_new_content_a_new_version(tmp_pat
         assert b"40" in (root / "dataserver" / service_name(0)).read_bytes()
         names = [p.name for p in files(root / "archive")]
         assert sorted(names) == ["day-copy.csv", "day.csv", "day~2.csv", "day~3.csv"]
-        sent = query(root, "SELECT name, COUNT(*) FROM deliveries WHERE state='sent' GROUP BY name")
-        assert dict(sent) == {service_name(0): 2, service_name(1): 2}  # once per distinct content
+        sent = "SELECT name, COUNT(*) FROM deliveries WHERE state='sent' GROUP BY name"
+        # once per distinct content
+        wait_until(lambda: dict(query(root, sent)) == {service_name(0): 2, service_name(1): 2}, what="deliveries")
     finally:
         assert gate.stop() == 0
 

@@ -75,21 +75,31 @@ class FolderTarget:
 
     def deliver(self, batch: list[Path]) -> Receipt:
         done = []
+        wrote = False
         for src in batch:
             try:
-                self._put(src)
+                wrote = self._put(src) or wrote
             except OSError as e:
                 kind = PermanentDeliveryError if e.errno in PERMANENT else TransientDeliveryError
                 raise kind(f"target {self.name!r}: cannot write {src.name} into {self.path}: "
                            f"{e.strerror or e}") from e
             done.append(src.name)
+        if wrote:  # one folder fsync makes the whole batch's renames durable
+            try:
+                fd = os.open(self.path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError:
+                pass
         return Receipt(self.name, done, detail=str(self.path))
 
-    def _put(self, src: Path) -> None:
+    def _put(self, src: Path) -> bool:
         data = src.read_bytes()
         dest = self.path / src.name
         if _same_bytes(dest, data):
-            return
+            return False
         self.path.mkdir(parents=True, exist_ok=True)
         tmp = self.path / f"{TEMP_PREFIX}{self.host}-{os.getpid()}-{uuid.uuid4().hex}.part"
         try:
@@ -101,14 +111,7 @@ class FolderTarget:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        try:
-            fd = os.open(self.path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        except OSError:
-            pass
+        return True
 
     def close(self) -> None:
         return None
