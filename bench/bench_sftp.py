@@ -75,8 +75,9 @@ def time_openssh(server: Sshd, files: list[Path], remote_dir: str, work: Path) -
 
 
 def time_gisgate(server: Sshd, files: list[Path], remote_dir: str, per_interval: bool) -> float:
-    spec = config.SftpTarget(kind="sftp", host=server.host, port=server.port, user=server.user, path=remote_dir,
-                             known_hosts=str(server.known_hosts), key_file=str(server.client_key))
+    spec = config.SftpTarget(kind="sftp", host=server.host, port=server.port, user=server.user,
+                             path=remote_dir, known_hosts=str(server.known_hosts),
+                             key_file=str(server.client_key))
     started = time.perf_counter()
     target = SftpTarget("bench", spec)
     batches = [files[i:i + 2] for i in range(0, len(files), 2)] if per_interval else [files]
@@ -104,7 +105,7 @@ def main() -> None:
     try:
         files = make_files(work / "files", args.files, int(args.kib * 1000))
         mean_kb = sum(p.stat().st_size for p in files) / len(files) / 1000
-        print(f"{len(files)} files, {mean_kb:.1f} KB on average; {os.cpu_count()} CPUs; loopback OpenSSH sshd")
+        print(f"{len(files)} files, {mean_kb:.1f} KB on average; {os.cpu_count()} CPUs; loopback sshd")
         runs: dict[str, list[float]] = {"openssh": [], "gisgate": [], "gisgate_one_batch": []}
         with Sshd.start(work / "sshd") as server:
             for r in range(args.rounds):

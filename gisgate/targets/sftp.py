@@ -134,8 +134,20 @@ class HostKeyInfo:
     key_type: str
     fingerprint: str
     known_hosts_line: str
-    status: str  # "pinned" (matches), "unknown" (nothing pinned for this type), "changed" (differs)
+    status: str  # "pinned" (matches), "unknown" (nothing pinned for this host), "changed" (differs)
     pinned: tuple[str, ...]  # fingerprints of the keys the config pins for this host
+
+    def describe(self) -> str:
+        """What `gisgate hostkey` prints: the key, how it compares, and a known_hosts line to approve."""
+        verdict = {
+            "pinned": "matches the pinned key",
+            "unknown": "NOT pinned: nothing in the config pins a key for this host",
+            "changed": f"DIFFERS from the pinned key(s): {', '.join(self.pinned)} (possible attack)",
+        }[self.status]
+        return (f"{host_label(self.host, self.port)} offers {self.key_type} {self.fingerprint}\n"
+                f"status: {verdict}\n"
+                f"known_hosts line (add it only after checking the fingerprint with the server's owner):\n"
+                f"{self.known_hosts_line}")
 
 
 def check_host_key(spec, key: paramiko.PKey) -> HostKeyInfo:
@@ -395,6 +407,7 @@ class SftpTarget:
         self._known_dirs: set[str] = set()
         self._expired = threading.Event()  # set by the outer deadline
         self._watchdog = _Watchdog(self._expire)
+        self._deadline_at = float("inf")
         self.posix_rename = True  # probed per connection
         self.chunk = CHUNK  # bytes per write, probed per connection
         pinned_keys(spec)  # a bad host_key / unreadable known_hosts is a config error, found now
@@ -486,8 +499,7 @@ class SftpTarget:
 
     def _connect(self) -> _Sftp:
         spec, t = self.spec, self.spec.timeout_s
-        transport = open_transport(spec)
-        self._transport = transport
+        transport = open_transport(spec, self._register, max(0.1, self._deadline_at - time.monotonic()))
         key = transport.get_remote_server_key()
         info = check_host_key(spec, key)
         if info.status != "pinned":
@@ -524,6 +536,12 @@ class SftpTarget:
                   host_label(spec.host, spec.port), ", ".join(sorted(sftp.extensions)))
         return sftp
 
+    def _register(self, transport: paramiko.Transport) -> None:
+        """Make a connection in progress reachable by the deadline, which tears it down when it passes."""
+        self._transport = transport
+        if self._expired.is_set():
+            transport.close()
+
     def _drop(self) -> None:
         if self._transport is not None:
             try:
@@ -537,6 +555,7 @@ class SftpTarget:
     def _deadline(self):
         """The outer deadline: when it passes, the connection is torn down under whatever waits on it."""
         self._expired.clear()
+        self._deadline_at = time.monotonic() + self.spec.deadline_s
         self._watchdog.arm(self.spec.deadline_s)
         try:
             yield
@@ -684,15 +703,18 @@ def _password(name: str, spec) -> str:
                                      f"{e.strerror or e}") from e
 
 
-def open_transport(spec) -> paramiko.Transport:
+def open_transport(spec, register=None, time_left: float = float("inf")) -> paramiko.Transport:
     """TCP connect (TCP_NODELAY) and SSH key exchange, every step under `timeout_s`; no auth yet.
 
+    `register(transport)` is called before the key exchange, so an outer deadline can close it.
     Prefers the host-key types the config pins, so a server with several keys offers the pinned one.
     """
     t = spec.timeout_s
-    sock = socket.create_connection((spec.host, spec.port), timeout=t)
+    sock = socket.create_connection((spec.host, spec.port), timeout=min(t, time_left))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     transport = paramiko.Transport(sock)
+    if register is not None:
+        register(transport)
     transport.banner_timeout = t
     transport.handshake_timeout = t
     transport.auth_timeout = t
@@ -710,6 +732,19 @@ def open_transport(spec) -> paramiko.Transport:
         transport.close()
         raise
     return transport
+
+
+def host_key_of(config_path: str | Path | None, name: str) -> HostKeyInfo:
+    """`gisgate hostkey NAME`: the configured sftp target's server key, fetched and compared, not trusted."""
+    from gisgate import config
+
+    cfg = config.load(config_path)
+    spec = cfg.target.get(name)
+    if spec is None or spec.kind != "sftp":
+        sftp_targets = sorted(k for k, t in cfg.target.items() if t.kind == "sftp")
+        known = ", ".join(sftp_targets) or "none"
+        raise ConfigError(f"{config_path}: no sftp target {name!r}; sftp targets: {known}")
+    return fetch_host_key(spec, name)
 
 
 def fetch_host_key(spec, name: str = "") -> HostKeyInfo:
