@@ -343,7 +343,7 @@ class _Watchdog:
         self._on_expire = on_expire
         self._cond = threading.Condition()
         self._due: float | None = None
-        self._idle = True
+        self._wakes_at = float("inf")  # when the thread will look again by itself
         self._thread: threading.Thread | None = None
 
     def arm(self, seconds: float) -> None:
@@ -352,21 +352,35 @@ class _Watchdog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="gisgate-sftp-deadline", daemon=True)
                 self._thread.start()
-            elif self._idle:
+                self._wakes_at = self._due
+            elif self._due < self._wakes_at:
                 self._cond.notify()
 
     def disarm(self) -> None:
         with self._cond:
             self._due = None
 
+    def stop(self) -> None:
+        """End the thread (a later `arm` starts a new one)."""
+        with self._cond:
+            self._due = None
+            self._thread = None
+            self._cond.notify()
+
     def _run(self) -> None:
+        me = threading.current_thread()
         while True:
             with self._cond:
                 while self._due is None or self._due > time.monotonic():
-                    self._idle = self._due is None
+                    if self._thread is not me:
+                        return
+                    self._wakes_at = float("inf") if self._due is None else self._due
                     self._cond.wait(None if self._due is None else self._due - time.monotonic())
                 self._due = None
-            self._on_expire()
+                self._wakes_at = float("inf")
+                # under the lock: a delivery that ends now waits in disarm(), so the next one
+                # cannot start and be torn down by this (stale) expiry
+                self._on_expire()
 
 
 @dataclass
@@ -450,6 +464,7 @@ class SftpTarget:
         """Close the connection (the next delivery opens a new one)."""
         with self._lock:
             self._drop()
+            self._watchdog.stop()
 
     # -- planning ---------------------------------------------------------------------------------
     def _plan(self, batch: list[Path]) -> list[_Upload]:
