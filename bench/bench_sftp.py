@@ -1,0 +1,134 @@
+"""SFTP delivery speed: gisgate's SftpTarget against OpenSSH's `sftp -b`, same files, same server, same run.
+
+    python bench/bench_sftp.py [--files 1000] [--kib 40] [--rounds 3]
+
+Generates GIS-like files (AGENT + SERVICE per 15-minute interval, ~40 KB each), starts a real
+OpenSSH sshd on a free loopback port (tests/sshd.py), then per round times
+  * OpenSSH: one `sftp -b` session putting every file (process start, connect and auth included);
+  * gisgate: a new SftpTarget (connect and auth included) delivering the files interval by interval,
+    AGENT + SERVICE as one batch, as the gateway sends them;
+  * gisgate, one batch: the same files as a single batch.
+Each into its own empty directory; every delivered file is compared byte for byte. Prints the
+median of the rounds and the ratios to OpenSSH (target: <= 1.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE.parent / "tests")]
+
+from sshd import Sshd  # noqa: E402
+
+from gisgate import config  # noqa: E402
+from gisgate.targets.sftp import SftpTarget  # noqa: E402
+
+
+def make_files(folder: Path, count: int, size: int) -> list[Path]:
+    """`count` GIS-like files (pairs per interval) of about `size` bytes, CRLF lines."""
+    folder.mkdir(parents=True, exist_ok=True)
+    start = datetime(2026, 11, 2, 0, 0)
+    files = []
+    for i in range(count):
+        interval = start + timedelta(minutes=15 * (i // 2))
+        stamp = interval.strftime("%Y%m%d%H%M")
+        if i % 2 == 0:
+            name = f"{stamp}P0000_1_AgentProductivity.AGENT"
+            head = f"ACD: 1 {stamp}P0000 15\r\nacdAgentId,acdServiceId,handled,talk,hold,acw\r\n"
+            row = "{n:05d},100{q},12,3600.0,120.0,300.0\r\n"
+        else:
+            name = f"{stamp}P0000_1_ServiceHistorical.SERVICE"
+            head = f"ACD: 1 {stamp}P0000 15\r\nacdServiceId,offered,handled,abandoned,talk,answerDelay\r\n"
+            row = "{n:05d}{q},120,115,5,36000.0,820.0\r\n"
+        lines, n = [head], 0
+        total = len(head)
+        while total < size:
+            line = row.format(n=n, q=n % 10)
+            lines.append(line)
+            total += len(line)
+            n += 1
+        path = folder / name
+        path.write_bytes("".join(lines).encode("ascii"))
+        files.append(path)
+    return files
+
+
+def time_openssh(server: Sshd, files: list[Path], remote_dir: str, work: Path) -> float:
+    batch = work / "batch.txt"
+    batch.write_text("".join(f'put "{p}" {remote_dir}/\n' for p in files))
+    cmd = ["sftp", "-q", "-b", str(batch), "-i", str(server.client_key), "-P", str(server.port),
+           "-o", f"UserKnownHostsFile={server.known_hosts}", "-o", "StrictHostKeyChecking=yes",
+           "-o", "BatchMode=yes", f"{server.user}@{server.host}"]
+    started = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def time_gisgate(server: Sshd, files: list[Path], remote_dir: str, per_interval: bool) -> float:
+    spec = config.SftpTarget(kind="sftp", host=server.host, port=server.port, user=server.user,
+                             path=remote_dir, known_hosts=str(server.known_hosts),
+                             key_file=str(server.client_key))
+    started = time.perf_counter()
+    target = SftpTarget("bench", spec)
+    batches = [files[i:i + 2] for i in range(0, len(files), 2)] if per_interval else [files]
+    for batch in batches:
+        target.deliver(batch)
+    target.close()
+    return time.perf_counter() - started
+
+
+def check(files: list[Path], folder: Path) -> None:
+    names = sorted(os.listdir(folder))
+    assert names == sorted(p.name for p in files), f"{folder}: unexpected names (temp files left?)"
+    for p in files:
+        assert (folder / p.name).read_bytes() == p.read_bytes(), f"{folder / p.name}: bytes differ"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--files", type=int, default=1000)
+    ap.add_argument("--kib", type=float, default=40)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-sftp-"))
+    try:
+        files = make_files(work / "files", args.files, int(args.kib * 1000))
+        mean_kb = sum(p.stat().st_size for p in files) / len(files) / 1000
+        print(f"{len(files)} files, {mean_kb:.1f} KB on average; {os.cpu_count()} CPUs; loopback sshd")
+        runs: dict[str, list[float]] = {"openssh": [], "gisgate": [], "gisgate_one_batch": []}
+        with Sshd.start(work / "sshd") as server:
+            for r in range(args.rounds):
+                for label in runs:
+                    remote = f"r{r}-{label}"
+                    (server.root / remote).mkdir()
+                    if label == "openssh":
+                        secs = time_openssh(server, files, remote, work)
+                    else:
+                        secs = time_gisgate(server, files, remote, per_interval=label == "gisgate")
+                    check(files, server.root / remote)
+                    runs[label].append(secs)
+                    shutil.rmtree(server.root / remote)
+                print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in runs.items()))
+        med = {k: statistics.median(v) for k, v in runs.items()}
+        print(f"median of {args.rounds}: OpenSSH sftp -b {med['openssh']:.2f} s; "
+              f"gisgate per interval (2 files/batch) {med['gisgate']:.2f} s; "
+              f"gisgate one batch {med['gisgate_one_batch']:.2f} s")
+        print(f"ratio to OpenSSH: per interval {med['gisgate'] / med['openssh']:.2f}x, "
+              f"one batch {med['gisgate_one_batch'] / med['openssh']:.2f}x (target <= 1.5x)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
