@@ -93,3 +93,73 @@ def test_status_and_retry_after_fixing_the_config(tmp_path):
     finally:
         assert gate.stop() == 0
     assert input_states(root) == {"archived": 1, "retried": 1}
+
+
+def _metrics(text: str) -> dict[str, float]:
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            out[key] = float(value)
+    return out
+
+
+def test_metrics_file_and_port_and_the_canary(tmp_path):
+    import socket
+    import urllib.request
+
+    root = tmp_path / "gw"
+    root.mkdir()
+    (root / "gisgate.toml").write_text(
+        '[watch]\nheartbeat_seconds = 0.5\n[[route]]\nname = "p"\ntargets = ["ds"]\n'
+        '[target.ds]\nkind = "folder"\npath = "dataserver"\n')
+    drop(root / "inbox" / "p", "good.csv", csv_file(0))
+    drop(root / "inbox" / "p", "empty.csv", b"")
+    prom = tmp_path / "gisgate.prom"
+    gate = Gate(root, "--metrics", str(prom))
+    try:
+        wait_until(lambda: prom.exists() and _metrics(prom.read_text()).get("gisgate_files_processed_total") == 1
+                   and _metrics(prom.read_text()).get("gisgate_deliveries_sent_total") == 1, what="metrics")
+        m = _metrics(prom.read_text())
+        assert m["gisgate_files_seen_total"] == 2 and m["gisgate_files_rejected_total"] == 1
+        assert m['gisgate_outbox_depth{target="ds"}'] == 0 and m["gisgate_oldest_pending_age_seconds"] == 0
+        assert m['gisgate_last_success_timestamp_seconds{route="p"}'] > 0
+        assert m["gisgate_heartbeat_timestamp_seconds"] > 0
+        wait_until(lambda: (root / "inbox" / "p" / ".gisgate-canary").exists(), what="canary written")
+        assert _metrics(prom.read_text())["gisgate_watcher_alive"] == 1
+        assert "TYPE gisgate_files_processed_total counter" in prom.read_text()
+    finally:
+        assert gate.stop() == 0
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    gate = Gate(root, "--metrics", str(port), log="port")
+    try:
+        def scrape():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    return r.read().decode()
+            except OSError:
+                return ""
+        text = wait_until(lambda: "gisgate_heartbeat_timestamp_seconds" in scrape() and scrape(), what="scrape")
+        assert "gisgate_files_seen_total 0" in text
+    finally:
+        assert gate.stop() == 0
+
+
+def test_a_second_gateway_on_the_same_root_is_refused_and_json_logs(tmp_path):
+    root = tmp_path / "gw"
+    gate = Gate(root, "--log-json")
+    try:
+        wait_until(lambda: (root / "gisgate.db").exists(), what="first gateway")
+        second = Gate(root, log="second")
+        assert second.wait_exit(30) == 2
+        assert "another gisgate watch" in second.text()
+        drop(root / "inbox", "a.csv", csv_file(1))
+        wait_until(lambda: finished(root) == 1, what="a.csv")
+    finally:
+        assert gate.stop() == 0
+    records = [json.loads(line) for line in gate.text().splitlines()]
+    assert {"ts", "level", "logger", "msg"} <= set(records[0])
+    assert any("generic/a.csv" in r["msg"] for r in records)
