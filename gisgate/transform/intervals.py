@@ -25,23 +25,16 @@ def is_aligned(utc: pl.Expr, tz: str, minutes: int) -> pl.Expr:
 
 
 def infer_source_interval(frames: list[pl.DataFrame | None], tz: str) -> int | None:
-    """15 or 30: the granularity of interval data, from its starts on the local clock.
+    """15 when any interval starts at local :15 or :45; otherwise None (the data cannot tell).
 
-    Any start at local :15/:45, or two distinct starts 15 minutes apart, means 15-minute data.
-    Otherwise the data is 30-minute when it has at least two distinct starts; a single interval
-    tells nothing (None).
+    Gaps between starts prove nothing (a quiet queue has gaps), so 30-minute input is never
+    guessed: it is declared with --source-interval 30.
     """
-    starts = pl.concat([f.select("interval_start") for f in frames if f is not None and not f.is_empty()])
-    if starts.is_empty():
+    parts = [f.select("interval_start") for f in frames if f is not None and not f.is_empty()]
+    if not parts:
         return None
-    starts = starts.unique().sort("interval_start")
-    off_half_hour = starts.select((~is_aligned(pl.col("interval_start"), tz, 30)).any()).item()
-    if off_half_hour:
-        return 15
-    if starts.height < 2:
-        return None
-    gap = starts.select(pl.col("interval_start").diff().min()).item()
-    return 15 if gap.total_seconds() < 30 * 60 else 30
+    off_half_hour = pl.concat(parts).select((~is_aligned(pl.col("interval_start"), tz, 30)).any()).item()
+    return 15 if off_half_hour else None
 
 
 def roll_up_queue(frame: pl.DataFrame, tz: str, minutes: int) -> pl.DataFrame:

@@ -18,7 +18,7 @@ def validate(paths: list[Path], tz: str | None = None, interval: int = 15) -> li
     for path in paths:
         if not path.is_file():
             problems.append(Problem(str(path), 0, "", "no such file"))
-        elif gis.matches(path):
+        elif gis.matches(path) or path.suffix in (".AGENT", ".SERVICE"):
             problems += gis.check(path, tz, interval)
         elif whit.matches(path):
             problems += whit.check(path, interval)

@@ -201,7 +201,8 @@ def _check_agent(file, agent, rows) -> list[Problem]:
         for number, values in rows[1:]:
             if values.get(unprorated) != first[unprorated]:
                 out.append(Problem(file, number, unprorated,
-                                   f"agent {agent}: differs from line {first_line} (unprorated values repeat per agent)"))
+                                   f"agent {agent}: differs from line {first_line} "
+                                   "(unprorated values repeat per agent)"))
         if prorated and all(prorated in v for _, v in rows):
             total = sum(v[prorated] for _, v in rows)
             if total and abs(total - first[unprorated]) > 0.01:
