@@ -1,5 +1,8 @@
 """One input file through the gateway: claim, convert, stage, archive or reject — crash-safe.
 
+The conversion itself is passed in (`watch.convert_file`, which calls the pipeline), so this
+module chains only the ledger, the outbox and the targets.
+
     inbox/<route>/x.csv ─claim─► work/<route>/x.csv ─convert─► outputs staged in outbox/<target>/pending/
                                         │                       (ledger: outputs + deliveries, input `converted`)
                                         ├─► archive/<route>/<date>/x.csv            (input `archived`)
@@ -19,15 +22,14 @@ import os
 import signal
 import threading
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gisgate import config as cfgmod
 from gisgate import ledger as ledgermod
-from gisgate import outbox, pipeline
+from gisgate import outbox
 from gisgate.config import Config, ConvertOptions, Route
-from gisgate.errors import ConfigError, InputError
+from gisgate.errors import ConfigError
 from gisgate.targets import open_target
 
 log = logging.getLogger("gisgate.gateway")
@@ -171,59 +173,6 @@ class Job:
     options: list[ConvertOptions]
 
 
-def convert_file(path: str, options: list[ConvertOptions]) -> tuple[str, object]:
-    """Convert one input into every requested output; never raises.
-
-    Returns ("ok", [Output...]), or ("input" | "config" | "bug", [reason lines]). Plain picklable
-    values, so it runs the same in a converter process.
-    """
-    try:
-        outputs = []
-        for o in options:
-            outputs.extend(pipeline.convert([Path(path)], o).outputs())
-        return "ok", outputs
-    except InputError as e:
-        return "input", [str(p) for p in e.problems]
-    except ConfigError as e:
-        return "config", [str(e)]
-    except Exception as e:  # a bug must not stop the gateway: the file waits in rejected/
-        return "bug", [f"gisgate failed unexpectedly: {type(e).__name__}: {e}",
-                       *traceback.format_exc().splitlines()[-6:]]
-
-
-def _die_with_parent() -> None:
-    """Converter processes end when the gateway does, even after a kill -9 (Linux)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-class Converters:
-    """A pool of converter processes (CPU-bound polars work runs beside the gateway's file I/O)."""
-
-    def __init__(self, workers: int):
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_die_with_parent)
-        self.workers = workers
-
-    def warm(self) -> None:
-        """Start every process now (importing polars takes a moment), not on the first file."""
-        for f in [self.pool.submit(os.getpid) for _ in range(self.workers)]:
-            f.result()
-
-    def submit(self, job: Job):
-        return self.pool.submit(convert_file, str(job.work), job.options)
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
-
-
 # ---- the gateway ---------------------------------------------------------------------------------
 
 
@@ -239,7 +188,9 @@ class Counters:
 class Gateway:
     """Processes claimed files of every route and runs the outbox worker thread."""
 
-    def __init__(self, s: Setup, hook=crashpoint):
+    def __init__(self, s: Setup, convert, hook=crashpoint):
+        """`convert(path, options) -> (verdict, payload)` turns one input into outputs (see watch.convert_file)."""
+        self.convert = convert
         self.setup = s
         self.cfg = s.config
         self.layout = s.layout
@@ -335,7 +286,7 @@ class Gateway:
         job = self.claim(route, path, first_seen, done_marker)
         if not isinstance(job, Job):
             return job
-        return self.complete(job, convert_file(str(job.work), job.options))
+        return self.complete(job, self.convert(str(job.work), job.options))
 
     def claim(self, route: Route, path: Path, first_seen: float, done_marker: Path | None = None) -> Job | str | None:
         """Move `path` into work/ and open its ledger row: a Job to convert, or the final state when
@@ -356,7 +307,7 @@ class Gateway:
         job = self.begin(route, work, first_seen)
         if not isinstance(job, Job):
             return job
-        return self.complete(job, convert_file(str(job.work), job.options))
+        return self.complete(job, self.convert(str(job.work), job.options))
 
     def begin(self, route: Route, work: Path, first_seen: float) -> Job | str:
         name = work.name

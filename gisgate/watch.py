@@ -24,15 +24,16 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gisgate import gateway as gw
 from gisgate import ledger as ledgermod
-from gisgate import outbox
-from gisgate.config import Route
-from gisgate.errors import ConfigError
+from gisgate import outbox, pipeline
+from gisgate.config import ConvertOptions, Route
+from gisgate.errors import ConfigError, InputError
 
 log = logging.getLogger("gisgate.watch")
 
@@ -77,6 +78,59 @@ def filesystem_type(path: Path, mounts: str = "/proc/mounts") -> str:
 def is_network(path: Path) -> bool:
     kind = filesystem_type(path)
     return kind in NETWORK_FS or kind.startswith("fuse.")
+
+
+def convert_file(path: str, options: list[ConvertOptions]) -> tuple[str, object]:
+    """Convert one input into every requested output; never raises.
+
+    Returns ("ok", [Output...]), or ("input" | "config" | "bug", [reason lines]). Plain picklable
+    values, so it runs the same in a converter process.
+    """
+    try:
+        outputs = []
+        for o in options:
+            outputs.extend(pipeline.convert([Path(path)], o).outputs())
+        return "ok", outputs
+    except InputError as e:
+        return "input", [str(p) for p in e.problems]
+    except ConfigError as e:
+        return "config", [str(e)]
+    except Exception as e:  # a bug must not stop the gateway: the file waits in rejected/
+        return "bug", [f"gisgate failed unexpectedly: {type(e).__name__}: {e}",
+                       *traceback.format_exc().splitlines()[-6:]]
+
+
+def _die_with_parent() -> None:
+    """Converter processes end when the gateway does, even after a kill -9 (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+class Converters:
+    """A pool of converter processes (CPU-bound polars work runs beside the gateway's file I/O)."""
+
+    def __init__(self, workers: int):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_die_with_parent)
+        self.workers = workers
+
+    def warm(self) -> None:
+        """Start every process now (importing polars takes a moment), not on the first file."""
+        for f in [self.pool.submit(os.getpid) for _ in range(self.workers)]:
+            f.result()
+
+    def submit(self, job: gw.Job):
+        return self.pool.submit(convert_file, str(job.work), job.options)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 # ---- per-inbox tracking --------------------------------------------------------------------------
@@ -160,7 +214,7 @@ class Watcher:
         self.metrics = Metrics(metrics, self) if metrics else None
         self.heartbeat = 0.0
         n = w.converters if w.converters is not None else (2 if (os.cpu_count() or 1) >= 2 else 0)
-        self.converters = gw.Converters(n) if n else None
+        self.converters = Converters(n) if n else None
         self.watcher_alive = 1
         self.restarts = 0
 
@@ -292,15 +346,15 @@ class Watcher:
 
     def _complete(self, job, future) -> None:
         if future is None:
-            result = gw.convert_file(str(job.work), job.options)
+            result = convert_file(str(job.work), job.options)
         else:
             try:
                 result = future.result()
             except Exception as e:  # the converter process died (killed, out of memory): restart the pool
                 log.error("converter process failed on %s: %s; restarting the converters", job.work.name, e)
                 self.converters.close()
-                self.converters = gw.Converters(self.converters.workers)
-                result = gw.convert_file(str(job.work), job.options)
+                self.converters = Converters(self.converters.workers)
+                result = convert_file(str(job.work), job.options)
         self.gateway.complete(job, result)
 
     # -- the loop
@@ -507,7 +561,7 @@ def run(config_path: str | None = None, root: str | None = None, *, settle: floa
     """Run the gateway until SIGTERM / SIGINT; in-flight work is finished before it returns."""
     s = gw.setup(config_path, root)
     setup_logging(log_json, verbose, secrets_of(s))
-    watcher = Watcher(gw.Gateway(s), settle=settle, rescan=rescan, polling=polling, metrics=metrics)
+    watcher = Watcher(gw.Gateway(s, convert_file), settle=settle, rescan=rescan, polling=polling, metrics=metrics)
 
     def stop(signum, frame):
         log.info("received %s", signal.Signals(signum).name)
