@@ -372,6 +372,8 @@ class Watcher:
         next_rescan = 0.0
         next_canary = time.monotonic() + min(5.0, self.heartbeat_every)
         next_metrics = 0.0
+        next_prune = 0.0
+        retention = g.cfg.archive
         try:
             while not self.stop.is_set():
                 now = time.monotonic()
@@ -387,6 +389,9 @@ class Watcher:
                     ready += [(first, mtime, name, inbox) for first, mtime, name in self.look(inbox, now)]
                 ready.sort(key=lambda r: r[:3])
                 self.process(ready)
+                if now >= next_prune:
+                    outbox.prune(g.root / "archive", retention.keep_days, retention.max_bytes)
+                    next_prune = now + 3600
                 if now >= next_canary:
                     self.check_canary(now)
                     next_canary = now + self.heartbeat_every

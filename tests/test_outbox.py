@@ -198,3 +198,20 @@ def test_folder_target_classifies_errors(tmp_path):
     gone = tmp_path / "vanished.SERVICE"
     with pytest.raises(TransientDeliveryError):
         FolderTarget("ds", type("Spec", (), {"path": str(tmp_path / "out")})()).deliver([gone])
+
+
+def test_archive_retention_by_age_then_size(tmp_path):
+    archive = tmp_path / "archive"
+    for day, names in {"2026-11-01": ["a", "b"], "2026-11-20": ["c"], "2026-11-25": ["d", "e"]}.items():
+        (archive / "r" / day).mkdir(parents=True)
+        for n in names:
+            (archive / "r" / day / f"{n}.csv").write_bytes(b"x" * 100)
+    (archive / "r" / "notes").mkdir()  # not a date folder: never touched
+    (archive / "r" / "notes" / "keep.txt").write_bytes(b"k")
+    now = 1795651200.0  # 2026-11-26 00:00 UTC
+    removed = outbox.prune(archive, keep_days=10, max_bytes=None, now=now)
+    assert sorted(p.name for p in removed) == ["a.csv", "b.csv"] and not (archive / "r" / "2026-11-01").exists()
+    removed = outbox.prune(archive, keep_days=None, max_bytes=250, now=now)
+    assert [p.name for p in removed] == ["c.csv"]  # oldest first, until <= 250 bytes
+    assert sorted(p.name for p in archive.rglob("*.*")) == ["d.csv", "e.csv", "keep.txt"]
+    assert outbox.prune(archive, None, None, now=now) == []

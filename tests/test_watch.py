@@ -198,3 +198,33 @@ def test_2000_files_at_once_memory_bounded(tmp_path):
         assert (peak - base) / 2**20 < 120, f"RSS grew by {(peak - base) / 2**20:.0f} MiB"
     finally:
         assert gate.stop() == 0
+
+
+def test_a_file_that_keeps_growing_is_reported_stuck_not_taken(tmp_path):
+    root = tmp_path / "gw"
+    root.mkdir()
+    (root / "gisgate.toml").write_text(
+        '[[route]]\nname = "p"\nstuck_seconds = 1.0\ntargets = ["ds"]\n'
+        '[target.ds]\nkind = "folder"\npath = "dataserver"\n')
+    prom = tmp_path / "m.prom"
+    gate = Gate(root, "--metrics", str(prom), settle=0.6)
+    try:
+        inbox = root / "inbox" / "p"
+        wait_until(lambda: inbox.is_dir(), what="inbox")
+        data = csv_file(0, 30)
+        with open(inbox / "growing.csv", "wb") as f:
+            deadline = time.monotonic() + 30
+
+            def reported():
+                return ("still being written" in gate.text()
+                        and "gisgate_files_stuck 1" in (prom.read_text() if prom.exists() else ""))
+            while not reported() and time.monotonic() < deadline:
+                f.write(data[f.tell():f.tell() + 20])  # a little every 0.2 s, never stable for 0.6 s
+                f.flush()
+                time.sleep(0.2)
+            assert reported() and finished(root) == 0
+            f.write(data[f.tell():])
+        wait_until(lambda: finished(root) == 1, what="taken once complete")
+        assert [p.read_bytes() for p in files(root / "archive")] == [data]
+    finally:
+        assert gate.stop() == 0
