@@ -241,6 +241,16 @@ def test_disk_full_is_transient_and_leaves_nothing_behind(faulty, tmp_path):
     target.close()
 
 
+def test_a_failure_mid_batch_reports_what_was_already_delivered(faulty, tmp_path):
+    faulty.faults.full_after_writes = 1  # the first file fits, the second does not
+    target = SftpTarget("ds", spec_for(faulty))
+    with pytest.raises(TransientDeliveryError, match="already delivered: " + AGENT) as e:
+        target.deliver(files(tmp_path, {AGENT: b"fits", SERVICE: b"does not fit"}))
+    target.close()
+    assert e.value.delivered == [AGENT]
+    assert names(faulty.root) == [AGENT]
+
+
 def test_connection_dropped_mid_file_is_transient_and_no_partial_file_is_visible(faulty, tmp_path):
     faulty.faults.drop_at = 100_000
     data = os.urandom(400_000)

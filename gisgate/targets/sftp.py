@@ -429,9 +429,15 @@ class SftpTarget:
 
     # -- public -----------------------------------------------------------------------------------
     def deliver(self, batch: list[Path]) -> Receipt:
-        """Upload `batch` in order; each file appears under its final name complete, or not at all."""
+        """Upload `batch` in order; each file appears under its final name complete, or not at all.
+
+        On failure the DeliveryError's `delivered` attribute lists the files of the batch that were
+        already made visible (in order), so a retry can skip them.
+        """
         uploads = self._plan([Path(p) for p in batch])
         delivered: list[str] = []
+        if not uploads:
+            return Receipt(self.name, [])
         where = f"sftp target {self.name!r} ({self.spec.user}@{host_label(self.spec.host, self.spec.port)})"
         with self._lock, self._deadline():
             for attempt in (1, 2):
@@ -441,7 +447,7 @@ class SftpTarget:
                     self._send(sftp, uploads, delivered)
                     break
                 except Exception as e:  # noqa: BLE001 - translated once, below
-                    broken = not isinstance(e, (_Status, _Mismatch))
+                    broken = not isinstance(e, (_Status, _Mismatch, DeliveryError))  # connection unusable
                     if broken or self._expired.is_set():
                         self._drop()
                     else:
@@ -454,6 +460,7 @@ class SftpTarget:
                     err = _translate(e, where, self._expired.is_set())
                     if delivered:
                         err.args = (f"{err.args[0]} (already delivered: {', '.join(delivered)})",)
+                    err.delivered = list(delivered)
                     raise err from e
         dirs = sorted({u.remote_dir for u in uploads})
         return Receipt(self.name, delivered, detail=f"{self.spec.host}:{', '.join(dirs)}",
