@@ -9,13 +9,15 @@ OpenSSH sshd on a free loopback port (tests/sshd.py), then per round times
     AGENT + SERVICE as one batch, as the gateway sends them;
   * gisgate, one batch: the same files as a single batch.
 Each into its own empty directory; every delivered file is compared byte for byte. Prints the
-median of the rounds and the ratios to OpenSSH (target: <= 1.5).
+median of the rounds and the ratios to OpenSSH (target: <= 1.5), and the CPU time of each client
+and of the sshd sessions serving it (useful when other work shares the machine and skews wall time).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -63,6 +65,23 @@ def make_files(folder: Path, count: int, size: int) -> list[Path]:
     return files
 
 
+def server_cpu(server: Sshd) -> float:
+    """CPU seconds of the sshd sessions that have ended so far (the listener reaps them)."""
+    import psutil
+
+    deadline = time.monotonic() + 5
+    listener = psutil.Process(server.proc.pid)
+    while listener.children() and time.monotonic() < deadline:  # wait until the session is reaped
+        time.sleep(0.02)
+    t = listener.cpu_times()
+    return t.children_user + t.children_system
+
+
+def own_cpu(who: int) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
 def time_openssh(server: Sshd, files: list[Path], remote_dir: str, work: Path) -> float:
     batch = work / "batch.txt"
     batch.write_text("".join(f'put "{p}" {remote_dir}/\n' for p in files))
@@ -107,20 +126,28 @@ def main() -> None:
         mean_kb = sum(p.stat().st_size for p in files) / len(files) / 1000
         print(f"{len(files)} files, {mean_kb:.1f} KB on average; {os.cpu_count()} CPUs; loopback sshd")
         runs: dict[str, list[float]] = {"openssh": [], "gisgate": [], "gisgate_one_batch": []}
+        cpu: dict[str, list[tuple[float, float]]] = {k: [] for k in runs}
         with Sshd.start(work / "sshd") as server:
             for r in range(args.rounds):
                 for label in runs:
                     remote = f"r{r}-{label}"
                     (server.root / remote).mkdir()
+                    who = resource.RUSAGE_CHILDREN if label == "openssh" else resource.RUSAGE_SELF
+                    client0, server0 = own_cpu(who), server_cpu(server)
                     if label == "openssh":
                         secs = time_openssh(server, files, remote, work)
                     else:
                         secs = time_gisgate(server, files, remote, per_interval=label == "gisgate")
+                    cpu[label].append((own_cpu(who) - client0, server_cpu(server) - server0))
                     check(files, server.root / remote)
                     runs[label].append(secs)
                     shutil.rmtree(server.root / remote)
                 print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in runs.items()))
         med = {k: statistics.median(v) for k, v in runs.items()}
+        for label, values in cpu.items():
+            client = statistics.median(c for c, _ in values)
+            serv = statistics.median(s for _, s in values)
+            print(f"CPU, median: {label}: client {client:.2f} s, sshd {serv:.2f} s")
         print(f"median of {args.rounds}: OpenSSH sftp -b {med['openssh']:.2f} s; "
               f"gisgate per interval (2 files/batch) {med['gisgate']:.2f} s; "
               f"gisgate one batch {med['gisgate_one_batch']:.2f} s")

@@ -3,6 +3,7 @@
     with FaultySftpServer(tmp_path) as server:
         server.faults.no_posix_rename = True     # no posix-rename@openssh.com, plain rename only
         server.faults.disk_full = True           # every write fails: "No space left on device"
+        server.faults.full_after_writes = 1      # ... every write after the first
         server.faults.drop_at = 40_000           # abort the connection once a write reaches this offset
         server.faults.deny = "locked"            # opening a path containing this: permission denied
 
@@ -26,6 +27,7 @@ from asyncssh.sftp import SFTPServerHandler
 class Faults:
     no_posix_rename: bool = False
     disk_full: bool = False
+    full_after_writes: int | None = None  # the disk fills up after this many writes
     drop_at: int | None = None
     deny: str | None = None
     writes: int = 0  # writes seen (all files)
@@ -43,7 +45,8 @@ class _Sftp(asyncssh.SFTPServer):
 
     def write(self, file_obj, offset, data):
         self.faults.writes += 1
-        if self.faults.disk_full:
+        full_after = self.faults.full_after_writes
+        if self.faults.disk_full or (full_after is not None and self.faults.writes > full_after):
             raise asyncssh.SFTPFailure("No space left on device")
         if self.faults.drop_at is not None and offset + len(data) >= self.faults.drop_at:
             super().write(file_obj, offset, data[: max(0, self.faults.drop_at - offset)])

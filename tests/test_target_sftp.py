@@ -14,7 +14,7 @@ from sftp_faults import FaultySftpServer
 from sshd import Sshd, keygen
 
 from gisgate import config
-from gisgate.cli import cli
+from gisgate.cli import cli as gisgate_cli
 from gisgate.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from gisgate.targets import open_target
 from gisgate.targets.sftp import SftpTarget
@@ -183,7 +183,7 @@ def test_hostkey_command_prints_the_fingerprint_without_trusting_it(sshd, tmp_pa
                     f'user = "{sshd.user}"\nknown_hosts = "{tmp_path / "empty_known_hosts"}"\n'
                     f'key_file = "{sshd.client_key}"\n')
     (tmp_path / "empty_known_hosts").write_text("")
-    result = CliRunner().invoke(cli, ["hostkey", "ds", "--config", str(toml)])
+    result = CliRunner().invoke(gisgate_cli, ["hostkey", "ds", "--config", str(toml)])
     assert result.exit_code == 0, result.output
     fp = ssh_fingerprint(sshd.host_key.with_suffix(".pub"))
     assert f"ssh-ed25519 {fp}" in result.output
@@ -192,7 +192,7 @@ def test_hostkey_command_prints_the_fingerprint_without_trusting_it(sshd, tmp_pa
     assert (tmp_path / "empty_known_hosts").read_text() == ""  # nothing was trusted or written
 
     toml.write_text(toml.read_text().replace(str(tmp_path / "empty_known_hosts"), str(sshd.known_hosts)))
-    result = CliRunner().invoke(cli, ["hostkey", "ds", "--config", str(toml)])
+    result = CliRunner().invoke(gisgate_cli, ["hostkey", "ds", "--config", str(toml)])
     assert result.exit_code == 0 and "matches the pinned key" in result.output
 
 
@@ -239,6 +239,16 @@ def test_disk_full_is_transient_and_leaves_nothing_behind(faulty, tmp_path):
     target.deliver(files(tmp_path, {AGENT: b"x" * 50_000}))  # the same connection still works
     assert target.connections == 1
     target.close()
+
+
+def test_a_failure_mid_batch_reports_what_was_already_delivered(faulty, tmp_path):
+    faulty.faults.full_after_writes = 1  # the first file fits, the second does not
+    target = SftpTarget("ds", spec_for(faulty))
+    with pytest.raises(TransientDeliveryError, match="already delivered: " + AGENT) as e:
+        target.deliver(files(tmp_path, {AGENT: b"fits", SERVICE: b"does not fit"}))
+    target.close()
+    assert e.value.delivered == [AGENT]
+    assert names(faulty.root) == [AGENT]
 
 
 def test_connection_dropped_mid_file_is_transient_and_no_partial_file_is_visible(faulty, tmp_path):
