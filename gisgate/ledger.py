@@ -62,9 +62,9 @@ CREATE TABLE IF NOT EXISTS deliveries (
     delivered_at REAL,
     detail TEXT
 );
-CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries (target, state, next_try);
+CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries (target, state, id);
 CREATE INDEX IF NOT EXISTS deliveries_by_name ON deliveries (target, name, state);
-CREATE INDEX IF NOT EXISTS deliveries_by_batch ON deliveries (batch);
+CREATE INDEX IF NOT EXISTS deliveries_by_batch ON deliveries (target, batch);
 """
 
 INPUT_STATES = ("processing", "converted", "archived", "rejected", "duplicate", "retried")
@@ -232,14 +232,16 @@ class Ledger:
     def next_batch(self, target: str, now: float | None = None) -> list[DeliveryRow]:
         """The oldest batch of `target` whose rows are all pending and due, in sending order."""
         now = self.now() if now is None else now
+        # The rows of a batch are staged, retried and delivered together, so they share next_try:
+        # the oldest due row names the oldest due batch (an index walk, not a scan of the queue).
         row = self.db.execute(
-            "SELECT batch FROM deliveries WHERE target=? AND state='pending' GROUP BY batch "
-            "HAVING MAX(next_try) <= ? ORDER BY MIN(id) LIMIT 1",
+            "SELECT batch FROM deliveries WHERE target=? AND state='pending' AND next_try <= ? ORDER BY id LIMIT 1",
             (target, now),
         ).fetchone()
         if row is None:
             return []
-        return self.batch_rows(target, row[0], ("pending",))
+        rows = self.batch_rows(target, row[0], ("pending",))
+        return rows if all(r.next_try <= now for r in rows) else []
 
     def batch_rows(self, target: str, batch: str, states: tuple[str, ...]) -> list[DeliveryRow]:
         marks = ",".join("?" * len(states))

@@ -323,6 +323,15 @@ class Watcher:
                           inbox.route.name, name, now - s.first_mono)
         return ready
 
+    def _until_next_look(self, tick: float) -> float:
+        """Sleep until the next tracked file can be stable (not a whole tick later), at most a tick."""
+        now = time.monotonic()
+        wait = tick
+        for inbox in self.inboxes:
+            for s in inbox.seen.values():
+                wait = min(wait, s.changed_mono + inbox.settle - now)
+        return max(0.005, wait)
+
     # -- processing: claims in order, conversions in the converter processes, completions in order
 
     def process(self, ready: list) -> None:
@@ -399,7 +408,7 @@ class Watcher:
                     self.metrics.publish()
                     next_metrics = now + 2.0
                 if not ready:
-                    self.wake.wait(tick)
+                    self.wake.wait(self._until_next_look(tick))
                     self.wake.clear()
         finally:
             log.info("stopping: finishing deliveries in hand")
