@@ -328,8 +328,50 @@ class Gateway:
 
     def complete(self, job: Job, result: tuple) -> str:
         """Stage the outputs of a converted job and archive its input, or reject it with the reason."""
+        return self.complete_many([(job, result)])[0]
+
+    def complete_many(self, items: list[tuple[Job, tuple]]) -> list[str]:
+        """`complete` for several jobs, with one fsync round for all their staged files (group commit);
+        each input still gets its own ledger transaction. Returns the final states in order."""
+        states: list[str] = [""] * len(items)
+        plans = []
+        for i, (job, (verdict, payload)) in enumerate(items):
+            if verdict == "ok":
+                plans.append((i, job, payload))
+            else:
+                states[i] = self._refuse(job, verdict, payload)
+        if not plans:
+            return states
+        done = []
+        with self.lock:
+            files, staged_per_job = [], []
+            for _, job, outputs in plans:
+                staged = []
+                for out in outputs:
+                    out_sha = hashlib.sha256(out.data).hexdigest()
+                    batch, seq = batch_of(job.input_id, out)
+                    interval = None if out.interval_start is None else str(out.interval_start)
+                    targets = [t for t in job.route.targets if not self.ledger.has_delivery(t, out.name, out_sha)]
+                    files += [(t, out.name, out.data) for t in targets]
+                    for t in targets or [""]:  # "" records the output without queueing it anywhere
+                        staged.append(ledgermod.StagedOutput(out.name, out.kind, interval, out_sha, len(out.data),
+                                                             t, batch, seq))
+                staged_per_job.append(staged)
+            outbox.stage_many(self.layout.outbox, files)
+            self.hook("after-stage")
+            for (i, job, outputs), staged in zip(plans, staged_per_job, strict=True):
+                dest = outbox.unique_path(self.layout.archive(job.route.name, job.date), job.work.name)
+                queued = self.ledger.record_outputs(job.input_id, staged, str(dest))
+                done.append((i, job, dest, len(outputs), queued))
+        self.worker.wake.set()
+        for i, job, dest, n, queued in done:
+            self.hook("after-commit")
+            log.info("%s/%s: %d output(s), %d delivery(ies) queued", job.route.name, job.work.name, n, queued)
+            states[i] = self._finish(job.input_id, job.route, job.work, dest, "archived")
+        return states
+
+    def _refuse(self, job: Job, verdict: str, payload: list[str]) -> str:
         route, work, input_id, date = job.route, job.work, job.input_id, job.date
-        verdict, payload = result
         if verdict == "input":
             return self._reject(input_id, route, work, date, payload,
                                 "Correct the file (or the route's format / mapping in gisgate.toml), then drop "
@@ -337,35 +379,10 @@ class Gateway:
         if verdict == "config":
             return self._reject(input_id, route, work, date, payload,
                                 "Fix gisgate.toml for this route, then run: gisgate retry <this file>.")
-        if verdict == "bug":
-            log.error("%s/%s: unexpected error: %s", route.name, work.name, "\n".join(payload))
-            return self._reject(input_id, route, work, date, payload,
-                                "This is a bug in gisgate; report it with this file. "
-                                "After an upgrade run: gisgate retry <this file>.")
-        outputs = payload
-        dest = outbox.unique_path(self.layout.archive(route.name, date), work.name)
-        staged, dirs = [], set()
-        with self.lock:
-            for out in outputs:
-                out_sha = hashlib.sha256(out.data).hexdigest()
-                batch, seq = batch_of(input_id, out)
-                interval = None if out.interval_start is None else str(out.interval_start)
-                targets = [t for t in route.targets if not self.ledger.has_delivery(t, out.name, out_sha)]
-                for t in targets:
-                    outbox.stage(self.layout.outbox, t, out.name, out.data)
-                    dirs.add(outbox.folder(self.layout.outbox, t, "pending"))
-                for t in targets or [""]:  # "" records the output without queueing it anywhere
-                    staged.append(ledgermod.StagedOutput(out.name, out.kind, interval, out_sha, len(out.data), t,
-                                                         batch, seq))
-            for d in dirs:
-                outbox.fsync_dir(d)
-            self.hook("after-stage")
-            queued = self.ledger.record_outputs(input_id, staged, str(dest))
-        if queued:
-            self.worker.wake.set()
-        self.hook("after-commit")
-        log.info("%s/%s: %d output(s), %d delivery(ies) queued", route.name, work.name, len(outputs), queued)
-        return self._finish(input_id, route, work, dest, "archived")
+        log.error("%s/%s: unexpected error: %s", route.name, work.name, "\n".join(payload))
+        return self._reject(input_id, route, work, date, payload,
+                            "This is a bug in gisgate; report it with this file. "
+                            "After an upgrade run: gisgate retry <this file>.")
 
     def _reject(self, input_id: int, route: Route, work: Path, date: str, problems: list[str], todo: str) -> str:
         dest = outbox.unique_path(self.layout.rejected(route.name, date), work.name)

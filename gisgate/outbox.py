@@ -117,6 +117,36 @@ def stage(outbox: Path, target: str, name: str, data: bytes) -> Path:
     return atomic_write(folder(outbox, target, "pending") / name, data, sync_dir=False)
 
 
+def stage_many(outbox: Path, files: list[tuple[str, str, bytes]]) -> list[Path]:
+    """Stage many outputs `(target, name, data)` at once: write every temp file, then fsync them all
+    (the first fsync's journal commit carries the others: far cheaper than write-fsync pairs), then
+    rename each into `pending/` and fsync each pending folder once."""
+    handles = []
+    try:
+        for target, name, data in files:
+            pending = folder(outbox, target, "pending")
+            pending.mkdir(parents=True, exist_ok=True)
+            tmp = pending / f".~gisgate-{uuid.uuid4().hex}.part"
+            f = open(tmp, "wb")
+            handles.append((f, tmp, pending / name))
+            f.write(data)
+            f.flush()
+        for f, _, _ in handles:
+            os.fsync(f.fileno())
+    except BaseException:
+        for f, tmp, _ in handles:
+            f.close()
+            tmp.unlink(missing_ok=True)
+        raise
+    for f, _, _ in handles:
+        f.close()
+    for _, tmp, path in handles:
+        os.replace(tmp, path)
+    for d in {path.parent for _, _, path in handles}:
+        fsync_dir(d)
+    return [path for _, _, path in handles]
+
+
 def depth(outbox: Path) -> dict[str, int]:
     """Files waiting per target (pending + sending), for metrics."""
     out = {}

@@ -337,34 +337,39 @@ class Watcher:
     def process(self, ready: list) -> None:
         g = self.gateway
         inflight: deque = deque()
-        window = 2 * self.converters.workers if self.converters else 1
+        window = 4 * self.converters.workers if self.converters else 1
         budget = time.monotonic() + 1.0
         try:
             for _, _, name, inbox in ready:
                 if self.stop.is_set() or time.monotonic() > budget:
                     break
-                while len(inflight) >= window:
-                    self._complete(*inflight.popleft())
+                if len(inflight) >= window:
+                    self._complete(inflight)
                 marker = inbox.path / (name + DONE_SUFFIX) if inbox.route.done_file else None
                 job = g.claim(inbox.route, inbox.path / name, inbox.seen.pop(name).first_seen, marker)
                 if isinstance(job, gw.Job):
                     inflight.append((job, self.converters.submit(job) if self.converters else None))
         finally:
             while inflight:  # claimed files are always finished, also on SIGTERM
-                self._complete(*inflight.popleft())
+                self._complete(inflight)
 
-    def _complete(self, job, future) -> None:
+    def _complete(self, inflight: deque) -> None:
+        """Complete the oldest job and every later one already converted, as one group."""
+        group = [inflight.popleft()]
+        while inflight and inflight[0][1] is not None and inflight[0][1].done():
+            group.append(inflight.popleft())
+        self.gateway.complete_many([(job, self._result(job, future)) for job, future in group])
+
+    def _result(self, job, future) -> tuple:
         if future is None:
-            result = convert_file(str(job.work), job.options)
-        else:
-            try:
-                result = future.result()
-            except Exception as e:  # the converter process died (killed, out of memory): restart the pool
-                log.error("converter process failed on %s: %s; restarting the converters", job.work.name, e)
-                self.converters.close()
-                self.converters = Converters(self.converters.workers)
-                result = convert_file(str(job.work), job.options)
-        self.gateway.complete(job, result)
+            return convert_file(str(job.work), job.options)
+        try:
+            return future.result()
+        except Exception as e:  # the converter process died (killed, out of memory): restart the pool
+            log.error("converter process failed on %s: %s; restarting the converters", job.work.name, e)
+            self.converters.close()
+            self.converters = Converters(self.converters.workers)
+            return convert_file(str(job.work), job.options)
 
     # -- the loop
 
