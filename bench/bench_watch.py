@@ -83,6 +83,18 @@ def latency(work: Path, drops: int, settle: float) -> list[float]:
     finally:
         stop(proc)
     assert len(seen_at) == drops, f"only {len(seen_at)} of {drops} outputs arrived"
+    import sqlite3
+
+    con = sqlite3.connect(root / "gisgate.db")
+    rows = con.execute(
+        "SELECT i.claimed_at - i.first_seen, MAX(d.delivered_at) - i.claimed_at FROM inputs i "
+        "JOIN outputs o ON o.input_id = i.id JOIN deliveries d ON d.output_id = o.id GROUP BY i.id").fetchall()
+    con.close()
+    wait = sorted(r[0] - settle for r in rows)
+    work = sorted(r[1] for r in rows)
+    print(f"  inside the gateway: first seen -> claimed minus settle p50 {statistics.median(wait) * 1000:.0f} ms "
+          f"p95 {wait[int(0.95 * (len(wait) - 1))] * 1000:.0f} ms; claimed -> delivered p50 "
+          f"{statistics.median(work) * 1000:.0f} ms p95 {work[int(0.95 * (len(work) - 1))] * 1000:.0f} ms")
     return [seen_at[i] - stable_at[i] for i in range(drops)]
 
 
@@ -96,7 +108,22 @@ def poll(out: Path, stable_at: dict, seen_at: dict) -> None:
             seen_at[i] = now
 
 
-def throughput(work: Path, n: int, settle: float) -> tuple[float, float]:
+def cpu_seconds(proc: subprocess.Popen) -> tuple[float, float]:
+    """CPU (user + system) used so far by the gateway process and by its converter processes."""
+    import psutil
+
+    p = psutil.Process(proc.pid)
+    own = sum(p.cpu_times()[:2])
+    children = 0.0
+    for c in p.children(recursive=True):
+        try:
+            children += sum(c.cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            pass
+    return own, children
+
+
+def throughput(work: Path, n: int, settle: float) -> tuple[float, float, float, float]:
     root = work / "bulk"
     (root / "inbox").mkdir(parents=True)
     staging = work / "bulk-staging"
@@ -106,6 +133,7 @@ def throughput(work: Path, n: int, settle: float) -> tuple[float, float]:
     proc = start(root, settle)
     out = root / "dataserver"
     try:
+        own0, kids0 = cpu_seconds(proc)
         t0 = time.monotonic()
         for p in staging.iterdir():
             os.replace(p, root / "inbox" / p.name)
@@ -116,11 +144,12 @@ def throughput(work: Path, n: int, settle: float) -> tuple[float, float]:
                 break
             time.sleep(0.02)
         t_done = time.monotonic()
+        own1, kids1 = cpu_seconds(proc)
     finally:
         stop(proc)
     assert len(os.listdir(out)) == n
     total = t_done - t0
-    return n / total, n / (total - settle)
+    return n / total, n / (total - settle), (own1 - own0) / n, (kids1 - kids0) / n
 
 
 def main() -> None:
@@ -137,10 +166,12 @@ def main() -> None:
         print(f"latency from stable to delivered over {args.drops} drops (settle {args.settle} s): "
               f"p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms "
               f"(i.e. p95 = settle + {p95 * 1000:.0f} ms; target <= settle + 500 ms)")
-        rate, rate_after_settle = throughput(work, args.bulk, args.settle)
+        rate, rate_after_settle, own, kids = throughput(work, args.bulk, args.settle)
         print(f"throughput, {args.bulk} small files dropped at once, drop to last output delivered: "
               f"{rate:.0f} files/s ({rate_after_settle:.0f} files/s not counting the {args.settle} s settle; "
               f"target >= 100)")
+        print(f"CPU per file: gateway process {own * 1000:.1f} ms, converter processes {kids * 1000:.1f} ms "
+              f"(machine load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -258,9 +258,9 @@ class Worker:
             self.recover(ledger)
             while not stop.is_set():
                 self.heartbeat = self.now()
+                self.wake.clear()  # before looking: a wake from here on ends the wait below at once
                 if not self.run_once(ledger):
                     self.wake.wait(self._idle_wait(ledger))
-                    self.wake.clear()
             # Draining: staged files still due get `grace` seconds to go out before we exit.
             deadline = time.monotonic() + grace
             while time.monotonic() < deadline and self.run_once(ledger):

@@ -100,6 +100,24 @@ def convert_file(path: str, options: list[ConvertOptions]) -> tuple[str, object]
                        *traceback.format_exc().splitlines()[-6:]]
 
 
+_SAMPLE = (
+    "periodStart,acdServiceId,contactsOffered,contactsHandled,contactsAnswered,contactsAbandoned,totalTalkSeconds,"
+    "totalHoldSeconds,totalAfterContactWorkSeconds,totalAnswerDelaySeconds,serviceLevelPercent\n"
+    "2026-01-05T08:00:00Z,1,1,1,1,0,1,0,0,1,100\n"
+)
+
+
+def _warm_up() -> int:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="gisgate-warm-") as d:
+        path = Path(d) / "warm.csv"
+        path.write_text(_SAMPLE)
+        convert_file(str(path), [ConvertOptions()])
+    time.sleep(0.2)  # hold this worker so the next warm-up call lands on another process
+    return os.getpid()
+
+
 def _die_with_parent() -> None:
     """Converter processes end when the gateway does, even after a kill -9 (Linux)."""
     try:
@@ -122,8 +140,9 @@ class Converters:
         self.workers = workers
 
     def warm(self) -> None:
-        """Start every process now (importing polars takes a moment), not on the first file."""
-        for f in [self.pool.submit(os.getpid) for _ in range(self.workers)]:
+        """Start every process and run one tiny conversion in each now (imports, polars' first
+        query plans), so the first real file is not slower than the rest."""
+        for f in [self.pool.submit(_warm_up) for _ in range(self.workers)]:
             f.result()
 
     def submit(self, job: gw.Job):
@@ -390,6 +409,7 @@ class Watcher:
         retention = g.cfg.archive
         try:
             while not self.stop.is_set():
+                self.wake.clear()  # before taking the hints: a hint arriving from here on wakes the wait below
                 now = time.monotonic()
                 self.heartbeat = time.time()
                 hinted = self.hints.take()
@@ -414,7 +434,6 @@ class Watcher:
                     next_metrics = now + 2.0
                 if not ready:
                     self.wake.wait(self._until_next_look(tick))
-                    self.wake.clear()
         finally:
             log.info("stopping: finishing deliveries in hand")
             self.stop_observers()

@@ -163,3 +163,24 @@ def test_a_second_gateway_on_the_same_root_is_refused_and_json_logs(tmp_path):
     records = [json.loads(line) for line in gate.text().splitlines()]
     assert {"ts", "level", "logger", "msg"} <= set(records[0])
     assert any("generic/a.csv" in r["msg"] for r in records)
+
+
+def test_secrets_behind_env_and_file_references_are_masked_in_logs(tmp_path, monkeypatch, caplog):
+    import logging
+
+    monkeypatch.setenv("GW_TEST_PASSWORD", "s3cret-Pa55word")
+    (tmp_path / "token").write_text("tok-123456789\n")
+    (tmp_path / "gisgate.toml").write_text(
+        '[[route]]\nname = "p"\ntargets = ["remote"]\n'
+        '[target.remote]\nkind = "sftp"\nhost = "127.0.0.1"\nuser = "u"\nknown_hosts = "kh"\n'
+        'password_env = "GW_TEST_PASSWORD"\n'
+        '[target.other]\nkind = "sftp"\nhost = "127.0.0.1"\nuser = "u"\nknown_hosts = "kh"\n'
+        f'password_file = "{tmp_path / "token"}"\n')
+    s = gateway.setup(tmp_path / "gisgate.toml")
+    secrets = watch.secrets_of(s)
+    assert set(secrets) == {"s3cret-Pa55word", "tok-123456789"}
+    logger = logging.getLogger("gisgate.test-redaction")
+    logger.addFilter(watch.Redact(secrets))
+    with caplog.at_level(logging.DEBUG, logger="gisgate.test-redaction"):
+        logger.warning("login with %s failed; token %s", "s3cret-Pa55word", "tok-123456789")
+    assert "s3cret" not in caplog.text and "tok-1234" not in caplog.text and "login with *** failed" in caplog.text
