@@ -74,6 +74,10 @@ class Route(Strict):
 class FolderTarget(Strict):
     kind: Literal["folder"]
     path: str
+    # The Data Server's verdict on each delivered file (domain-spec §1.12): globs relative to `path`.
+    archives: str | None = None  # e.g. "../archives*": files it imported
+    penalty_box: str | None = None  # e.g. "../penaltyBox/*": files it refused (never retried by it)
+    consume_alert_minutes: float = Field(15.0, gt=0, description="a file still unread after this is reported")
 
 
 class SftpTarget(Strict):
@@ -137,6 +141,7 @@ class Outbox(Strict):
     max_attempts: int = Field(20, ge=1)
     breaker_failures: int = Field(5, ge=1, description="consecutive failures that open a target's breaker")
     breaker_seconds: float = Field(60.0, gt=0, description="how long an open breaker waits before one probe")
+    outcome_seconds: float = Field(10.0, gt=0, description="how often targets are asked what became of sent files")
 
 
 class Archive(Strict):

@@ -207,6 +207,7 @@ class Gateway:
                                p.breaker_seconds)
         self.worker = outbox.Worker(self.layout.outbox, lambda: ledgermod.Ledger(self.layout.ledger),
                                     self.targets, policy, self.lock, hook=hook)
+        self.worker.outcome_seconds = p.outcome_seconds
         self._worker_thread: threading.Thread | None = None
         self.worker_stop = threading.Event()
         for name, inbox in s.inboxes.items():

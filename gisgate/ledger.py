@@ -60,7 +60,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     last_error TEXT,
     created_at REAL NOT NULL,
     delivered_at REAL,
-    detail TEXT
+    detail TEXT,
+    outcome TEXT  -- what the receiving side did with it, where it tells: accepted | penalty | unread
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries (target, state, id);
 CREATE INDEX IF NOT EXISTS deliveries_by_name ON deliveries (target, name, state);
@@ -286,6 +287,18 @@ class Ledger:
                 [(state, error, next_try, 1 if attempt else 0, delivered, detail, i) for i in ids],
             )
 
+    def awaiting_outcome(self, target: str, since: float) -> list[tuple[int, str, float]]:
+        """Sent deliveries of `target` since `since` with no final outcome yet: (id, name, delivered_at)."""
+        return self.db.execute(
+            "SELECT id, name, delivered_at FROM deliveries WHERE target=? AND state='sent' AND delivered_at>=? "
+            "AND (outcome IS NULL OR outcome='unread') ORDER BY id",
+            (target, since),
+        ).fetchall()
+
+    def set_outcome(self, ids: list[int], outcome: str) -> None:
+        with self._tx():
+            self.db.executemany("UPDATE deliveries SET outcome=? WHERE id=?", [(outcome, i) for i in ids])
+
     # ---- reporting ----------------------------------------------------------------------------
 
     def status(self) -> dict:
@@ -306,6 +319,9 @@ class Ledger:
         failed = self.db.execute(
             "SELECT target, name, attempts, last_error FROM deliveries WHERE state='failed' ORDER BY id DESC LIMIT 5"
         ).fetchall()
+        refused = self.db.execute(
+            "SELECT target, name, delivered_at FROM deliveries WHERE outcome='penalty' ORDER BY id DESC LIMIT 5"
+        ).fetchall()
         last_ok = dict(
             self.db.execute("SELECT route, MAX(finished_at) FROM inputs WHERE state='archived' GROUP BY route")
         )
@@ -319,6 +335,7 @@ class Ledger:
             "last_rejected": [{"route": r, "name": n, "at": at, "error": e} for r, n, at, e in errors],
             "last_failed": [{"target": t, "name": n, "attempts": a, "error": e} for t, n, a, e in failed],
             "last_success": last_ok,
+            "penalty_box": [{"target": t, "name": n, "delivered_at": at} for t, n, at in refused],
         }
 
     def integrity_ok(self) -> bool:

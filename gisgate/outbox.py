@@ -190,6 +190,8 @@ class Stats:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    penalty: int = 0
+    unread: int = 0
     last_success: dict[str, float] = field(default_factory=dict)
 
 
@@ -218,6 +220,8 @@ class Worker:
         self.wake = threading.Event()
         self.stats = Stats()
         self.heartbeat = 0.0
+        self.outcome_seconds = 10.0
+        self._unread_reported: set[int] = set()
 
     # -- recovery
 
@@ -256,9 +260,13 @@ class Worker:
         ledger = self.ledger_factory()
         try:
             self.recover(ledger)
+            next_outcomes = 0.0
             while not stop.is_set():
                 self.heartbeat = self.now()
                 self.wake.clear()  # before looking: a wake from here on ends the wait below at once
+                if time.monotonic() >= next_outcomes:
+                    self.check_outcomes(ledger)
+                    next_outcomes = time.monotonic() + self.outcome_seconds
                 if not self.run_once(ledger):
                     self.wake.wait(self._idle_wait(ledger))
             # Draining: staged files still due get `grace` seconds to go out before we exit.
@@ -272,6 +280,40 @@ class Worker:
                 except Exception:  # closing must not hide the reason we stopped
                     log.exception("closing target failed")
             ledger.close()
+
+    def check_outcomes(self, ledger) -> None:
+        """Ask targets that can tell (a folder watching the Data Server's archives / penaltyBox) what
+        became of the files sent in the last two days; a refused file is an error for a human."""
+        since = self.now() - 2 * 86400
+        for name, target in self.targets.items():
+            if not hasattr(target, "outcomes"):
+                continue
+            rows = ledger.awaiting_outcome(name, since)
+            if not rows:
+                continue
+            try:
+                verdicts = target.outcomes([(n, at) for _, n, at in rows])
+            except Exception:  # looking must never stop deliveries
+                log.exception("%s: cannot read the receiving side's outcome folders", name)
+                continue
+            for i, fname, _ in rows:
+                verdict = verdicts.get(fname)
+                if verdict is None:
+                    continue
+                if verdict == "unread":
+                    if i not in self._unread_reported:
+                        self._unread_reported.add(i)
+                        self.stats.unread += 1
+                        log.warning("%s: %s is still waiting in the folder: is the Data Server reading it?",
+                                    name, fname)
+                    continue
+                ledger.set_outcome([i], verdict)
+                if verdict == "penalty":
+                    self.stats.penalty += 1
+                    log.error("%s: the Data Server refused %s (penalty box); it will not retry it: check the file "
+                              "(our copy is in the outbox's sent/ folder) and resend a corrected one", name, fname)
+                else:
+                    log.info("%s: %s imported by the Data Server", name, fname)
 
     def _idle_wait(self, ledger) -> float:
         now = self.now()

@@ -505,6 +505,8 @@ class Metrics:
                [({}, sum(len(i.seen) for i in w.inboxes))])
         metric("deliveries_sent_total", "counter", "Files delivered.", [({}, s.sent)])
         metric("deliveries_failed_total", "counter", "Files given up (outbox failed/).", [({}, s.failed)])
+        metric("penalty_box_total", "counter", "Delivered files the Data Server refused.", [({}, s.penalty)])
+        metric("unread_total", "counter", "Delivered files left unread past the alert time.", [({}, s.unread)])
         depth = outbox.depth(g.layout.outbox)
         metric("outbox_depth", "gauge", "Files waiting for delivery per target.",
                [({"target": t}, n) for t, n in depth.items()])
@@ -720,6 +722,8 @@ def format_status(report: dict) -> str:
     for r in report["last_rejected"]:
         first = (r["error"] or "").splitlines()[0] if r["error"] else ""
         lines.append(f"rejected {r['route']}/{r['name']} ({ago(r['at'])}): {first}")
+    for p in report.get("penalty_box", []):
+        lines.append(f"refused by the Data Server (penalty box): {p['target']} {p['name']} ({ago(p['delivered_at'])})")
     for f in report["last_failed"]:
         lines.append(f"failed {f['target']} {f['name']} after {f['attempts']} attempt(s): {f['error']}")
     return "\n".join(lines)

@@ -215,3 +215,16 @@ def test_archive_retention_by_age_then_size(tmp_path):
     assert [p.name for p in removed] == ["c.csv"]  # oldest first, until <= 250 bytes
     assert sorted(p.name for p in archive.rglob("*.*")) == ["d.csv", "e.csv", "keep.txt"]
     assert outbox.prune(archive, None, None, now=now) == []
+
+
+def test_folder_target_reports_unread_files(tmp_path):
+    spec = type("Spec", (), {"path": str(tmp_path / "gis" / "acme"), "archives": "../archives*",
+                             "penalty_box": "../penaltyBox/*", "consume_alert_minutes": 15.0})()
+    target = FolderTarget("ds", spec)
+    src = tmp_path / "x.SERVICE"
+    src.write_bytes(b"s")
+    target.deliver([src])
+    assert target.outcomes([("x.SERVICE", 1000.0)], now=1000.0 + 60) == {}
+    assert target.outcomes([("x.SERVICE", 1000.0)], now=1000.0 + 16 * 60) == {"x.SERVICE": "unread"}
+    plain = FolderTarget("ds", type("Spec", (), {"path": str(tmp_path / "out")})())
+    assert plain.outcomes([("x.SERVICE", 0.0)]) == {}

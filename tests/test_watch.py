@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -17,6 +18,16 @@ from gateway_harness import (
     service_name,
     wait_until,
 )
+
+
+def run_status(root) -> str:
+    from click.testing import CliRunner
+
+    from gisgate.cli import cli
+
+    result = CliRunner().invoke(cli, ["status", "--root", str(root), "--json"])
+    assert result.exit_code == 0, result.output
+    return result.output
 
 
 def test_slow_writer_is_taken_once_complete(tmp_path):
@@ -228,3 +239,30 @@ def test_a_file_that_keeps_growing_is_reported_stuck_not_taken(tmp_path):
         assert [p.read_bytes() for p in files(root / "archive")] == [data]
     finally:
         assert gate.stop() == 0
+
+
+def test_data_server_verdicts_archives_and_penalty_box(tmp_path):
+    root = tmp_path / "gw"
+    root.mkdir()
+    (root / "gisgate.toml").write_text(
+        '[outbox]\noutcome_seconds = 0.2\n[[route]]\nname = "p"\ntargets = ["ds"]\n'
+        '[target.ds]\nkind = "folder"\npath = "gis/acme"\narchives = "../archives*"\n'
+        'penalty_box = "../penaltyBox/*"\n')
+    gate = Gate(root)
+    try:
+        drop(root / "inbox" / "p", "two.csv", csv_file(0, 2))
+        gis = root / "gis"
+        wait_until(lambda: len(files(gis / "acme")) == 2, what="delivery")
+        # the Data Server imports one file and refuses the other
+        (gis / "archives20261126").mkdir()
+        (gis / "penaltyBox" / "20261126").mkdir(parents=True)
+        os.replace(gis / "acme" / service_name(0), gis / "archives20261126" / service_name(0))
+        os.replace(gis / "acme" / service_name(1), gis / "penaltyBox" / "20261126" / service_name(1))
+        outcome = "SELECT name, outcome FROM deliveries ORDER BY name"
+        wait_until(lambda: query(root, outcome) == [(service_name(0), "accepted"), (service_name(1), "penalty")],
+                   what="verdicts in the ledger")
+        wait_until(lambda: "refused" in gate.text() and "penalty box" in gate.text(), what="the alert")
+    finally:
+        assert gate.stop() == 0
+    report = json.loads(run_status(root))
+    assert [p["name"] for p in report["penalty_box"]] == [service_name(1)]

@@ -53,6 +53,9 @@ class FolderTarget:
         self.name = name
         self.path = Path(os.path.expanduser(spec.path))
         self.host = socket.gethostname().replace("-", "_")
+        self.archives = getattr(spec, "archives", None)
+        self.penalty_box = getattr(spec, "penalty_box", None)
+        self.consume_alert = getattr(spec, "consume_alert_minutes", 15.0)
         self._sweep()
 
     def _sweep(self) -> None:
@@ -112,6 +115,37 @@ class FolderTarget:
             tmp.unlink(missing_ok=True)
             raise
         return True
+
+    def outcomes(self, sent: list[tuple[str, float]], now: float | None = None) -> dict[str, str]:
+        """What the Data Server did with delivered files `(name, delivered_at)`, when the target is
+        configured to look: "accepted" (found under `archives`), "penalty" (under `penalty_box`),
+        "unread" (still in the folder after `consume_alert_minutes`). Files with no verdict yet are left out."""
+        if not (self.archives or self.penalty_box):
+            return {}
+        now = time.time() if now is None else now
+        accepted = self._names(self.archives)
+        refused = self._names(self.penalty_box)
+        out = {}
+        for name, at in sent:
+            if name in refused:
+                out[name] = "penalty"
+            elif name in accepted:
+                out[name] = "accepted"
+            elif (self.path / name).exists() and now - at > self.consume_alert * 60:
+                out[name] = "unread"
+        return out
+
+    def _names(self, pattern: str | None) -> set[str]:
+        """File names directly in the folders matching `pattern` (relative to the target folder)."""
+        names: set[str] = set()
+        if not pattern:
+            return names
+        for folder in self.path.glob(pattern) if not Path(pattern).is_absolute() else Path("/").glob(pattern[1:]):
+            try:
+                names.update(e.name for e in os.scandir(folder) if e.is_file())
+            except OSError:
+                continue
+        return names
 
     def close(self) -> None:
         return None
