@@ -287,6 +287,12 @@ class Ledger:
                 [(state, error, next_try, 1 if attempt else 0, delivered, detail, i) for i in ids],
             )
 
+    def requeue(self, ids: list[int]) -> None:
+        """Failed deliveries back to pending, attempts reset (after a human fixed the cause)."""
+        with self._tx():
+            self.db.executemany("UPDATE deliveries SET state='pending', attempts=0, next_try=0, last_error=NULL "
+                                "WHERE id=?", [(i,) for i in ids])
+
     def awaiting_outcome(self, target: str, since: float) -> list[tuple[int, str, float]]:
         """Sent deliveries of `target` since `since` with no final outcome yet: (id, name, delivered_at)."""
         return self.db.execute(

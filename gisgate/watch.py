@@ -20,6 +20,7 @@ import fnmatch
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -119,7 +120,9 @@ def _warm_up() -> int:
 
 
 def _die_with_parent() -> None:
-    """Converter processes end when the gateway does, even after a kill -9 (Linux)."""
+    """Converter processes end when the gateway does, even after a kill -9 (Linux); Ctrl-C in a
+    terminal reaches the whole process group, but only the gateway decides when to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         import ctypes
 
@@ -667,15 +670,29 @@ def _retry_one(s: gw.Setup, led: ledgermod.Ledger, f: Path) -> str:
         return f"{f} -> {dest}"
     if len(parts) == 4 and parts[0] == "outbox" and parts[2] == "failed":
         target = parts[1]
-        rows = [r for r in led.deliveries_in("failed", target) if f.name.startswith(Path(r.name).stem)
-                and f.name.endswith(Path(r.name).suffix)]
+        failed = outbox.folder(s.layout.outbox, target, "failed")
+        sha = outbox.sha256_file(f)
+        rows = [r for r in led.deliveries_in("failed", target) if r.sha256 == sha and r.name == _unsuffixed(f.name)]
         if not rows:
-            raise ConfigError(f"{f}: the ledger has no failed delivery for it")
-        row = rows[-1]
-        outbox.move(f, outbox.folder(s.layout.outbox, target, "pending") / row.name)
-        led.db.execute("UPDATE deliveries SET state='pending', attempts=0, next_try=0 WHERE id=?", (row.id,))
-        return f"{f} -> {target} pending"
+            raise ConfigError(f"{f}: the ledger has no failed delivery of these bytes")
+        # the whole batch goes back, so its files travel together again
+        batch = [r for r in led.deliveries_in("failed", target) if r.batch == rows[-1].batch]
+        by_content = {(_unsuffixed(p.name), outbox.sha256_file(p)): p for p in failed.iterdir()
+                      if p.is_file() and not p.name.endswith(".reason.txt")}
+        moved = []
+        for r in batch:
+            src = by_content.get((r.name, r.sha256))
+            if src is not None:
+                outbox.move(src, outbox.folder(s.layout.outbox, target, "pending") / r.name)
+                moved.append(r)
+        led.requeue([r.id for r in moved])
+        return f"{f} -> {target} pending ({len(moved)} file(s) of its batch)"
     raise ConfigError(f"{f}: not under {s.root}/rejected/<route>/<date>/ or {s.root}/outbox/<target>/failed/")
+
+
+def _unsuffixed(name: str) -> str:
+    """`x~2.SERVICE` -> `x.SERVICE`: the name before `outbox.unique_path` made it unique."""
+    return re.sub(r"~\d+(?=\.|$)", "", name, count=1)
 
 
 def template_dir() -> Path:

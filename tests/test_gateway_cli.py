@@ -184,3 +184,27 @@ def test_secrets_behind_env_and_file_references_are_masked_in_logs(tmp_path, mon
     with caplog.at_level(logging.DEBUG, logger="gisgate.test-redaction"):
         logger.warning("login with %s failed; token %s", "s3cret-Pa55word", "tok-123456789")
     assert "s3cret" not in caplog.text and "tok-1234" not in caplog.text and "login with *** failed" in caplog.text
+
+
+def test_failed_delivery_goes_to_failed_with_a_reason_then_retry_delivers_it(tmp_path):
+    root = tmp_path / "gw"
+    root.mkdir()
+    (root / "blocked").write_text("a file where the target folder should be")  # ENOTDIR: permanent
+    (root / "gisgate.toml").write_text(
+        '[[route]]\nname = "p"\ntargets = ["ds"]\n[target.ds]\nkind = "folder"\npath = "blocked/gis"\n')
+    gate = Gate(root)
+    try:
+        drop(root / "inbox" / "p", "a.csv", csv_file(0, 2))
+        failed = root / "outbox" / "ds" / "failed"
+        wait_until(lambda: len(files(failed)) == 4, what="2 failed files + 2 reasons")
+        reason = next(p for p in files(failed) if p.name.endswith(".reason.txt")).read_text()
+        assert "cannot write" in reason and "gisgate retry" in reason
+        (root / "blocked").unlink()  # the operator fixes the share
+        first = next(p for p in files(failed) if not p.name.endswith(".reason.txt"))
+        out = CliRunner().invoke(cli, ["retry", "--root", str(root), str(first)])
+        assert out.exit_code == 0 and "pending (1 file(s) of its batch)" in out.output, out.output  # one interval
+        for p in [p for p in files(failed) if not p.name.endswith(".reason.txt")]:
+            assert CliRunner().invoke(cli, ["retry", "--root", str(root), str(p)]).exit_code == 0
+        wait_until(lambda: len(files(root / "blocked" / "gis")) == 2, what="delivered after retry")
+    finally:
+        assert gate.stop() == 0
