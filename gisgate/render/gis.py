@@ -65,8 +65,10 @@ def render(frame: pl.DataFrame | None, kind: str, options: ConvertOptions) -> It
     nl = NEWLINES[options.newline]
     column_line = ",".join(c.gis for c in columns)
     # Format every line once, vectorised; then sort only the few columns that order them.
-    lines = frame.select("interval_start", *keys, _line_expr(frame, columns).alias("_line")).sort(["interval_start", *keys])
-    lines = lines.select("interval_start", "_line")
+    lines = (
+        frame.select("interval_start", *keys, _line_expr(frame, columns).alias("_line"))
+        .sort(["interval_start", *keys]).select("interval_start", "_line")
+    )
     starts = lines.group_by("interval_start", maintain_order=True).len()
     offset = 0
     for start, length in starts.iter_rows():
