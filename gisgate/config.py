@@ -98,6 +98,21 @@ class WebexTarget(Strict):
     password_file: str | None = None
     ca_file: str | None = None
     timeout_s: float = 30.0
+    tenant_id: int | str | None = None  # needed when the same login exists in several tenants
+    language: str = "en"
+    locale: str | None = None
+    session_idle_s: float = Field(7200.0, gt=0)  # WFO drops a session after 2 h without calls
+    # Multipart part name of every uploaded file (undocumented upstream; spec §7-Q9).
+    part_name: str = "file"
+    authorize_path: str = "/api/rest/authorize"
+    gis_path: str = "/api/rest/scheduling/agentStateHistorical/polling"
+    whit_path: str = "/api/upload/historicalData"
+    whit_time_zone: Literal["UTC", "TENANT"] = "UTC"
+    contacts_path: str = "/api/upload/contacts"
+    textcontacts_path: str = "/api/upload/textcontacts/"
+    rtstate_path: str = "/api/rest/scheduling/gis/realTimeAgentState"
+    rtstate_content: Literal["json", "multipart"] = "json"  # spec §7-Q11
+    rtstate_batch_size: int = Field(500, ge=1, le=500)
 
 
 class CwfmTarget(Strict):
@@ -109,6 +124,17 @@ class CwfmTarget(Strict):
     password_file: str | None = None
     ca_file: str | None = None
     timeout_s: float = 30.0
+    # Paths as documented; the login falls back to the `/api/ccc/` spelling on 404 (spec §4.3, Q16).
+    login_path: str = "/api/ccs/auth/login"
+    login_fallback_path: str = "/api/ccc/auth/login"
+    refresh_path: str = "/api/ccc/auth/refreshtoken"
+    grant_type: str = "string"  # the documented literal (spec §7-Q15)
+    refresh_after_s: float = Field(3000.0, gt=0)  # tokens live 1 h; refresh at 50 min
+    people_path: str = "/api/ccc/People/BulkInsertPeople"
+    collection_points_path: str = "/api/ccc/CollectionPoint/BulkInsertCollectionPoints"
+    agent_activity_path: str = "/api/ccc/AgentActivity/BulkInsertAgentActivity"
+    call_volume_path: str = "/api/ccc/CallVolume/BulkInsertCallVolume"
+    batch_size: int = Field(500, ge=1)  # records per request (spec §7-Q14)
 
 
 Target = Annotated[FolderTarget | SftpTarget | WebexTarget | CwfmTarget, Field(discriminator="kind")]
