@@ -6,6 +6,7 @@ standard library's MIME parser, records every upload for the tests to inspect, a
     server.inject("/polling", status=500)              # next matching request answers 500
     server.inject("/api/upload", delay=2.0)            # ... answers after 2 s (client timeout)
     server.inject("/polling", expire_sessions=True)    # ... finds every session expired (401)
+    server.inject("/polling", status=500, after=2)     # the third matching request answers 500
     server.inject("/CallVolume", success_false=True)   # ... answers 200 {"Success": false}
 """
 
@@ -67,6 +68,7 @@ class Fault:
     success_false: bool = False
     body: str | None = None
     times: int = 1
+    after: int = 0  # matching requests to let through before the fault strikes
 
 
 @dataclass
@@ -187,6 +189,9 @@ class FakeWfm:
         with self._lock:
             for fault in self._faults:
                 if fault.match in path and fault.times > 0:
+                    if fault.after > 0:
+                        fault.after -= 1
+                        continue
                     fault.times -= 1
                     return fault
         return None

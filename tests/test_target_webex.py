@@ -88,7 +88,7 @@ def test_session_expiry_mid_batch_reauthorises_once(fake_wfm, tmp_path):
     (tmp_path / "rt.json").write_text(json.dumps(states))
     target = WebexTarget("wfo", spec(fake_wfm))
     target.deliver(gis_pair(tmp_path))  # opens the session
-    fake_wfm.inject("/realtimeagentstate", expire_sessions=True, times=1)
+    fake_wfm.inject("/realtimeagentstate", expire_sessions=True, after=1)  # the 2nd of 3 requests
     receipt = target.deliver([tmp_path / "rt.json"])
     target.close()
     uploads = fake_wfm.uploads_of("rtstate")

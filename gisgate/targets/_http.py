@@ -64,9 +64,6 @@ class Redactor(logging.Filter):
     def add(self, *values: str | None) -> None:
         self._secrets.update(v for v in values if v and len(v) >= 4)
 
-    def discard(self, *values: str | None) -> None:
-        self._secrets.difference_update(values)
-
     def __call__(self, text: str) -> str:
         for s in sorted(self._secrets, key=len, reverse=True):
             text = text.replace(s, REDACTED)

@@ -109,7 +109,6 @@ class WebexTarget:
                         self.name,
                         response.status_code,
                     )
-                    self._redact.discard(self._session)
                     self._session = None
                     continue
                 message = (
