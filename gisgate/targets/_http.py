@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +29,12 @@ HTTP_LOGGERS = (
     "hpack",
 )
 REDACTED = "***"
+# Secret-bearing shapes masked even before their value is known (httpcore logs a login's Set-Cookie
+# header before the client has read the session id out of the answer).
+SECRET_SHAPES = re.compile(
+    r"(?i)(hazelcast\.sessionId=|bearer\s+|[\"']?(?:password|token|refresh_?token|sessionId)[\"']?\s*[:=]\s*[\"']?)"
+    r"[^\s;,'\"()\]}]+"
+)
 
 
 def read_secret(target: str, spec, what: str = "password") -> str:
@@ -67,14 +74,13 @@ class Redactor(logging.Filter):
     def __call__(self, text: str) -> str:
         for s in sorted(self._secrets, key=len, reverse=True):
             text = text.replace(s, REDACTED)
-        return text
+        return SECRET_SHAPES.sub(lambda m: m.group(1) + REDACTED, text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self._secrets:
-            message = record.getMessage()
-            clean = self(message)
-            if clean != message:
-                record.msg, record.args = clean, ()
+        message = record.getMessage()
+        clean = self(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
         return True
 
     def install(self) -> None:

@@ -63,8 +63,9 @@ class CwfmTarget:
                 answer.get("Message") or answer.get("ExceptionResult") if isinstance(answer, dict) else None
             )
             detail = detail or repr(answer)[:200]
-            message = f"target {self.name!r}: {what}: the server answered Success=false: {detail}"
-            raise PermanentDeliveryError(self._redact(message)) from httpx.HTTPStatusError(
+            message = self._redact(f"target {self.name!r}: {what}: the server answered Success=false: "
+                                   f"{detail}")
+            raise PermanentDeliveryError(message) from httpx.HTTPStatusError(
                 message, request=response.request, response=response
             )
         return answer
