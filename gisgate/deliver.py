@@ -22,7 +22,7 @@ from pathlib import Path
 from gisgate.config import Config
 from gisgate.errors import ConfigError, InputError, PermanentDeliveryError, Problem, TransientDeliveryError
 from gisgate.targets import Receipt, open_target
-from gisgate.targets._kinds import KINDS, classify, gis_key, referenced_files
+from gisgate.targets.kinds import KINDS, classify, gis_key, referenced_files
 
 log = logging.getLogger(__name__)
 __all__ = ["KINDS", "Delivery", "batches", "deliver_files"]

@@ -12,9 +12,12 @@ standard library's MIME parser, records every upload for the tests to inspect, a
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import ipaddress
 import json
+import re
 import secrets
 import ssl
 import threading
@@ -115,6 +118,8 @@ class FakeWfm:
         self.token_ttl_s = 3600.0
         self.cwfm_login_paths = {"/api/ccs/auth/login", "/api/ccc/auth/login"}
         self.grant_types = {"string"}
+        self.tenant_id_as_string = False  # answer 400 to a numeric tenantId (the table says String)
+        self.authorize_bodies: list[dict] = []
         self.sessions: dict[str, float] = {}  # session id -> last use
         self.tokens: dict[str, float] = {}  # bearer token -> expiry
         self.refresh_tokens: set[str] = set()
@@ -304,6 +309,9 @@ class _Handler(BaseHTTPRequestHandler):
             request = json.loads(body)
         except ValueError:
             return self._reply(400, {"error": "malformed JSON"})
+        fake.authorize_bodies.append({k: v for k, v in request.items() if k != "password"})
+        if fake.tenant_id_as_string and not isinstance(request.get("tenantId", ""), str):
+            return self._reply(400, {"error": "tenantId must be a string"})
         if not {"userId", "password", "language"} <= request.keys():
             return self._reply(400, {"error": "userId, password and language are required"})
         if request["userId"] != fake.user or request["password"] != fake.password:
@@ -346,6 +354,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(400, {"error": "timeZone must be UTC or TENANT"})
         if kind == "rtstate" and upload.parts:
             upload.body = json.loads(upload.parts[0].data)
+        problem = _check_upload(kind, query, upload)
+        if problem:
+            return self._reply(400, {"error": problem})
         with fake._lock:
             fake.uploads.append(upload)
         return self._reply(200, {"status": "SUCCESS", "files": [p.filename for p in upload.parts]})
@@ -469,6 +480,40 @@ class _Handler(BaseHTTPRequestHandler):
                 "RefreshToken": "",
             },
         )
+
+
+GIS_NAME = re.compile(r"^\d{12}[NP]\d{4}_(\d+)_(AgentProductivity\.AGENT|ServiceHistorical\.SERVICE)$")
+
+
+def _check_upload(kind: str, query: dict, upload: Upload) -> str | None:
+    """What the WFO side would refuse in an upload, or None."""
+    if kind == "gis":
+        for part in upload.parts:
+            m = GIS_NAME.match(part.filename or "")
+            if not m:
+                return f"not a GIS file name: {part.filename!r}"
+            if m.group(1) != query["acdServerId"]:
+                return f"{part.filename}: ACD {m.group(1)} differs from acdServerId={query['acdServerId']}"
+    if kind == "rtstate":
+        for state in upload.body if isinstance(upload.body, list) else [None]:
+            if not (
+                isinstance(state, dict)
+                and isinstance(state.get("acdAgentId"), str)
+                and isinstance(state.get("gisStateIdentifier"), str)
+                and isinstance(state.get("timestamp"), int)
+            ):
+                return f"not a real-time agent state: {state!r}"
+    if kind in ("contact", "textcontact"):
+        names = {p.filename for p in upload.parts}
+        data = next((p for p in upload.parts if (p.filename or "").lower().endswith(".csv")), None)
+        if data is None:
+            return "no contact CSV in the upload"
+        column = "Recording1" if kind == "contact" else "filename"
+        rows = csv.DictReader(io.StringIO(data.data.decode("utf-8-sig")))
+        missing = [r[column] for r in rows if r.get(column) and r[column] not in names]
+        if missing:
+            return f"referenced file(s) not in the upload: {missing}"
+    return None
 
 
 def make_tls(directory: Path) -> dict[str, Path]:

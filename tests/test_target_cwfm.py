@@ -223,3 +223,35 @@ def test_not_a_bulk_body_is_refused(fake_wfm, tmp_path):
     with pytest.raises(PermanentDeliveryError, match="not a Cloud Connect bulk body"):
         target.deliver([body(tmp_path, "x.json", {"rows": []})])
     target.close()
+
+
+def test_refused_refresh_falls_back_to_a_new_login(fake_wfm, wfm_clock, tmp_path):
+    target = CwfmTarget("cc", spec(fake_wfm), clock=wfm_clock)
+    target.deliver([call_volume(tmp_path)])
+    fake_wfm.refresh_tokens.clear()  # the server forgot the refresh token
+    wfm_clock.advance(3000)
+    target.deliver([call_volume(tmp_path, intervals=("2024-06-15 13:15:00",))])
+    target.close()
+    assert fake_wfm.logins == 2 and fake_wfm.refreshes == 0 and len(fake_wfm.uploads) == 2
+
+
+def test_401_after_refresh_and_login_is_permanent(fake_wfm, tmp_path):
+    target = CwfmTarget("cc", spec(fake_wfm))
+    target.deliver([call_volume(tmp_path)])
+    fake_wfm.inject("/bulkinsertcallvolume", status=401, times=3)
+    with pytest.raises(PermanentDeliveryError, match="HTTP 401"):
+        target.deliver([call_volume(tmp_path, intervals=("2024-06-15 13:15:00",))])
+    target.close()
+    assert fake_wfm.refreshes == 1 and fake_wfm.logins == 2
+
+
+def test_tls_verified_with_ca_file(fake_wfm_tls, wfm_tls_files, tmp_path, monkeypatch):
+    monkeypatch.setenv(PASSWORD_ENV, fake_wfm_tls.password)
+    untrusted = CwfmTarget("cc", spec(fake_wfm_tls))
+    with pytest.raises(PermanentDeliveryError, match="not trusted"):
+        untrusted.deliver([call_volume(tmp_path)])
+    untrusted.close()
+    trusted = CwfmTarget("cc", spec(fake_wfm_tls, ca_file=str(wfm_tls_files["ca"])))
+    trusted.deliver([call_volume(tmp_path)])
+    trusted.close()
+    assert fake_wfm_tls.logins == 1 and len(fake_wfm_tls.uploads) == 1

@@ -246,3 +246,34 @@ def test_tls_untrusted_certificate_is_refused_then_trusted_with_ca_file(
     trusted.deliver(gis_pair(tmp_path))
     trusted.close()
     assert fake_wfm_tls.url.startswith("https://") and len(fake_wfm_tls.uploads_of("gis")) == 1
+
+
+def test_redirect_to_a_login_page_reauthorises(fake_wfm, tmp_path):
+    target = WebexTarget("wfo", spec(fake_wfm))
+    target.deliver(gis_pair(tmp_path))
+    fake_wfm.inject("/polling", status=302)
+    target.deliver(gis_pair(tmp_path))
+    target.close()
+    assert fake_wfm.logins == 2 and len(fake_wfm.uploads_of("gis")) == 2
+
+
+def test_tenant_id_is_sent_as_a_number_then_as_a_string_on_400(fake_wfm, tmp_path):
+    fake_wfm.tenant_id_as_string = True
+    target = WebexTarget("wfo", spec(fake_wfm, tenant_id=3, locale="en_US"))
+    target.deliver(gis_pair(tmp_path))
+    target.close()
+    assert [b.get("tenantId") for b in fake_wfm.authorize_bodies] == [3, "3"]
+    assert fake_wfm.authorize_bodies[-1] == {
+        "userId": fake_wfm.user,
+        "language": "en",
+        "locale": "en_US",
+        "tenantId": "3",
+    }
+
+
+def test_gis_files_of_another_acd_need_their_own_acd_server_id(fake_wfm, tmp_path):
+    target = WebexTarget("wfo", spec(fake_wfm, acd_server_id=None))
+    files = gis_pair(tmp_path, AGENT.replace("_1_", "_7_"), SERVICE.replace("_1_", "_7_"))
+    target.deliver(files)
+    target.close()
+    assert fake_wfm.uploads_of("gis")[0].query == {"acdServerId": "7"}

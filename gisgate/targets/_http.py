@@ -29,6 +29,7 @@ HTTP_LOGGERS = (
     "hpack",
 )
 REDACTED = "***"
+log = logging.getLogger(__name__)
 # Secret-bearing shapes masked even before their value is known (httpcore logs a login's Set-Cookie
 # header before the client has read the session id out of the answer).
 SECRET_SHAPES = re.compile(
@@ -48,8 +49,11 @@ def read_secret(target: str, spec, what: str = "password") -> str:
             raise ConfigError(f"target {target!r}: environment variable {env} ({what}_env) is not set")
         return value
     if file:
+        path = Path(file).expanduser()
         try:
-            value = Path(file).expanduser().read_text(encoding="utf-8").strip()
+            if path.stat().st_mode & 0o077:
+                log.warning("target %s: %s_file %s is readable by others; chmod 600 it", target, what, file)
+            value = path.read_text(encoding="utf-8").strip()
         except OSError as e:
             raise ConfigError(f"target {target!r}: cannot read {what}_file {file}: {e.strerror}") from None
         if not value:

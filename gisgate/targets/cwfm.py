@@ -26,7 +26,7 @@ import httpx
 from gisgate.errors import PermanentDeliveryError
 from gisgate.targets import Receipt
 from gisgate.targets._http import Redactor, make_client, raise_for_status, read_secret, translated
-from gisgate.targets._kinds import CWFM_LISTS
+from gisgate.targets.kinds import CWFM_LISTS
 
 log = logging.getLogger(__name__)
 DUPLICATE = re.compile(r"duplicate|primary key|already exists", re.IGNORECASE)

@@ -27,7 +27,7 @@ import httpx
 from gisgate.errors import ConfigError, PermanentDeliveryError
 from gisgate.targets import Receipt
 from gisgate.targets._http import Redactor, make_client, raise_for_status, read_secret, translated
-from gisgate.targets._kinds import classify, gis_key
+from gisgate.targets.kinds import classify, gis_key
 
 log = logging.getLogger(__name__)
 COOKIE = "hazelcast.sessionId"
@@ -102,7 +102,7 @@ class WebexTarget:
                 kwargs = build(files)
                 headers = {"Cookie": cookie, **kwargs.pop("headers", {})}
                 response = self._client.post(path, params=params, headers=headers, **kwargs)
-            if response.status_code in (401, 403) or response.is_redirect:
+            if response.status_code in (401, 403) or 300 <= response.status_code < 400:  # 3xx: login page
                 if attempt == 1:
                     log.info(
                         "target %s: session no longer valid (HTTP %s); re-authorising",
