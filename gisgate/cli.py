@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from gisgate.errors import GisgateError
+from gisgate.errors import GisgateError, InputError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,6 +21,100 @@ from gisgate.errors import GisgateError
 def cli(ctx: click.Context, verbose: bool) -> None:
     """gisgate: contact-center exports in, WFM import files (GIS, WHIT, CONTACT, REST) out."""
     ctx.obj = {"verbose": verbose}
+
+
+# --- convert / validate -------------------------------------------------------------------------
+
+INPUT_OPTIONS = [
+    click.option("--from", "source", default=None, help="Input format (default: auto-detect)."),
+    click.option("--acd", type=int, default=None, help="ACD server number (header ACD:, acdServerId)."),
+    click.option("--tz", default=None, help="IANA zone of the ACD, e.g. America/New_York (default UTC)."),
+    click.option("--interval", type=click.Choice(["15", "30"]), default=None, help="Output interval minutes."),
+    click.option("--source-interval", type=click.Choice(["15", "30"]), default=None,
+                 help="Interval of the input data (default: inferred)."),
+    click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+                 help="gisgate.toml with [acd], [gis] and [mapping] tables."),
+    click.option("--date-order", type=click.Choice(["ymd", "mdy", "dmy"]), default=None,
+                 help="WHIT dates: ymd (default), or mdy / dmy for MM/DD/YYYY / DD/MM/YYYY."),
+    click.option("--whit-utc", is_flag=True, default=None, help="WHIT date/period are UTC, not --tz."),
+]
+
+
+def input_options(f):
+    for option in reversed(INPUT_OPTIONS):
+        f = option(f)
+    return f
+
+
+def _options(config_path, **given):
+    from gisgate import config
+
+    for key in ("interval", "source_interval"):
+        if given.get(key) is not None:
+            given[key] = int(given[key])
+    return config.convert_options(config.load(config_path), **given)
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--to", type=click.Choice(["gis", "whit"]), default="gis", show_default=True)
+@input_options
+@click.option("--newline", type=click.Choice(["crlf", "lf"]), default=None, help="Line endings (default crlf).")
+@click.option("--rejects", type=click.Path(dir_okay=False), default=None, help="Write every problem as CSV.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
+def convert(inputs, out_dir, to, config_path, rejects, as_json, quiet, **given):
+    """Convert INPUT files into WFM import files in --out.
+
+    Example: gisgate convert samples/generic-ny-fallback/input/service.csv --tz America/New_York --out out/
+    """
+    from pathlib import Path
+
+    from gisgate import pipeline
+
+    options = _options(config_path, to=to, **given)
+    try:
+        conversion = pipeline.convert([Path(p) for p in inputs], options)
+        written = pipeline.write(conversion, Path(out_dir))
+    except InputError as e:
+        if rejects:
+            pipeline.write_rejects(e.problems, Path(rejects))
+        raise
+    _echo_summary(conversion.summary(), written, as_json, quiet)
+
+
+def _echo_summary(summary: dict, written: list, as_json: bool, quiet: bool) -> None:
+    import json
+
+    from gisgate import pipeline
+
+    if as_json:
+        click.echo(json.dumps({**summary, "files": [str(p) for p in written]}, indent=2, default=str))
+    elif not quiet:
+        click.echo(pipeline.summary_text(summary, len(written)))
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--tz", default=None, help="Also check each GIS offset against this IANA zone.")
+@click.option("--interval", type=click.Choice(["15", "30"]), default="15", show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing when all files are valid.")
+def validate(files, tz, interval, quiet):
+    """Check GIS and WHIT files (folders: every file in them); exit 3 if any is invalid.
+
+    Example: gisgate validate out/ --tz America/New_York
+    """
+    from pathlib import Path
+
+    from gisgate import validate as checker
+
+    paths = checker.expand([Path(f) for f in files])
+    problems = checker.validate(paths, tz, int(interval))
+    if problems:
+        raise InputError(problems)
+    if not quiet:
+        click.echo(f"{len(paths)} file(s) valid")
 
 
 def main(argv: list[str] | None = None) -> None:

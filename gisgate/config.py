@@ -26,7 +26,7 @@ def check_zone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise ValueError(f"unknown time zone {name!r}: use an IANA name such as America/New_York or UTC")
+        raise ValueError(f"unknown time zone {name!r}: use an IANA name such as America/New_York or UTC") from None
     return name
 
 
@@ -165,9 +165,9 @@ def load(path: str | Path | None) -> Config:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found")
+        raise ConfigError(f"{path}: config file not found") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}")
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
     return parse(data, str(path))
 
 
@@ -206,3 +206,22 @@ class ConvertOptions(Strict):
     @classmethod
     def _zone(cls, v: str) -> str:
         return check_zone(v)
+
+
+def convert_options(config: Config, **given) -> ConvertOptions:
+    """Options for a conversion: the config file's values, overridden by those given (not None)."""
+    base = {
+        "acd": config.acd.number,
+        "tz": config.acd.timezone,
+        "interval": config.acd.interval_minutes,
+        "newline": config.gis.newline,
+        "utc_offset_token": config.gis.utc_offset_token,
+        "mapping": config.mapping,
+    }
+    base.update({k: v for k, v in given.items() if v is not None})
+    try:
+        return ConvertOptions(**base)
+    except ValidationError as e:
+        raise ConfigError("\n".join(
+            f"--{'.'.join(str(p) for p in err['loc']).replace('_', '-')}: {err['msg']}" for err in e.errors()
+        )) from None

@@ -28,7 +28,8 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.column}: {self.reason}" if self.column else f"{where}: {self.reason}"
+        parts = [p for p in (where, self.column, self.reason) if p]
+        return ": ".join(parts)
 
 
 class GisgateError(Exception):

@@ -1,4 +1,4 @@
-"""The arrows: read → validate → transform → render → write/stage. The only module that chains them.
+"""The arrows: read → check → transform → render → write. The only module that chains them.
 
     conversion = convert([path], options)      # reads and checks everything; raises InputError
     paths = write(conversion, out_dir)         # renders file by file, atomically; all or nothing
@@ -6,12 +6,25 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import polars as pl
+
+from gisgate import sources, transform
 from gisgate.config import ConvertOptions
+from gisgate.errors import ConfigError, InputError, Problem
 from gisgate.model import Batch, Output
+from gisgate.render import gis as render_gis
+from gisgate.render import whit as render_whit
+from gisgate.transform import intervals
+
+OUTPUTS = ("gis", "whit")
 
 
 @dataclass
@@ -24,15 +37,200 @@ class Conversion:
     warnings: list[str] = field(default_factory=list)
 
     def outputs(self) -> Iterator[Output]:
-        raise NotImplementedError
+        b, o = self.batch, self.options
+        if o.to == "gis":
+            yield from render_gis.render_pairs(b.queue_intervals, b.agent_intervals, o)
+        elif o.to == "whit":
+            yield from render_whit.render(b.queue_intervals, o)
 
     def summary(self) -> dict:
-        raise NotImplementedError
+        q, a = self.batch.queue_intervals, self.batch.agent_intervals
+        frames = [f for f in (q, a) if f is not None]
+        starts = pl.concat([f.select("interval_start") for f in frames]) if frames else pl.DataFrame()
+        out: dict = {
+            "inputs": [str(p) for p in self.inputs],
+            "to": self.options.to,
+            "intervals": starts.n_unique() if frames else 0,
+            "first_interval": str(starts["interval_start"].min()) if frames else None,
+            "last_interval": str(starts["interval_start"].max()) if frames else None,
+            "services": pl.concat([f.select("service_id") for f in frames]).n_unique() if frames else 0,
+            "agents": a["agent_id"].n_unique() if a is not None else 0,
+            "service_rows": q.height if q is not None else 0,
+            "agent_rows": a.height if a is not None else 0,
+        }
+        if q is not None:
+            out["service_totals"] = _totals(q, ["offered", "handled", "answered", "abandoned", "talk_s", "hold_s",
+                                                "acw_s", "answer_delay_s"])
+        if a is not None:
+            out["agent_totals"] = _totals(a, ["handled", "talk_s", "hold_s", "acw_s", "period_handle_s"])
+        out["warnings"] = list(self.warnings)
+        return out
+
+
+def _totals(frame: pl.DataFrame, columns: list[str]) -> dict[str, float]:
+    return {k: round(v, 3) for k, v in frame.select(pl.col(columns).sum()).row(0, named=True).items()}
 
 
 def convert(paths: list[Path], options: ConvertOptions) -> Conversion:
-    raise NotImplementedError
+    """Read every input, check it, derive and roll up intervals. Writes nothing.
+
+    Raises InputError listing every problem of every input, ConfigError for impossible options.
+    """
+    if options.to not in OUTPUTS:
+        raise ConfigError(f"unknown output {options.to!r}; known outputs: {', '.join(OUTPUTS)}")
+    batch = _read(paths, options)
+    batch = transform.derive(batch, options)
+    batch = _to_interval_length(batch, options)
+    warnings = list(batch.warnings)
+    if options.to == "gis" and batch.queue_intervals is None and batch.agent_intervals is None:
+        raise InputError("nothing to convert: the input holds no interval data", ", ".join(map(str, paths)))
+    if options.to == "whit":
+        if batch.queue_intervals is None:
+            raise InputError("WHIT needs service (queue) data; the input holds agent data only",
+                             ", ".join(map(str, paths)))
+        lost = render_whit.lost_seconds(batch.queue_intervals)
+        if lost["talk_and_acw"] or lost["answer_delay"]:
+            warnings.append(
+                f"WHIT cannot carry {lost['talk_and_acw']:.3f} s of talk/hold/ACW on intervals with no handled "
+                f"contact and {lost['answer_delay']:.3f} s of answer delay on intervals with none answered"
+            )
+    return Conversion(batch, options, list(paths), warnings)
 
 
-def write(conversion: Conversion, out_dir: Path) -> list[Path]:
-    raise NotImplementedError
+def _read(paths: list[Path], options: ConvertOptions) -> Batch:
+    """Group inputs by format (given or detected), read each group, merge the batches."""
+    groups: dict[str, list[Path]] = defaultdict(list)
+    problems = []
+    for path in paths:
+        try:
+            groups[options.source if options.source != "auto" else sources.detect(path)].append(path)
+        except InputError as e:
+            problems += e.problems
+    if problems:
+        raise InputError(problems)
+    batches = []
+    for name, group in groups.items():
+        try:
+            batches.append(sources.get(name).read(group, options))
+        except InputError as e:
+            problems += e.problems
+    if problems:
+        raise InputError(problems)
+    return _merge(batches)
+
+
+def _merge(batches: list[Batch]) -> Batch:
+    if len(batches) == 1:
+        return batches[0]
+
+    def cat(name: str):
+        frames = [getattr(b, name) for b in batches if getattr(b, name) is not None]
+        return pl.concat(frames, how="diagonal_relaxed") if frames else None
+
+    merged = Batch(
+        queue_intervals=cat("queue_intervals"), agent_intervals=cat("agent_intervals"),
+        state_events=cat("state_events"), contacts=cat("contacts"),
+        source_interval=next((b.source_interval for b in batches if b.source_interval), None),
+        warnings=[w for b in batches for w in b.warnings],
+    )
+    _no_key_in_two_inputs(merged.queue_intervals, ["interval_start", "service_id"], "service")
+    _no_key_in_two_inputs(merged.agent_intervals, ["interval_start", "agent_id", "service_id"], "agent row")
+    return merged
+
+
+def _no_key_in_two_inputs(frame: pl.DataFrame | None, keys: list[str], what: str) -> None:
+    """Inputs of different formats must not describe the same interval key twice."""
+    if frame is None:
+        return
+    clash = frame.filter(pl.struct(keys).is_duplicated()).select(keys).unique().sort(keys).head(20)
+    if clash.height:
+        raise InputError([Problem("", 0, "", f"{what} {' / '.join(str(v) for v in row)} appears in more than "
+                                             "one input; convert them separately or drop one")
+                          for row in clash.iter_rows()])
+
+
+def _to_interval_length(batch: Batch, options: ConvertOptions) -> Batch:
+    """Roll 15-minute data up to 30 minutes when asked; refuse 30 → 15."""
+    frames = [batch.queue_intervals, batch.agent_intervals]
+    source = options.source_interval or batch.source_interval or intervals.infer_source_interval(frames, options.tz)
+    source = source or options.interval
+    if source == options.interval:
+        return batch
+    if source > options.interval:
+        raise ConfigError(
+            f"the input has {source}-minute intervals; they cannot be split into {options.interval}-minute "
+            f"ones (pass --interval {source}, or re-export the data at {options.interval} minutes)"
+        )
+    if batch.queue_intervals is not None:
+        batch.queue_intervals = intervals.roll_up_queue(batch.queue_intervals, options.tz, options.interval)
+    if batch.agent_intervals is not None:
+        batch.agent_intervals = intervals.roll_up_agent(batch.agent_intervals, options.tz, options.interval)
+    batch.warnings.append(f"rolled {source}-minute intervals up to {options.interval} minutes")
+    return batch
+
+
+def write(conversion: Conversion, out_dir: Path, *, fsync: bool = False) -> list[Path]:
+    """Render every output into a hidden staging folder inside `out_dir`, then rename each into place.
+
+    Nothing appears under a final name until every output rendered: an error while rendering
+    leaves `out_dir` as it was. With `fsync`, each file and the folder are flushed to disk before
+    the renames (the gateway's outbox wants that; a one-shot convert does not pay for it).
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".gisgate-", suffix=".tmp", dir=out_dir))
+    try:
+        staged = []
+        for output in conversion.outputs():
+            path = stage / output.name
+            with open(path, "wb") as f:
+                f.write(output.data)
+                if fsync:
+                    f.flush()
+                    os.fsync(f.fileno())
+            staged.append(path)
+        final = []
+        for path in staged:
+            target = out_dir / path.name
+            os.replace(path, target)
+            final.append(target)
+        if fsync:
+            _fsync_dir(out_dir)
+        return final
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_rejects(problems: list, path: Path) -> None:
+    """Every problem as CSV (file,line,column,reason), for people who fix inputs in a spreadsheet."""
+    pl.DataFrame(
+        {"file": [p.file for p in problems], "line": [p.line for p in problems],
+         "column": [p.column for p in problems], "reason": [p.reason for p in problems]},
+        schema={"file": pl.String, "line": pl.Int64, "column": pl.String, "reason": pl.String},
+    ).write_csv(path)
+
+
+def summary_text(summary: dict, files: int) -> str:
+    """The one-screen summary printed after a conversion."""
+    lines = [
+        f"wrote {files} file(s) ({summary['to']}) from {len(summary['inputs'])} input(s)",
+        f"  intervals: {summary['intervals']}  ({summary['first_interval']} .. {summary['last_interval']} UTC)",
+        f"  services:  {summary['services']}   agents: {summary['agents']}",
+    ]
+    if "service_totals" in summary:
+        t = summary["service_totals"]
+        lines.append(f"  service rows: {summary['service_rows']}  offered {t['offered']:g}  handled {t['handled']:g}"
+                     f"  answered {t['answered']:g}  abandoned {t['abandoned']:g}  talk {t['talk_s']:g} s")
+    if "agent_totals" in summary:
+        t = summary["agent_totals"]
+        lines.append(f"  agent rows: {summary['agent_rows']}  handled {t['handled']:g}  talk {t['talk_s']:g} s"
+                     f"  period handle {t['period_handle_s']:g} s")
+    lines += [f"  warning: {w}" for w in summary["warnings"]]
+    return "\n".join(lines)

@@ -152,7 +152,7 @@ def load_json(path: Path) -> object:
         return json.loads(text)
     except json.JSONDecodeError as e:
         records = []
-        for n, line in enumerate(text.splitlines(), start=1):
+        for line in text.splitlines():
             if not line.strip():
                 continue
             try:

@@ -1,0 +1,80 @@
+"""Rendering: canonical frames → files' names and bytes. Pure: no clock, no file writes.
+
+File names and header lines come from jinja2 templates (`templates/`, shipped inside the package),
+read through one environment built here on purpose: StrictUndefined (a missing value is an error,
+never an empty string), no autoescaping, trailing newlines kept. Data lines are built by polars
+expressions (`number`), because a Python loop per row would be the slowest part of a conversion.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import jinja2
+import polars as pl
+
+DECIMALS = {"count": 3, "seconds": 3, "percent": 2}
+NEWLINES = {"crlf": "\r\n", "lf": "\n"}
+
+
+def templates_dir() -> Path:
+    """`gisgate/templates` in an installed wheel; the repository's `templates/` in a checkout."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "templates", here.parent / "templates"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"gisgate templates not found next to {here}")
+
+
+def gis_stamp(start: datetime) -> str:
+    return start.strftime("%Y%m%d%H%M")
+
+
+def gis_offset(offset: timedelta, utc_token: str = "P0000") -> str:
+    """`N0400` for UTC−04:00, `P0530` for UTC+05:30, `utc_token` for UTC (domain §1.3, §7 Q1–Q2)."""
+    minutes = int(offset.total_seconds()) // 60
+    if minutes == 0:
+        return utc_token
+    return f"{'N' if minutes < 0 else 'P'}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
+
+
+def tzoffset(offset: timedelta) -> str:
+    """`-0400`, `+0530`, `+0000` for the header's TZOFFSET."""
+    minutes = int(offset.total_seconds()) // 60
+    return f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
+
+
+FILTERS = {"gis_stamp": gis_stamp, "gis_offset": gis_offset, "tzoffset": tzoffset,
+           "fmt": lambda value, pattern: value.strftime(pattern)}
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir()),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        newline_sequence="\n",  # templates are normalised to \n; callers choose CRLF or LF for files
+    )
+    env.filters.update(FILTERS)
+    return env
+
+
+def render_template(name: str, **context) -> str:
+    return environment().get_template(name).render(**context)
+
+
+def number(expr: pl.Expr, decimals: int) -> pl.Expr:
+    """A non-negative float as plain decimal text: no exponent, no grouping, no trailing zeros.
+
+    `12.0` → `12`, `734.5` → `734.5`, `0.1 + 0.2` → `0.3`, `1e-7` → `0`. Rounds half away from
+    zero at `decimals`. Only called on validated values (finite, ≥ 0).
+    """
+    scale = 10**decimals
+    scaled = (expr * scale).round(0, mode="half_away_from_zero").cast(pl.Int64)
+    whole = (scaled // scale).cast(pl.String)
+    frac = (scaled % scale).cast(pl.String).str.zfill(decimals).str.strip_chars_end("0")
+    return pl.when(frac == "").then(whole).otherwise(whole + pl.lit(".") + frac)

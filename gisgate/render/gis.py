@@ -1,0 +1,76 @@
+"""GIS files: one `AgentProductivity.AGENT` and/or `ServiceHistorical.SERVICE` per interval (§1.3–1.10).
+
+    <yyyyMMddHHmm><N|P><HHMM>_<ACD>_ServiceHistorical.SERVICE
+    SERVICE DATE: 2024-11-03 INTERVAL: 01:00 TZOFFSET: -0400 ACD: 1
+    acdServiceId,contactsOffered,...            (required columns, then the optional ones present)
+    9912306,12,10,11,1,2311.5,120,340,96,83.33  (one line per service, sorted)
+
+The name's date/time is the interval's local start in the ACD zone and the offset is the one in
+force at that instant, so the two 01:00 intervals of a fall-back day get different names.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from gisgate.config import ConvertOptions
+from gisgate.model import AGENT_COLUMNS, QUEUE_COLUMNS, Column, Output, present
+from gisgate.render import DECIMALS, NEWLINES, number, render_template
+
+KINDS = {
+    # canonical frame → (GIS type word, file suffix, output kind, columns, sort keys)
+    "agent": ("AGENT", "AgentProductivity.AGENT", "gis-agent", AGENT_COLUMNS, ["agent_id", "service_id"]),
+    "service": ("SERVICE", "ServiceHistorical.SERVICE", "gis-service", QUEUE_COLUMNS, ["service_id"]),
+}
+
+
+def _line_expr(columns: list[Column]) -> pl.Expr:
+    parts = [pl.col(c.name) if c.kind == "id" else number(pl.col(c.name), DECIMALS[c.kind]) for c in columns]
+    return pl.concat_str(parts, separator=",")
+
+
+def file_name(start_utc: datetime, kind: str, options: ConvertOptions) -> tuple[str, datetime, object]:
+    """The GIS file name of one interval, and its local start and UTC offset."""
+    local = start_utc.astimezone(ZoneInfo(options.tz))
+    offset = local.utcoffset()
+    name = render_template("gis/filename.j2", start=local, offset=offset, acd=options.acd,
+                           utc_token=options.utc_offset_token, suffix=KINDS[kind][1])
+    return name, local, offset
+
+
+def render(frame: pl.DataFrame | None, kind: str, options: ConvertOptions) -> Iterator[Output]:
+    """Yield one Output per interval of `frame`, in chronological order.
+
+    The frame is sorted once; each interval is a zero-copy slice of it, so writing N intervals does
+    not scan the frame N times.
+    """
+    if frame is None or frame.is_empty():
+        return
+    word, _, out_kind, all_columns, keys = KINDS[kind]
+    columns = [c for c in present(frame, all_columns) if c.gis]
+    nl = NEWLINES[options.newline]
+    column_line = ",".join(c.gis for c in columns)
+    frame = frame.sort(["interval_start", *keys])
+    starts = frame.group_by("interval_start", maintain_order=True).len()
+    offset = 0
+    for start, length in starts.iter_rows():
+        part = frame.slice(offset, length)
+        offset += length
+        name, local, utc_offset = file_name(start, kind, options)
+        header = render_template("gis/header.j2", type=word, start=local, offset=utc_offset, acd=options.acd)
+        body = part.select(_line_expr(columns).str.join(nl)).item()
+        text = f"{header}{nl}{column_line}{nl}{body}{nl}"
+        yield Output(name, text.encode("utf-8"), out_kind, start)
+
+
+def render_pairs(queue: pl.DataFrame | None, agent: pl.DataFrame | None,
+                 options: ConvertOptions) -> Iterator[Output]:
+    """SERVICE and AGENT files merged by interval, so an interval's pair is produced together."""
+    services = render(queue, "service", options)
+    agents = render(agent, "agent", options)
+    yield from heapq.merge(services, agents, key=lambda o: o.interval_start)

@@ -1,0 +1,110 @@
+"""Row checks shared by the sources that read interval data (generic, WHIT).
+
+Each check returns a frame of problems (`_file`, `_line`, `column`, `reason`) rather than raising,
+so that one pass reports every bad row of every input. Frames carry `_file` (an index into the
+list of input names) and `_line` (the physical line of the row in its file).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from gisgate.errors import Problem
+from gisgate.model import UNPRORATED, Column, floor_local
+from gisgate.sources._io import LINE
+
+FILE = "_file"
+PROBLEM_SCHEMA = {FILE: pl.Int32, LINE: pl.Int64, "column": pl.String, "reason": pl.String}
+BAD_ID = r"[,\"\s]"
+
+
+def problems(frame: pl.DataFrame, files: list[str]) -> list[Problem]:
+    """A problems frame as sorted Problems with real file names."""
+    if frame.is_empty():
+        return []
+    rows = frame.select(FILE, LINE, "column", "reason").sort(FILE, LINE, "column").iter_rows()
+    return [Problem(files[f], line, column, reason) for f, line, column, reason in rows]
+
+
+def collect(checks: list[tuple[pl.Expr, str, pl.Expr]], frame: pl.DataFrame) -> pl.DataFrame:
+    """Evaluate (condition, column, reason) checks on `frame`; the rows where a condition holds."""
+    if not checks or frame.is_empty():
+        return pl.DataFrame(schema=PROBLEM_SCHEMA)
+    parts = [
+        pl.struct(
+            pl.col(FILE), pl.col(LINE), pl.lit(column).alias("column"),
+            pl.when(cond).then(reason).otherwise(None).alias("reason"),
+        )
+        for cond, column, reason in checks
+    ]
+    return (
+        frame.select(pl.concat_list(parts).alias("p")).explode("p").unnest("p")
+        .filter(pl.col("reason").is_not_null())
+        .cast(PROBLEM_SCHEMA)
+    )
+
+
+def id_checks(columns: list[tuple[str, str]]) -> list[tuple[pl.Expr, str, pl.Expr]]:
+    """IDs must be present and travel unquoted: no comma, quote or whitespace (domain §1.7)."""
+    out = []
+    for name, shown in columns:
+        c = pl.col(name)
+        out.append((c.is_null() | (c == ""), shown, pl.lit("ID is empty")))
+        out.append((c.str.contains(BAD_ID), shown,
+                    pl.lit("ID contains a comma, quote or whitespace (cannot travel in a GIS file; map it)")))
+    return out
+
+
+def alignment_check(tz: str, minutes: int, shown: str) -> tuple[pl.Expr, str, pl.Expr]:
+    start = pl.col("interval_start")
+    local = start.dt.convert_time_zone(tz).dt.strftime("%Y-%m-%d %H:%M:%S")
+    return (
+        floor_local(start, tz, minutes) != start, shown,
+        pl.lit("interval start ") + local + pl.lit(f" is not on a {minutes}-minute boundary in {tz}"),
+    )
+
+
+def duplicates(frame: pl.DataFrame, keys: list[str], values: list[str], shown: dict[str, str]) -> tuple[
+    pl.DataFrame, pl.DataFrame, int
+]:
+    """Drop exact duplicate rows; report rows that share a key but differ in values.
+
+    Returns (frame without exact duplicates, problems, number of exact duplicates dropped).
+    """
+    before = frame.height
+    frame = frame.unique(subset=keys + values, keep="first", maintain_order=True)
+    dropped = before - frame.height
+    if frame.select(pl.struct(keys).is_unique().all()).item():
+        return frame, pl.DataFrame(schema=PROBLEM_SCHEMA), dropped
+    clash = frame.filter(pl.struct(keys).is_duplicated())
+    first = clash.group_by(keys).agg(pl.col(FILE).first().alias("_f0"), pl.col(LINE).min().alias("_l0"))
+    key_text = pl.concat_str([pl.lit(f"{shown.get(k, k)}=") + pl.col(k).cast(pl.String) for k in keys],
+                             separator=" ")
+    bad = (
+        clash.join(first, on=keys)
+        .filter(pl.col(LINE) != pl.col("_l0"))
+        .select(
+            FILE, LINE, pl.lit("").alias("column"),
+            (pl.lit("duplicate key (") + key_text + pl.lit(") with different values than line ")
+             + pl.col("_l0").cast(pl.String)).alias("reason"),
+        )
+        .cast(PROBLEM_SCHEMA)
+    )
+    return frame, bad, dropped
+
+
+def unprorated_consistency(frame: pl.DataFrame, columns: dict[str, Column]) -> pl.DataFrame:
+    """An agent's unprorated values must be identical on all of its rows of one interval (§1.9)."""
+    keys = ["interval_start", "agent_id"]
+    varying = frame.group_by(keys).agg(
+        [(pl.col(c).n_unique() > 1).alias(c) for c in UNPRORATED]
+    ).filter(pl.any_horizontal(UNPRORATED))
+    if varying.is_empty():
+        return pl.DataFrame(schema=PROBLEM_SCHEMA)
+    joined = frame.join(varying, on=keys, suffix="_differs")
+    checks = [
+        (pl.col(f"{c}_differs"), columns[c].gis,
+         pl.lit("differs between this agent's rows of the same interval (must repeat the agent total)"))
+        for c in UNPRORATED
+    ]
+    return collect(checks, joined)

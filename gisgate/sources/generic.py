@@ -1,0 +1,154 @@
+"""Generic interval input: GIS column names plus `periodStart`, as CSV or JSON.
+
+A file with an `acdAgentId` column is agent data (→ AgentProductivity.AGENT), otherwise service
+data (→ ServiceHistorical.SERVICE). `periodStart` is the interval start as ISO-8601 with an offset
+or `Z`, epoch seconds, or epoch milliseconds. IDs stay strings (`00123` stays `00123`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from gisgate.config import ConvertOptions
+from gisgate.errors import InputError, Problem
+from gisgate.model import AGENT_COLUMNS, QUEUE_COLUMNS, UTC_TIME, Batch, Column, check, gis_columns
+from gisgate.sources import _checks as chk
+from gisgate.sources._io import LINE, Head, head, json_frame, json_records, numbers, read_csv
+
+PERIOD = "periodStart"
+AGENT_GIS = gis_columns(AGENT_COLUMNS)
+QUEUE_GIS = gis_columns(QUEUE_COLUMNS)
+
+
+def detect(head: Head) -> bool:
+    return PERIOD in head.keys and ("acdServiceId" in head.keys)
+
+
+def _layout(keys) -> tuple[str, list[Column], dict[str, Column]]:
+    if "acdAgentId" in keys:
+        return "AGENT_INTERVALS", AGENT_COLUMNS, AGENT_GIS
+    return "QUEUE_INTERVALS", QUEUE_COLUMNS, QUEUE_GIS
+
+
+def read(paths: list[Path], options: ConvertOptions) -> Batch:
+    """Read, parse and check every file; raise one InputError listing every problem found."""
+    files = [str(p) for p in paths]
+    frames: dict[str, list[pl.DataFrame]] = {"AGENT_INTERVALS": [], "QUEUE_INTERVALS": []}
+    found: list[pl.DataFrame] = []
+    file_problems: list[Problem] = []
+    warnings: list[str] = []
+    for index, path in enumerate(paths):
+        try:
+            frame, layout, w = _read_one(path, index)
+        except InputError as e:
+            file_problems += e.problems
+            continue
+        warnings += w
+        frames[layout].append(frame)
+    if file_problems:
+        raise InputError(file_problems)
+
+    batch = Batch(warnings=warnings)
+    for layout, parts in frames.items():
+        if not parts:
+            continue
+        frame, bad, w = _check_rows(pl.concat(parts, how="diagonal_relaxed"), layout, options, files)
+        found.append(bad)
+        warnings += w
+        if layout == "AGENT_INTERVALS":
+            batch.agent_intervals = frame
+        else:
+            batch.queue_intervals = frame
+    all_bad = pl.concat(found) if found else pl.DataFrame(schema=chk.PROBLEM_SCHEMA)
+    if not all_bad.is_empty():
+        raise InputError(chk.problems(all_bad, files))
+    return batch
+
+
+def _read_one(path: Path, index: int) -> tuple[pl.DataFrame, str, list[str]]:
+    """One file → frame with canonical column names (metrics still unchecked), `_file`, `_line`."""
+    file = str(path)
+    first = path.read_bytes()[:1].lstrip() if path.stat().st_size else b""
+    if path.suffix.lower() in (".json", ".ndjson", ".jsonl") or first in (b"[", b"{"):
+        frame, warnings = json_frame(json_records(path)), []
+    else:
+        # Peek at the header to type the metric columns: typed parsing is the fast path.
+        layout_cols = _layout(_header(path))[2]
+        schema = {g: pl.Float64 for g, c in layout_cols.items() if c.kind != "id"}
+        frame, warnings = read_csv(path, schema)
+    if frame.is_empty():
+        raise InputError("no data rows", file)
+    layout, columns, by_gis = _layout(frame.columns)
+    problems = [Problem(file, 1, name, "unknown column (not a GIS column name)")
+                for name in frame.columns if name not in by_gis and name not in (PERIOD, LINE)]
+    problems += [Problem(file, 1, c.gis, "required column is missing")
+                 for c in columns if c.required and c.gis and c.gis not in frame.columns]
+    if PERIOD not in frame.columns:
+        problems.append(Problem(file, 1, PERIOD, "required column is missing"))
+    if problems:
+        raise InputError(problems)
+    frame = frame.rename({g: by_gis[g].name for g in frame.columns if g in by_gis})
+    frame = frame.with_columns(pl.lit(index, pl.Int32).alias(chk.FILE))
+    metrics = [c.name for c in columns if c.kind != "id" and c.kind != "time" and c.name in frame.columns]
+    frame, bad = numbers(frame, metrics, file)
+    if bad:
+        # Name the GIS column, not the canonical one, in messages.
+        by_name = {c.name: c.gis for c in columns}
+        raise InputError([Problem(p.file, p.line, by_name.get(p.column, p.column), p.reason) for p in bad])
+    ids = [c.name for c in columns if c.kind == "id"]
+    return frame.with_columns(pl.col(ids).cast(pl.String).str.strip_chars()), layout, warnings
+
+
+def _header(path: Path) -> list[str]:
+    return list(head(path).keys)
+
+
+def parse_instant(col: pl.Expr) -> pl.Expr:
+    """ISO-8601 with offset or Z, epoch seconds or epoch milliseconds (by magnitude) → UTC."""
+    s = col.cast(pl.String).str.strip_chars()
+    iso = s.str.replace(" ", "T").str.replace(r"Z$", "+00:00")
+    num = s.cast(pl.Float64, strict=False)
+    epoch_us = pl.when(num > 1e11).then(num * 1_000).otherwise(num * 1_000_000).round(0).cast(pl.Int64)
+    return (
+        pl.when(s.str.contains(r"^\d+(\.\d+)?$"))
+        .then(epoch_us.cast(UTC_TIME))
+        .otherwise(pl.coalesce(
+            iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", time_zone="UTC", strict=False),
+            iso.str.to_datetime("%Y-%m-%dT%H:%M%z", time_zone="UTC", strict=False),
+        ))
+    )
+
+
+def _check_rows(frame: pl.DataFrame, layout: str, options: ConvertOptions, files: list[str]) -> tuple[
+    pl.DataFrame, pl.DataFrame, list[str]
+]:
+    columns = AGENT_COLUMNS if layout == "AGENT_INTERVALS" else QUEUE_COLUMNS
+    by_name = {c.name: c for c in columns}
+    frame = frame.with_columns(parse_instant(pl.col(PERIOD)).alias("interval_start"))
+    period = pl.col(PERIOD)
+    has_offset = period.str.contains(r"(Z|[+-]\d{2}:?\d{2})\s*$") | period.str.contains(r"^\s*\d+(\.\d+)?\s*$")
+    checks = [
+        (period.is_null() | (period.str.strip_chars() == ""), PERIOD, pl.lit("value is empty")),
+        (~has_offset & period.is_not_null(), PERIOD,
+         pl.lit("no UTC offset in ") + period + pl.lit(": write e.g. 2024-11-03T01:00:00-04:00 or ...Z")),
+        (has_offset & pl.col("interval_start").is_null(), PERIOD, pl.lit("not a timestamp: ") + period),
+        chk.alignment_check(options.tz, 15, PERIOD),
+    ]
+    checks += chk.id_checks([(c.name, c.gis) for c in columns if c.kind == "id"])
+    if "service_level_pct" in frame.columns:
+        checks.append((pl.col("service_level_pct") > 100, "serviceLevelPercent", pl.lit("greater than 100")))
+    bad = [chk.collect(checks, frame)]
+    if not bad[0].is_empty():
+        return frame, bad[0], []
+
+    keys = [c.name for c in columns if c.kind in ("id", "time")]
+    values = [c.name for c in columns if c.name in frame.columns and c.name not in keys]
+    frame, dup_bad, dropped = chk.duplicates(frame, keys, values, {c.name: c.gis for c in columns})
+    bad.append(dup_bad)
+    warnings = [f"dropped {dropped} identical duplicate row(s)"] if dropped else []
+    if layout == "AGENT_INTERVALS":
+        bad.append(chk.unprorated_consistency(frame, by_name))
+    frame = frame.drop(PERIOD, chk.FILE, LINE)
+    return check(frame, layout, "generic"), pl.concat(bad), warnings
