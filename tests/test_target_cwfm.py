@@ -255,3 +255,15 @@ def test_tls_verified_with_ca_file(fake_wfm_tls, wfm_tls_files, tmp_path, monkey
     trusted.deliver([call_volume(tmp_path)])
     trusted.close()
     assert fake_wfm_tls.logins == 1 and len(fake_wfm_tls.uploads) == 1
+
+
+def test_retry_of_a_partly_sent_file_resumes_where_it_stopped(fake_wfm, tmp_path):
+    intervals = [f"2024-06-15 {h:02d}:00:00" for h in range(6)]
+    target = CwfmTarget("cc", spec(fake_wfm, batch_size=2))
+    file = call_volume(tmp_path, intervals=intervals)
+    fake_wfm.inject("/bulkinsertcallvolume", status=500, after=2)
+    with pytest.raises(TransientDeliveryError):
+        target.deliver([file])
+    receipt = target.deliver([file])
+    target.close()
+    assert len(fake_wfm.uploads) == 6 and "corrections" not in receipt.detail

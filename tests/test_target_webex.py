@@ -277,3 +277,15 @@ def test_gis_files_of_another_acd_need_their_own_acd_server_id(fake_wfm, tmp_pat
     target.deliver(files)
     target.close()
     assert fake_wfm.uploads_of("gis")[0].query == {"acdServerId": "7"}
+
+
+def test_retry_of_a_partly_sent_state_file_resumes_where_it_stopped(fake_wfm, tmp_path):
+    states = [{"acdAgentId": "7", "gisStateIdentifier": "3", "timestamp": 1730611200000 + i} for i in range(1200)]
+    (tmp_path / "rt.json").write_text(json.dumps(states))
+    target = WebexTarget("wfo", spec(fake_wfm))
+    fake_wfm.inject("/realtimeagentstate", status=502, after=1)
+    with pytest.raises(TransientDeliveryError, match="HTTP 502"):
+        target.deliver([tmp_path / "rt.json"])
+    target.deliver([tmp_path / "rt.json"])
+    target.close()
+    assert sum((u.body for u in fake_wfm.uploads_of("rtstate")), []) == states  # each state exactly once

@@ -26,7 +26,7 @@ import httpx
 from gisgate.errors import PermanentDeliveryError
 from gisgate.targets import Receipt
 from gisgate.targets._http import Redactor, make_client, raise_for_status, read_secret, translated
-from gisgate.targets.kinds import CWFM_LISTS
+from gisgate.targets.kinds import CWFM_LISTS, identity
 
 log = logging.getLogger(__name__)
 DUPLICATE = re.compile(r"duplicate|primary key|already exists", re.IGNORECASE)
@@ -48,6 +48,7 @@ class CwfmTarget:
         self._login_path = spec.login_path
         self._grant_type = spec.grant_type
         self.logins = self.refreshes = 0  # for tests and `doctor`
+        self._progress: dict[tuple, int] = {}  # file identity -> requests already accepted
 
     # -- tokens --------------------------------------------------------------------------------------
 
@@ -59,12 +60,9 @@ class CwfmTarget:
         except ValueError as e:
             raise PermanentDeliveryError(f"target {self.name!r}: {what}: the answer is not JSON") from e
         if not isinstance(answer, dict) or answer.get("Success") is not True:
-            detail = (
-                answer.get("Message") or answer.get("ExceptionResult") if isinstance(answer, dict) else None
-            )
+            detail = answer.get("Message") or answer.get("ExceptionResult") if isinstance(answer, dict) else None
             detail = detail or repr(answer)[:200]
-            message = self._redact(f"target {self.name!r}: {what}: the server answered Success=false: "
-                                   f"{detail}")
+            message = self._redact(f"target {self.name!r}: {what}: the server answered Success=false: {detail}")
             raise PermanentDeliveryError(message) from httpx.HTTPStatusError(
                 message, request=response.request, response=response
             )
@@ -177,12 +175,13 @@ class CwfmTarget:
         path = getattr(self.spec, f"{CWFM_LISTS[list_key]}_path")
         account = str(body.get("AccountId", self.spec.account_id))
         sent = corrected = duplicates = 0
-        for chunk in self._chunks(list_key, body[list_key]):
+        key = identity(file)
+        chunks = self._chunks(list_key, body[list_key])
+        # A retry of the same file resumes after the requests the server already accepted.
+        for n, chunk in enumerate(chunks[self._progress.get(key, 0) :], start=self._progress.get(key, 0)):
             what = f"{CWFM_LISTS[list_key]} {file.name} ({len(chunk)} record(s))"
             if list_key == "CallVolumeUpdates":
-                chunk = [
-                    {**r, "UpdateExisting": str(r.get("UpdateExisting", "false")).lower()} for r in chunk
-                ]
+                chunk = [{**r, "UpdateExisting": str(r.get("UpdateExisting", "false")).lower()} for r in chunk]
             try:
                 self._post(what, path, {"AccountId": account, list_key: chunk})
             except PermanentDeliveryError as e:
@@ -195,10 +194,13 @@ class CwfmTarget:
                 elif list_key == "AgentUpdates":  # no upsert flag: a duplicate event is already there
                     log.warning("%s; counted as delivered", e)
                     duplicates += len(chunk)
+                    self._progress[key] = n + 1
                     continue
                 else:
                     raise
             sent += len(chunk)
+            self._progress[key] = n + 1
+        self._progress.pop(key, None)
         detail = f"{file.name}: {sent} {list_key} record(s)"
         if corrected:
             detail += f", {corrected} as corrections"

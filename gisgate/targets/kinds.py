@@ -35,6 +35,12 @@ def gis_key(path: Path) -> tuple[str, str] | None:
     return (m.group(1), m.group(2)) if m else None
 
 
+def identity(path: Path) -> tuple[str, int, int]:
+    """Same path, size and modification time: the same file (to resume a partly sent one on retry)."""
+    st = path.stat()
+    return str(path.resolve()), st.st_size, st.st_mtime_ns
+
+
 def _head(path: Path, size: int = 4096) -> str:
     with open(path, "rb") as f:
         return f.read(size).decode("utf-8-sig", errors="replace")
@@ -42,11 +48,7 @@ def _head(path: Path, size: int = 4096) -> str:
 
 def json_shape(data) -> str | None:
     """`rtstate` for a JSON array of real-time states, `cwfm` for a Cloud Connect bulk body."""
-    if (
-        isinstance(data, list)
-        and data
-        and all(isinstance(e, dict) and "gisStateIdentifier" in e for e in data)
-    ):
+    if isinstance(data, list) and data and all(isinstance(e, dict) and "gisStateIdentifier" in e for e in data):
         return "rtstate"
     if isinstance(data, dict) and any(k in data for k in CWFM_LISTS):
         return "cwfm"

@@ -27,7 +27,7 @@ import httpx
 from gisgate.errors import ConfigError, PermanentDeliveryError
 from gisgate.targets import Receipt
 from gisgate.targets._http import Redactor, make_client, raise_for_status, read_secret, translated
-from gisgate.targets.kinds import classify, gis_key
+from gisgate.targets.kinds import classify, gis_key, identity
 
 log = logging.getLogger(__name__)
 COOKIE = "hazelcast.sessionId"
@@ -47,6 +47,7 @@ class WebexTarget:
         self._session: str | None = None
         self._last_used = 0.0
         self.authorizations = 0  # how many sessions were opened (for tests and `doctor`)
+        self._progress: dict[tuple, int] = {}  # file identity -> states already accepted
 
     # -- session -------------------------------------------------------------------------------------
 
@@ -87,14 +88,13 @@ class WebexTarget:
 
     def _session_cookie(self) -> str:
         idle = self._clock() - self._last_used
-        if self._session is None or idle > self.spec.session_idle_s - IDLE_MARGIN_S:
+        margin = min(IDLE_MARGIN_S, self.spec.session_idle_s / 10)
+        if self._session is None or idle > self.spec.session_idle_s - margin:
             self._session = None
             self._authorize()
         return f"{COOKIE}={self._session}"
 
-    def _call(
-        self, what: str, path: str, params: dict | None, build: Callable[[ExitStack], dict]
-    ) -> httpx.Response:
+    def _call(self, what: str, path: str, params: dict | None, build: Callable[[ExitStack], dict]) -> httpx.Response:
         """POST with the session cookie; on 401/403 or a redirect, open a new session once and resend."""
         for attempt in (1, 2):
             cookie = self._session_cookie()
@@ -140,8 +140,7 @@ class WebexTarget:
     def _multipart(self, what: str, path: str, params: dict | None, files: list[Path]) -> httpx.Response:
         def build(stack: ExitStack) -> dict:
             parts = [
-                (self.spec.part_name, (p.name, stack.enter_context(open(p, "rb")), _content_type(p)))
-                for p in files
+                (self.spec.part_name, (p.name, stack.enter_context(open(p, "rb")), _content_type(p))) for p in files
             ]
             return {"files": parts}
 
@@ -153,8 +152,12 @@ class WebexTarget:
             states = json.loads(file.read_bytes())
         except ValueError as e:
             raise PermanentDeliveryError(f"target {self.name!r}: {file.name}: not valid JSON: {e}") from e
+        if not isinstance(states, list):
+            raise PermanentDeliveryError(f"target {self.name!r}: {file.name}: not a JSON array of states")
         size = self.spec.rtstate_batch_size
-        for start in range(0, len(states), size):
+        key = identity(file)
+        # A retry of the same file resumes after the requests the server already accepted.
+        for start in range(self._progress.get(key, 0), len(states), size):
             chunk = json.dumps(states[start : start + size], separators=(",", ":")).encode()
             if self.spec.rtstate_content == "json":
 
@@ -171,6 +174,8 @@ class WebexTarget:
                 {"acdServerId": acd},
                 build,
             )
+            self._progress[key] = start + size
+        self._progress.pop(key, None)
         return len(states)
 
     def deliver(self, batch: list[Path], kind: str | None = None) -> Receipt:
