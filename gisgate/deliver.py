@@ -122,25 +122,34 @@ def deliver_files(
         def send(batch):
             return target.deliver(batch, kind=kind)
 
-    transient = False
+    transient: TransientDeliveryError | None = None
+    permanent: PermanentDeliveryError | None = None
     try:
         for batch in groups:
             names = [p.name for p in batch]
+            if transient is not None:
+                # A batch only gives up when its next retry would cross the deadline: time is up, and a
+                # failing target must not cost a timeout for every remaining batch.
+                result.failed.append((names, "not tried: the deadline was reached"))
+                continue
             try:
                 result.receipts.append(
                     _with_retries(send, batch, result, deadline, backoff_s, sleep, clock, jitter)
                 )
             except TransientDeliveryError as e:
-                transient = True
+                transient = e
                 result.failed.append((names, str(e)))
             except PermanentDeliveryError as e:
+                permanent = e
                 result.failed.append((names, str(e)))
     finally:
         target.close()
     if result.failed:
         lines = [f"{result.summary()}; {len(result.failed)} batch(es) failed:"]
         lines += [f"  {', '.join(names)}: {reason}" for names, reason in result.failed]
-        raise (TransientDeliveryError if transient else PermanentDeliveryError)("\n".join(lines))
+        if transient is not None:
+            raise TransientDeliveryError("\n".join(lines)) from transient
+        raise PermanentDeliveryError("\n".join(lines)) from permanent
     return result
 
 

@@ -255,3 +255,20 @@ def test_no_secret_in_debug_logs_or_errors(tmp_path, capsys, caplog, fake_wfm, m
     assert len(secrets) >= 6
     leaked = [s for s in secrets if s in everything]
     assert leaked == []
+
+
+def test_after_the_deadline_remaining_batches_are_not_tried(tmp_path, fake_wfm):
+    cfg = config.load(write_config(tmp_path, fake_wfm))
+    fake_wfm.inject("/polling", status=503, times=100)
+    now = [0.0]
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    files = gis(tmp_path) + gis(tmp_path, "202411030115N0400") + gis(tmp_path, "202411030130N0400")
+    with pytest.raises(TransientDeliveryError, match="not tried: the deadline was reached") as e:
+        deliver_files(files, cfg, "wfo", deadline_s=10, sleep=sleep, clock=lambda: now[0])
+    assert isinstance(e.value.__cause__, TransientDeliveryError)
+    polls = [p for _, p in fake_wfm.requests if "polling" in p]
+    assert 3 <= len(polls) <= 6 and fake_wfm.logouts == 1  # retries of the first batch only
+    assert str(e.value).count("not tried") == 2
