@@ -7,6 +7,7 @@ targets name an environment variable (`*_env`) or a file (`*_file`) that holds t
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -89,6 +90,13 @@ class SftpTarget(Strict):
     timeout_s: float = 30.0
 
 
+def check_base_url(url: str) -> str:
+    """An absolute http(s) URL without credentials (those come from *_env / *_file)."""
+    if not re.match(r"^https?://[^/@\s]+(/\S*)?$", url):
+        raise ValueError(f"{url!r} is not an http(s) URL like https://wfo.example.com (no user:password@)")
+    return url
+
+
 class WebexTarget(Strict):
     kind: Literal["webex"]
     base_url: str
@@ -114,6 +122,11 @@ class WebexTarget(Strict):
     rtstate_content: Literal["json", "multipart"] = "json"  # spec §7-Q11
     rtstate_batch_size: int = Field(500, ge=1, le=500)
 
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, v: str) -> str:
+        return check_base_url(v)
+
 
 class CwfmTarget(Strict):
     kind: Literal["cwfm"]
@@ -135,6 +148,11 @@ class CwfmTarget(Strict):
     agent_activity_path: str = "/api/ccc/AgentActivity/BulkInsertAgentActivity"
     call_volume_path: str = "/api/ccc/CallVolume/BulkInsertCallVolume"
     batch_size: int = Field(500, ge=1)  # records per request (spec §7-Q14)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, v: str) -> str:
+        return check_base_url(v)
 
 
 Target = Annotated[FolderTarget | SftpTarget | WebexTarget | CwfmTarget, Field(discriminator="kind")]

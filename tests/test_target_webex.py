@@ -289,3 +289,20 @@ def test_retry_of_a_partly_sent_state_file_resumes_where_it_stopped(fake_wfm, tm
     target.deliver([tmp_path / "rt.json"])
     target.close()
     assert sum((u.body for u in fake_wfm.uploads_of("rtstate")), []) == states  # each state exactly once
+
+
+def test_base_url_must_be_http_without_credentials(fake_wfm):
+    with pytest.raises(ConfigError, match="base_url.*not an http"):
+        spec(fake_wfm, base_url="wfo.example.com")
+    with pytest.raises(ConfigError, match="no user:password@"):
+        spec(fake_wfm, base_url="https://svc:secret@wfo.example.com")
+
+
+def test_a_vanished_file_is_a_permanent_failure(fake_wfm, tmp_path):
+    files = gis_pair(tmp_path)
+    files[1].unlink()
+    target = WebexTarget("wfo", spec(fake_wfm))
+    with pytest.raises(PermanentDeliveryError, match="cannot read") as e:
+        target.deliver(files)
+    target.close()
+    assert isinstance(e.value.__cause__, FileNotFoundError) and fake_wfm.uploads == []

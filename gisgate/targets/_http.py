@@ -4,6 +4,7 @@ one place where httpx errors and HTTP statuses become Transient/PermanentDeliver
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -111,9 +112,7 @@ def make_client(target: str, spec) -> httpx.Client:
         try:
             context.load_verify_locations(cafile=str(Path(spec.ca_file).expanduser()))
         except (OSError, ssl.SSLError) as e:
-            raise ConfigError(
-                f"target {target!r}: ca_file {spec.ca_file} is not a readable PEM file: {e}"
-            ) from None
+            raise ConfigError(f"target {target!r}: ca_file {spec.ca_file} is not a readable PEM file: {e}") from None
     no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
     return httpx.Client(
         base_url=spec.base_url.rstrip("/"),
@@ -134,11 +133,23 @@ def _is_cert_error(exc: BaseException) -> bool:
     return False
 
 
+def load_json(target: str, path: Path):
+    """A delivered file's JSON; an unreadable or malformed file is a permanent failure."""
+    try:
+        return json.loads(path.read_bytes())
+    except OSError as e:
+        raise PermanentDeliveryError(f"target {target!r}: cannot read {path}: {e.strerror}") from e
+    except ValueError as e:
+        raise PermanentDeliveryError(f"target {target!r}: {path.name}: not valid JSON: {e}") from e
+
+
 @contextmanager
 def translated(target: str, what: str, redact: Redactor) -> Iterator[None]:
     """Turn httpx's exceptions raised inside the block into delivery errors, once, `from` the cause."""
     try:
         yield
+    except OSError as e:  # opening a file to upload; httpx wraps its own socket errors
+        raise PermanentDeliveryError(f"target {target!r}: {what}: cannot read {e.filename}: {e.strerror}") from e
     except httpx.TimeoutException as e:
         raise TransientDeliveryError(f"target {target!r}: {what}: timed out ({type(e).__name__})") from e
     except httpx.TransportError as e:

@@ -14,7 +14,6 @@ same records again with "true" (a correction). A duplicate agent activity is alr
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -25,7 +24,7 @@ import httpx
 
 from gisgate.errors import PermanentDeliveryError
 from gisgate.targets import Receipt
-from gisgate.targets._http import Redactor, make_client, raise_for_status, read_secret, translated
+from gisgate.targets._http import Redactor, load_json, make_client, raise_for_status, read_secret, translated
 from gisgate.targets.kinds import CWFM_LISTS, identity
 
 log = logging.getLogger(__name__)
@@ -162,10 +161,7 @@ class CwfmTarget:
         return [c for c in chunks if c]
 
     def _send_file(self, file: Path) -> str:
-        try:
-            body = json.loads(file.read_bytes())
-        except ValueError as e:
-            raise PermanentDeliveryError(f"target {self.name!r}: {file.name}: not valid JSON: {e}") from e
+        body = load_json(self.name, file)
         list_key = next((k for k in CWFM_LISTS if isinstance(body, dict) and k in body), None)
         if list_key is None:
             raise PermanentDeliveryError(

@@ -26,7 +26,7 @@ import httpx
 
 from gisgate.errors import ConfigError, PermanentDeliveryError
 from gisgate.targets import Receipt
-from gisgate.targets._http import Redactor, make_client, raise_for_status, read_secret, translated
+from gisgate.targets._http import Redactor, load_json, make_client, raise_for_status, read_secret, translated
 from gisgate.targets.kinds import classify, gis_key, identity
 
 log = logging.getLogger(__name__)
@@ -148,10 +148,7 @@ class WebexTarget:
         return self._call(what, path, params, build)
 
     def _rtstates(self, file: Path, acd: int) -> int:
-        try:
-            states = json.loads(file.read_bytes())
-        except ValueError as e:
-            raise PermanentDeliveryError(f"target {self.name!r}: {file.name}: not valid JSON: {e}") from e
+        states = load_json(self.name, file)
         if not isinstance(states, list):
             raise PermanentDeliveryError(f"target {self.name!r}: {file.name}: not a JSON array of states")
         size = self.spec.rtstate_batch_size
