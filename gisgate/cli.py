@@ -21,6 +21,10 @@ from gisgate.errors import GisgateError, InputError
 def cli(ctx: click.Context, verbose: bool) -> None:
     """gisgate: contact-center exports in, WFM import files (GIS, WHIT, CONTACT, REST) out."""
     ctx.obj = {"verbose": verbose}
+    if verbose:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 # --- convert / validate -------------------------------------------------------------------------

@@ -272,3 +272,15 @@ def test_after_the_deadline_remaining_batches_are_not_tried(tmp_path, fake_wfm):
     polls = [p for _, p in fake_wfm.requests if "polling" in p]
     assert 3 <= len(polls) <= 6 and fake_wfm.logouts == 1  # retries of the first batch only
     assert str(e.value).count("not tried") == 2
+
+
+def test_real_process_at_debug_leaks_no_secret(tmp_path, cli, fake_wfm):
+    """`gisgate -v deliver` as a child process: DEBUG logging on stderr, a failed first attempt, a
+    retry, a logout; the password, session ids and tokens appear nowhere in its output."""
+    fake_wfm.inject("/polling", status=500)
+    done = cli("-v", "deliver", *gis(tmp_path), "--target", "wfo", "--config", write_config(tmp_path, fake_wfm))
+    assert done.returncode == 0, done.stderr
+    assert "DEBUG httpcore" in done.stderr and "Set-Cookie" in done.stderr and "retrying in" in done.stderr
+    assert fake_wfm.logins == fake_wfm.logouts == 1
+    secrets = [fake_wfm.password, *fake_wfm.issued]
+    assert [s for s in secrets if s in done.stdout + done.stderr] == []
