@@ -152,12 +152,17 @@ def translated(target: str, what: str, redact: Redactor) -> Iterator[None]:
         raise PermanentDeliveryError(f"target {target!r}: {what}: cannot read {e.filename}: {e.strerror}") from e
     except httpx.TimeoutException as e:
         raise TransientDeliveryError(f"target {target!r}: {what}: timed out ({type(e).__name__})") from e
+    except httpx.UnsupportedProtocol as e:
+        raise PermanentDeliveryError(f"target {target!r}: {what}: {e}; base_url must start with https://") from e
     except httpx.TransportError as e:
         if _is_cert_error(e):
             raise PermanentDeliveryError(
                 f"target {target!r}: {what}: the server's TLS certificate is not trusted "
                 f"({redact(str(e))}); install its CA with ca_file"
             ) from e
+        message = f"target {target!r}: {what}: {type(e).__name__}: {redact(str(e))}"
+        raise TransientDeliveryError(message) from e
+    except httpx.RequestError as e:  # e.g. a garbled answer (DecodingError): may well pass next time
         message = f"target {target!r}: {what}: {type(e).__name__}: {redact(str(e))}"
         raise TransientDeliveryError(message) from e
 

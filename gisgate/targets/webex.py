@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from gisgate.errors import ConfigError, PermanentDeliveryError
+from gisgate.errors import ConfigError, DeliveryError, PermanentDeliveryError
 from gisgate.targets import Receipt
 from gisgate.targets._http import Redactor, load_json, make_client, raise_for_status, read_secret, translated
 from gisgate.targets.kinds import classify, gis_key, identity
@@ -138,6 +138,8 @@ class WebexTarget:
         raise ConfigError(f"target {self.name!r}: set acd_server_id (the WFO ACD server id)")
 
     def _multipart(self, what: str, path: str, params: dict | None, files: list[Path]) -> httpx.Response:
+        """One multipart request with a part per file (exact file names), in the given order."""
+
         def build(stack: ExitStack) -> dict:
             parts = [
                 (self.spec.part_name, (p.name, stack.enter_context(open(p, "rb")), _content_type(p))) for p in files
@@ -190,20 +192,20 @@ class WebexTarget:
                 f"target {self.name!r}: cannot tell what {', '.join(p.name for p in media)} is; "
                 f"pass --kind (gis, whit, contact, textcontact, rtstate)"
             )
-        delivered, details = [], []
+        delivered, details, answers = [], [], []
         for k, files in groups.items():
             if k == "gis":
                 params = {"acdServerId": self._acd(files)}
-                self._multipart(f"GIS upload {files[0].name}", self.spec.gis_path, params, files)
+                answers.append(self._multipart(f"GIS upload {files[0].name}", self.spec.gis_path, params, files))
             elif k == "whit":
                 params = {"acdServerId": self._acd(files), "timeZone": self.spec.whit_time_zone}
                 for f in files:
-                    self._multipart(f"WHIT upload {f.name}", self.spec.whit_path, params, [f])
+                    answers.append(self._multipart(f"WHIT upload {f.name}", self.spec.whit_path, params, [f]))
             elif k in ("contact", "textcontact"):
                 path = self.spec.contacts_path if k == "contact" else self.spec.textcontacts_path
                 # Media first, the data file last (spec §3.4), in one request.
                 files = media + files
-                self._multipart(f"{k} upload {files[-1].name}", path, None, files)
+                answers.append(self._multipart(f"{k} upload {files[-1].name}", path, None, files))
                 media = []
             elif k == "rtstate":
                 acd = self._acd(files)
@@ -214,7 +216,8 @@ class WebexTarget:
                     f"target {self.name!r}: a webex target cannot deliver {k} files ({files[0].name})"
                 )
             delivered += [p.name for p in files]
-        return Receipt(self.name, delivered, "; ".join(details) or f"uploaded to {self.spec.base_url}")
+        details += [f"HTTP {r.status_code}: {self._redact(' '.join(r.text.split())[:120])}" for r in answers]
+        return Receipt(self.name, delivered, "; ".join(details))
 
     def close(self) -> None:
         """End the WFO session (DELETE /api/rest/authorize) and release the connection pool."""
@@ -224,10 +227,8 @@ class WebexTarget:
                     with translated(self.name, "logout", self._redact):
                         cookie = {"Cookie": f"{COOKIE}={self._session}"}
                         self._client.delete(self.spec.authorize_path, headers=cookie)
-                except PermanentDeliveryError as e:
-                    log.warning("%s", e)
-                except Exception as e:  # logout is best effort; the server drops idle sessions anyway
-                    log.warning("target %s: logout failed: %s", self.name, self._redact(str(e)))
+                except DeliveryError as e:  # best effort: the server drops idle sessions anyway
+                    log.warning("%s (logout)", e)
                 self._session = None
             self._client.close()
         finally:
