@@ -284,3 +284,27 @@ def test_real_process_at_debug_leaks_no_secret(tmp_path, cli, fake_wfm):
     assert fake_wfm.logins == fake_wfm.logouts == 1
     secrets = [fake_wfm.password, *fake_wfm.issued]
     assert [s for s in secrets if s in done.stdout + done.stderr] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "kind"),
+    [
+        ("202411030100N0400_1_AgentProductivity.AGENT", "", "gis"),
+        ("202406151300P0000_12_ServiceHistorical.SERVICE", "", "gis"),
+        ("20241103010N0400_1_ServiceHistorical.SERVICE", "", "unknown"),  # 11 digits: not GIS
+        ("CONTACT.batch-1.csv", "AgentId,ContactStartTimeMs,Recording1\n", "contact"),
+        ("contact.batch-1.csv", "AgentId,ContactStartTimeMs,Recording1\n", "unknown"),  # prefix is case-sensitive
+        ("TEXTCONTACT.csv", "textType,filename,time,username\n", "textcontact"),
+        ("WHIT_1.csv", "\ufeffserviceName,serviceNumber,date,period,receivedCalls\n", "whit"),
+        ("rt.json", '[{"acdAgentId": "1", "gisStateIdentifier": "3", "timestamp": 1}]', "rtstate"),
+        ("cv.json", '{"AccountId": "1", "CallVolumeUpdates": []}', "cwfm"),
+        ("other.json", '{"rows": []}', "unknown"),
+        ("broken.json", "[{", "unknown"),
+    ],
+)
+def test_classify(tmp_path, name, content, kind):
+    from gisgate.targets.kinds import classify
+
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    assert classify(path) == kind

@@ -60,7 +60,7 @@ def test_gis_pair_goes_in_one_multipart_request_with_exact_names(fake_wfm, tmp_p
     assert upload.query == {"acdServerId": "1"}
     assert [(p.name, p.filename) for p in upload.parts] == [("file", AGENT), ("file", SERVICE)]
     assert [p.data for p in upload.parts] == [f.read_bytes() for f in files]  # byte for byte, CRLF kept
-    assert receipt.delivered == [AGENT, SERVICE]
+    assert receipt.delivered == [AGENT, SERVICE] and receipt.detail.startswith("HTTP 200: ")
 
 
 def test_session_cookie_is_reused_and_logout_on_close(fake_wfm, tmp_path):
