@@ -184,7 +184,7 @@ def test_duplicate_agent_activity_counts_as_delivered(fake_wfm, tmp_path):
     target.deliver([body(tmp_path, "a1.json", events)])
     receipt = target.deliver([body(tmp_path, "a2.json", events)])
     target.close()
-    assert len(fake_wfm.uploads) == 1 and "1 already present" in receipt.detail
+    assert len(fake_wfm.uploads) == 1 and "0 AgentUpdates record(s), 1 already present" in receipt.detail
 
 
 def test_batches_keep_an_interval_together(fake_wfm, tmp_path):
@@ -267,3 +267,28 @@ def test_retry_of_a_partly_sent_file_resumes_where_it_stopped(fake_wfm, tmp_path
     receipt = target.deliver([file])
     target.close()
     assert len(fake_wfm.uploads) == 6 and "corrections" not in receipt.detail
+
+
+def test_explicit_corrections_and_duplicate_people(fake_wfm, tmp_path):
+    target = CwfmTarget("cc", spec(fake_wfm))
+    target.deliver([call_volume(tmp_path)])
+    fix = json.loads(call_volume(tmp_path, offered="9").read_text())
+    for r in fix["CallVolumeUpdates"]:
+        r["UpdateExisting"] = "True"
+    receipt = target.deliver([body(tmp_path, "fix.json", fix)])
+    assert "corrections" not in receipt.detail  # sent as a correction at once, no failed first pass
+    assert {r["UpdateExisting"] for r in fake_wfm.uploads[-1].body["CallVolumeUpdates"]} == {"true"}
+    target.close()
+    assert fake_wfm.requests.count(("POST", "/api/ccc/CallVolume/BulkInsertCallVolume")) == 2
+
+
+def test_a_duplicate_among_new_people_does_not_lose_the_new_ones(fake_wfm, tmp_path):
+    def people(*ids):
+        return {"AccountId": "1", "AgentInserts": [{"AgentId": i, "FirstName": "F", "LastName": "L"} for i in ids]}
+
+    target = CwfmTarget("cc", spec(fake_wfm))
+    target.deliver([body(tmp_path, "p1.json", people("2"))])
+    receipt = target.deliver([body(tmp_path, "p2.json", people("1", "2", "3"))])  # the server refuses all 3
+    target.close()
+    assert sorted(k[1] for k in fake_wfm.rows["AgentInserts"]) == ["1", "2", "3"]
+    assert "p2.json: 2 AgentInserts record(s), 1 already present" in receipt.detail

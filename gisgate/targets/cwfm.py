@@ -9,7 +9,9 @@ A delivered file is a bulk body as documented, told apart by its list key:
 
 Records go in requests of at most `batch_size`. Every answer is checked for `"Success": true`, not
 only for HTTP 200. Call volume is sent with `UpdateExisting` "false"; a duplicate-key answer sends the
-same records again with "true" (a correction). A duplicate agent activity is already there: delivered.
+same records again with "true" (a correction). People, collection points and agent activity have no
+upsert: after a duplicate-key answer the records are resent one by one, and those already present
+count as delivered.
 """
 
 from __future__ import annotations
@@ -187,13 +189,14 @@ class CwfmTarget:
                     chunk = [{**r, "UpdateExisting": "true"} for r in chunk]
                     self._post(what + " as corrections", path, {"AccountId": account, list_key: chunk})
                     corrected += len(chunk)
-                elif list_key == "AgentUpdates":  # no upsert flag: a duplicate event is already there
-                    log.warning("%s; counted as delivered", e)
-                    duplicates += len(chunk)
+                else:
+                    # No upsert for people, collection points, activity: a duplicate is already there.
+                    # One duplicate may have sunk the whole request, so resend record by record.
+                    new = self._one_by_one(what, path, account, list_key, chunk)
+                    duplicates += len(chunk) - new
+                    sent += new
                     self._progress[key] = n + 1
                     continue
-                else:
-                    raise
             sent += len(chunk)
             self._progress[key] = n + 1
         self._progress.pop(key, None)
@@ -203,6 +206,19 @@ class CwfmTarget:
         if duplicates:
             detail += f", {duplicates} already present"
         return detail
+
+    def _one_by_one(self, what: str, path: str, account: str, list_key: str, chunk: list[dict]) -> int:
+        """Send each record alone; count the ones accepted, skip the ones already present."""
+        accepted = 0
+        for record in chunk:
+            try:
+                self._post(what, path, {"AccountId": account, list_key: [record]})
+                accepted += 1
+            except PermanentDeliveryError as e:
+                if not DUPLICATE.search(str(e)):
+                    raise
+                log.info("target %s: %s: a record is already present; counted as delivered", self.name, what)
+        return accepted
 
     def deliver(self, batch: list[Path], kind: str | None = None) -> Receipt:
         """Send each Cloud Connect bulk body of the batch, in order."""
