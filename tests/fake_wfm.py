@@ -119,6 +119,7 @@ class FakeWfm:
         self.token_ttl_s = 3600.0
         self.cwfm_login_paths = {"/api/ccs/auth/login", "/api/ccc/auth/login"}
         self.grant_types = {"string"}
+        self.session_in_body = True  # False: the session id comes only as a Set-Cookie header
         self.tenant_id_as_string = False  # answer 400 to a numeric tenantId (the table says String)
         self.authorize_bodies: list[dict] = []
         self.sessions: dict[str, float] = {}  # session id -> last use
@@ -336,6 +337,8 @@ class _Handler(BaseHTTPRequestHandler):
             "permissions": ["BULK_IMPORT"],
             "sessionTimeout": "60",
         }
+        if not fake.session_in_body:
+            answer.pop("sessionId")
         # Real servers set the cookie too; it must not leak into gisgate's DEBUG logs.
         return self._reply(200, answer, {"Set-Cookie": f"hazelcast.sessionId={sid}; Path=/; HttpOnly"})
 

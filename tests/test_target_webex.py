@@ -306,3 +306,11 @@ def test_a_vanished_file_is_a_permanent_failure(fake_wfm, tmp_path):
         target.deliver(files)
     target.close()
     assert isinstance(e.value.__cause__, FileNotFoundError) and fake_wfm.uploads == []
+
+
+def test_session_id_from_the_set_cookie_header_alone(fake_wfm, tmp_path):
+    fake_wfm.session_in_body = False
+    target = WebexTarget("wfo", spec(fake_wfm))
+    target.deliver(gis_pair(tmp_path))
+    target.close()
+    assert len(fake_wfm.uploads_of("gis")) == 1 and fake_wfm.logouts == 1
