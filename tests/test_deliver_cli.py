@@ -152,11 +152,12 @@ def test_permanent_error_is_not_retried(tmp_path, fake_wfm):
 def test_timeout_is_transient_and_retried_until_deadline(tmp_path, fake_wfm):
     cfg = config.load(write_config(tmp_path, fake_wfm))
     cfg = cfg.model_copy(
-        update={"target": {**cfg.target, "wfo": cfg.target["wfo"].model_copy(update={"timeout_s": 0.2})}}
+        update={"target": {**cfg.target, "wfo": cfg.target["wfo"].model_copy(update={"timeout_s": 0.5})}}
     )
-    fake_wfm.inject("/polling", delay=0.6, times=5)
+    fake_wfm.inject("/polling", delay=2.0, times=5)
     with pytest.raises(TransientDeliveryError, match="timed out"):
-        deliver_files(gis(tmp_path), cfg, "wfo", deadline_s=0.5, backoff_s=(0.1, 0.1))
+        deliver_files(gis(tmp_path), cfg, "wfo", deadline_s=1.0, backoff_s=(0.1, 0.1))
+    assert sum("polling" in p for _, p in fake_wfm.requests) >= 2  # retried before giving up
 
 
 def test_unknown_target_and_kind_are_config_errors(tmp_path, capsys, fake_wfm):

@@ -198,11 +198,11 @@ def test_batches_keep_an_interval_together(fake_wfm, tmp_path):
 
 
 def test_bad_password_5xx_timeout(fake_wfm, tmp_path, monkeypatch):
-    target = CwfmTarget("cc", spec(fake_wfm, timeout_s=0.3))
+    target = CwfmTarget("cc", spec(fake_wfm, timeout_s=1.0))
     fake_wfm.inject("/bulkinsertcallvolume", status=503)
     with pytest.raises(TransientDeliveryError, match="HTTP 503"):
         target.deliver([call_volume(tmp_path)])
-    fake_wfm.inject("/bulkinsertcallvolume", delay=1.0)
+    fake_wfm.inject("/bulkinsertcallvolume", delay=3.0)
     with pytest.raises(TransientDeliveryError, match="timed out") as e:
         target.deliver([call_volume(tmp_path)])
     assert isinstance(e.value.__cause__, httpx.TimeoutException)

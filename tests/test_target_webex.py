@@ -144,9 +144,9 @@ def test_server_error_is_transient_and_client_error_permanent(fake_wfm, tmp_path
 
 
 def test_timeout_is_transient(fake_wfm, tmp_path):
-    target = WebexTarget("wfo", spec(fake_wfm, timeout_s=0.3))
+    target = WebexTarget("wfo", spec(fake_wfm, timeout_s=1.0))
     target.deliver(gis_pair(tmp_path))
-    fake_wfm.inject("/polling", delay=1.0)
+    fake_wfm.inject("/polling", delay=3.0)
     with pytest.raises(TransientDeliveryError, match="timed out") as e:
         target.deliver(gis_pair(tmp_path))
     assert isinstance(e.value.__cause__, httpx.TimeoutException)
