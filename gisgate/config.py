@@ -7,6 +7,7 @@ targets name an environment variable (`*_env`) or a file (`*_file`) that holds t
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -89,6 +90,13 @@ class SftpTarget(Strict):
     timeout_s: float = 30.0
 
 
+def check_base_url(url: str) -> str:
+    """An absolute http(s) URL without credentials (those come from *_env / *_file)."""
+    if not re.match(r"^https?://[^/@\s]+(/\S*)?$", url):
+        raise ValueError(f"{url!r} is not an http(s) URL like https://wfo.example.com (no user:password@)")
+    return url
+
+
 class WebexTarget(Strict):
     kind: Literal["webex"]
     base_url: str
@@ -98,6 +106,26 @@ class WebexTarget(Strict):
     password_file: str | None = None
     ca_file: str | None = None
     timeout_s: float = 30.0
+    tenant_id: int | str | None = None  # needed when the same login exists in several tenants
+    language: str = "en"
+    locale: str | None = None
+    session_idle_s: float = Field(7200.0, gt=0)  # WFO drops a session after 2 h without calls
+    # Multipart part name of every uploaded file (undocumented upstream; spec §7-Q9).
+    part_name: str = "file"
+    authorize_path: str = "/api/rest/authorize"
+    gis_path: str = "/api/rest/scheduling/agentStateHistorical/polling"
+    whit_path: str = "/api/upload/historicalData"
+    whit_time_zone: Literal["UTC", "TENANT"] = "UTC"
+    contacts_path: str = "/api/upload/contacts"
+    textcontacts_path: str = "/api/upload/textcontacts/"
+    rtstate_path: str = "/api/rest/scheduling/gis/realTimeAgentState"
+    rtstate_content: Literal["json", "multipart"] = "json"  # spec §7-Q11
+    rtstate_batch_size: int = Field(500, ge=1, le=500)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, v: str) -> str:
+        return check_base_url(v)
 
 
 class CwfmTarget(Strict):
@@ -109,6 +137,22 @@ class CwfmTarget(Strict):
     password_file: str | None = None
     ca_file: str | None = None
     timeout_s: float = 30.0
+    # Paths as documented; the login falls back to the `/api/ccc/` spelling on 404 (spec §4.3, Q16).
+    login_path: str = "/api/ccs/auth/login"
+    login_fallback_path: str = "/api/ccc/auth/login"
+    refresh_path: str = "/api/ccc/auth/refreshtoken"
+    grant_type: str = "string"  # the documented literal (spec §7-Q15)
+    refresh_after_s: float = Field(3000.0, gt=0)  # tokens live 1 h; refresh at 50 min
+    people_path: str = "/api/ccc/People/BulkInsertPeople"
+    collection_points_path: str = "/api/ccc/CollectionPoint/BulkInsertCollectionPoints"
+    agent_activity_path: str = "/api/ccc/AgentActivity/BulkInsertAgentActivity"
+    call_volume_path: str = "/api/ccc/CallVolume/BulkInsertCallVolume"
+    batch_size: int = Field(500, ge=1)  # records per request (spec §7-Q14)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, v: str) -> str:
+        return check_base_url(v)
 
 
 Target = Annotated[FolderTarget | SftpTarget | WebexTarget | CwfmTarget, Field(discriminator="kind")]
