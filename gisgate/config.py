@@ -70,7 +70,9 @@ class Contacts(Strict):
     text_columns: dict[str, str] = {}
     batch: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
                               description="fixed batch name; default gisgate-<source>-<first start>-<digest>")
-    talkdesk_metadata: list[str] = ["disposition_code", "ring_groups"]  # calls-report columns kept as metadata
+    text_format: Literal["csv", "json"] = "csv"  # TEXTCONTACT.csv (Data Server, REST) or .json (REST only)
+    # Talkdesk calls-report columns kept as metadata.<name>
+    talkdesk_metadata: list[str] = ["disposition_code", "ring_groups"]
     zip_max_bytes: int = Field(4 * 1024**3, gt=0, description="total uncompressed size allowed in one ZIP")
     zip_max_ratio: float = Field(200.0, gt=1, description="uncompressed/compressed limit per member (bombs)")
     zip_max_members: int = Field(20000, gt=0)
