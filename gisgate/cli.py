@@ -57,7 +57,7 @@ def _options(config_path, **given):
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
-@click.option("--to", type=click.Choice(["gis", "whit"]), default="gis", show_default=True)
+@click.option("--to", type=click.Choice(["gis", "whit", "contact", "textcontact"]), default="gis", show_default=True)
 @input_options
 @click.option("--newline", type=click.Choice(["crlf", "lf"]), default=None, help="Line endings (default crlf).")
 @click.option("--rejects", type=click.Path(dir_okay=False), default=None, help="Write every problem as CSV.")
@@ -72,7 +72,7 @@ def convert(inputs, out_dir, to, config_path, rejects, as_json, quiet, **given):
 
     from gisgate import pipeline
 
-    options = _options(config_path, to=to, **given)
+    options = _options(config_path, to=to, rejects=rejects, **given)
     try:
         conversion = pipeline.convert([Path(p) for p in inputs], options)
         written = pipeline.write(conversion, Path(out_dir))

@@ -215,6 +215,7 @@ def convert_options(config: Config, **given) -> ConvertOptions:
         "newline": config.gis.newline,
         "utc_offset_token": config.gis.utc_offset_token,
         "mapping": config.mapping,
+        "contacts": config.contacts,
     }
     base.update({k: v for k, v in given.items() if v is not None})
     try:

@@ -18,7 +18,7 @@ MAX_KEY = 128  # §3.1: recording keys are at most 128 characters
 
 
 def batch_id(strings: pl.DataFrame, media: dict[str, Media], first: datetime | None,
-             options: ConvertOptions) -> str:
+             options: ConvertOptions, default_source: str) -> str:
     """`gisgate-<source>-<first contact start, UTC>-<digest>`, or `[contacts] batch` when set.
 
     Deterministic: the same rows and media give the same name, so a re-run stages the same files
@@ -29,7 +29,7 @@ def batch_id(strings: pl.DataFrame, media: dict[str, Media], first: datetime | N
     h = hashlib.sha256(strings.write_csv().encode("utf-8"))
     for key in sorted(media):
         h.update(f"\n{key}\t{media[key].size}".encode())
-    source = options.source if options.source not in ("auto", "") else "contacts"
+    source = options.source if options.source not in ("auto", "") else default_source
     stamp = f"{first:%Y%m%d%H%M%S}-" if first is not None else ""
     return f"gisgate-{source}-{stamp}{h.hexdigest()[:10]}"
 

@@ -86,7 +86,7 @@ def render(batch: Batch, options: ConvertOptions) -> Iterator[Output]:
     media = {k: batch.media[k] for k in keys}
     first = good.select(pl.col("ContactStartTimeMs").cast(pl.Int64).min()).item()
     first_at = datetime.fromtimestamp(first / 1000, tz=UTC) if first is not None else None
-    name = _batch.batch_id(good.drop("_file"), media, first_at, options)
+    name = _batch.batch_id(good.drop("_file"), media, first_at, options, "contacts")
     renamed = _batch.rename_media(keys, name)
     table = _batch.drop_empty(
         good.with_columns(pl.col(c).replace(renamed) for c in model.KEY_FIELDS if c in good.columns), REQUIRED

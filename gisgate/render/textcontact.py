@@ -103,7 +103,7 @@ def render(batch: Batch, options: ConvertOptions) -> Iterator[Output]:
     bodies = {k: batch.media[k] for k in keys}
     first = good.select(pl.col("time").cast(pl.Int64).min()).item()
     first_at = datetime.fromtimestamp(first / 1000, tz=UTC) if first is not None else None
-    name = _batch.batch_id(good.drop("_file"), bodies, first_at, options)
+    name = _batch.batch_id(good.drop("_file"), bodies, first_at, options, "textcontacts")
     renamed = _batch.rename_media(keys, name)
     good = good.with_columns(pl.col("filename").replace(renamed))
     if options.contacts.text_format == "json":

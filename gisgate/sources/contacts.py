@@ -146,7 +146,8 @@ def _talkdesk(frame: pl.DataFrame, options: ConvertOptions, media: dict[str, mod
         pl.when(inbound).then(col("talkdesk_phone_number")).otherwise(col("contact_phone_number")).alias("CalledAddress"),
         pl.when(inbound).then(col("contact_phone_number")).otherwise(col("talkdesk_phone_number")).alias("CallingAddress"),
         kind.replace_strict(TALKDESK_CONNECTED, default=None).alias("Direction"),
-        *[col(c).alias(f"{model.METADATA_PREFIX}{c}") for c in options.contacts.talkdesk_metadata if c in frame.columns],
+        *[col(c).alias(f"{model.METADATA_PREFIX}{c}")
+          for c in options.contacts.talkdesk_metadata if c in frame.columns],
     )
     connected = pl.col("_kind").is_in(list(TALKDESK_CONNECTED))
     skipped = out.filter(~connected).height
@@ -195,8 +196,9 @@ def _canonical(strings: pl.DataFrame, file: str, options: ConvertOptions
                  .when(d.is_in(["1", "out", "outbound"])).then(pl.lit("1")).otherwise(col("Direction")))
     meta = [c for c in f.columns if c.startswith(model.METADATA_PREFIX)]
     if meta:
-        pairs = pl.concat_list([pl.struct(pl.lit(c[len(model.METADATA_PREFIX):]).alias("name"), pl.col(c).alias("value"))
-                                for c in meta])
+        pairs = pl.concat_list([
+            pl.struct(pl.lit(c[len(model.METADATA_PREFIX):]).alias("name"), pl.col(c).alias("value")) for c in meta
+        ])
         metadata = pairs.list.eval(pl.element().filter(pl.element().struct.field("value").is_not_null()))
     else:
         metadata = pl.lit([], model.METADATA)

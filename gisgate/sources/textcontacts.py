@@ -144,7 +144,8 @@ def _json_frame(records: list[dict], mapping: dict[str, str], fields: list[str]
             elif v is not None:
                 v = str(v).strip() or None
             cols[f].append(v)
-    schema = {f: pl.String for f in fields} | {"metadata": model.METADATA} | {f: pl.List(pl.String) for f in LIST_FIELDS}
+    schema = dict.fromkeys(fields, pl.String) | {"metadata": model.METADATA}
+    schema |= dict.fromkeys(LIST_FIELDS, pl.List(pl.String))
     frame = pl.DataFrame(cols, schema=schema).with_row_index("_line", offset=1)
     frame = frame.with_columns(pl.col("_line").cast(pl.Int64))
     warnings = [f"field {k!r} is not a TEXTCONTACT field; ignored (map it in [contacts] text_columns)"
