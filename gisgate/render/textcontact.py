@@ -55,8 +55,8 @@ def _fields(frame: pl.DataFrame) -> pl.DataFrame:
     return model.blank_to_null(out)
 
 
-def _syntax(frame: pl.DataFrame) -> list[Problem]:
-    """Values the CSV's `|` and `=` syntax cannot carry, and ids used twice (the second is dropped)."""
+def _syntax(frame: pl.DataFrame, csv: bool) -> list[Problem]:
+    """Ids used twice (the server drops the second) and, for CSV, values its `|`/`=` syntax cannot carry."""
     def has_pipe(c: str) -> pl.Expr:
         return pl.col(c).list.eval(pl.element().str.contains("|", literal=True)).list.any()
 
@@ -68,10 +68,12 @@ def _syntax(frame: pl.DataFrame) -> list[Problem]:
         "references": pl.when(has_pipe("references")).then(pl.lit("a reference contains '|', the list separator")),
         "metadata": pl.when(names).then(pl.lit("a metadata name contains '=' or '|'"))
         .when(values).then(pl.lit("a metadata value contains '|', the pair separator")),
-        "id": pl.when(pl.col("id").is_not_null() & pl.col("id").is_duplicated()
-                      & (pl.int_range(pl.len()).over("id") > 0))
-        .then(pl.lit("'") + pl.col("id") + pl.lit("' is used by an earlier row: the server would not import it")),
     }
+    if not csv:
+        rules = {}
+    rules["id"] = (pl.when(pl.col("id").is_not_null() & (pl.int_range(pl.len()).over("id") > 0))
+                   .then(pl.lit("'") + pl.col("id")
+                         + pl.lit("' is used by an earlier row: the server would not import it")))
     structs = [pl.struct(pl.lit(c).alias("column"), r.alias("reason")) for c, r in rules.items()]
     found = (frame.select(pl.col("origin_file").alias("_file"), pl.col("origin_line").alias("_line"),
                           pl.concat_list(structs).alias("p"))
@@ -84,12 +86,12 @@ def rejected(batch: Batch, options: ConvertOptions) -> list[Problem]:
     frame = batch.text_contacts if batch.text_contacts is not None else pl.DataFrame(schema=model.TEXT_CONTACTS)
     strings = _fields(frame)
     missing = strings.filter(pl.col("filename").is_not_null() & ~pl.col("filename").is_in(sorted(batch.media)))
-    found = model.problems(model.text_row_problems(strings)) + [
+    # metadata pairs are parsed already; `_syntax` checks what the CSV's `|`/`=` syntax cannot carry
+    found = model.problems(model.text_row_problems(strings.drop("metadata"))) + [
         Problem(f, line, "filename", f"'{name}' is not in the upload (no such .txt file)")
         for f, line, name in missing.select("_file", "_line", "filename").iter_rows()
     ]
-    if options.contacts.text_format == "csv":
-        found += _syntax(frame)
+    found += _syntax(frame, options.contacts.text_format == "csv")
     return sorted(set(batch.row_problems) | set(found))
 
 

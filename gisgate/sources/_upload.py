@@ -88,6 +88,22 @@ def collect_media(data: list[Path], zips: list[Path], files: list[Path], options
     return found
 
 
+def beside(data: list[Path], names: set[str], found: dict[str, Media]) -> dict[str, Media]:
+    """Referenced files lying beside a data file that `collect_media` skipped (any extension).
+
+    Only for uploads without explicit media: a wrongly typed file (`a.mp3`) is then reported for
+    its type rather than as missing.
+    """
+    extra: dict[str, Media] = {}
+    known = {k.casefold() for k in found}
+    for d in sorted({p.resolve().parent for p in data}):
+        for name in sorted(names):
+            p = d / name
+            if name.casefold() not in known and name not in extra and Path(name).name == name and p.is_file():
+                extra[name] = _file_media(p)
+    return extra
+
+
 def rename(frame: pl.DataFrame, fields: list[str], aliases: dict[str, str], mapping: dict[str, str],
            keep_prefix: str | None = None) -> tuple[pl.DataFrame, list[str]]:
     """Columns renamed to field names (exact, case-insensitive, alias, or config mapping); others dropped.

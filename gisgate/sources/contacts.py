@@ -54,6 +54,8 @@ def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
         frames.append(frame)
         problems += p
         warnings += [f"{path}: {x}" for x in w]
+    if not (zips or files):
+        media |= _upload.beside(data, referenced - {p.name for p in data}, media)
     unreferenced = sorted(set(media) - referenced)
     if unreferenced:
         warnings.append(f"{len(unreferenced)} media file(s) not referenced by any contact, not imported: "

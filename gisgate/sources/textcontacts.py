@@ -56,6 +56,8 @@ def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
         problems += p
     texts = model.check(pl.concat(frames, how="vertical"), "TEXT_CONTACTS", "textcontacts")
     referenced = set(texts["filename"].drop_nulls().to_list())
+    if not (zips or files):
+        found |= _upload.beside(data, referenced - set(bodies) - {p.name for p in data}, found)
     for key in sorted(referenced & set(found)):
         bodies[key], w = _utf8(found[key])
         warnings += w
