@@ -115,3 +115,27 @@ def test_textcontacts_through_the_cli(tmp_path):
     assert result.exit_code == 0, result.output
     assert sorted(p.name.split("-")[-1] for p in out.iterdir()) == ["TEXTCONTACT.csv", "a.txt"]
     assert run("validate", out).exit_code == 0
+
+
+def test_media_in_a_zip_through_the_cli_and_a_hostile_zip_refused(tmp_path):
+    import zipfile
+
+    (tmp_path / "c.csv").write_text("AgentId,ContactStartTimeMs,Recording1\n1001,1700000000000,a.wav\n")
+    good, bad = tmp_path / "good.zip", tmp_path / "bad.zip"
+    with zipfile.ZipFile(good, "w") as z:
+        z.writestr("recordings/a.wav", b"RIFF")
+    with zipfile.ZipFile(bad, "w") as z:
+        z.writestr(zipfile.ZipInfo("../../a.wav"), b"RIFF")
+    result = run("convert", tmp_path / "c.csv", good, "--to", "contact", "--out", tmp_path / "out",
+                 "--config", _config(tmp_path, 'batch = "Z"'))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["CONTACT.Z.csv", "Z-a.wav"]
+    result = run("convert", tmp_path / "c.csv", bad, "--to", "contact", "--out", tmp_path / "out2")
+    assert "path climbs out of the archive" in str(result.exception)
+    assert not (tmp_path / "out2").exists() and not (tmp_path.parent / "a.wav").exists()
+
+
+def _config(folder: Path, contacts: str) -> Path:
+    path = folder / "gisgate.toml"
+    path.write_text(f"[contacts]\n{contacts}\n")
+    return path

@@ -233,3 +233,24 @@ def test_text_metadata_without_equals_is_a_row_problem(tmp_path):
     batch = textcontacts.read([csv], ConvertOptions())
     assert [str(p) for p in batch.row_problems] == [
         f"{csv}:2: metadata: 'Queue' is not name=value (metadata is name=value|name=value)"]
+
+
+def test_a_single_zip_holding_the_data_file_and_the_media(tmp_path):
+    z = tmp_path / "upload.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("batch/contacts.csv", "AgentId,ContactStartTimeMs,Recording1\n1,1,a.wav\n")
+        zf.writestr("batch/media/a.wav", b"AUDIO")
+    batch = contacts.read([z], OPTIONS)
+    assert batch.recordings.select("origin_file", "origin_line", "recording1").rows() == [
+        (f"{z}!batch/contacts.csv", 2, "a.wav")]
+    assert batch.media["a.wav"].load() == b"AUDIO"
+
+
+def test_a_data_file_inside_a_zip_is_refused_when_one_is_given(tmp_path):
+    (csv,) = write(tmp_path, {"c.csv": "AgentId,ContactStartTimeMs,Recording1\n1,1,a.wav\n"})
+    z = tmp_path / "upload.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("other.csv", "AgentId\n1\n")
+        zf.writestr("a.wav", b"x")
+    with pytest.raises(InputError, match="other.csv: a data file inside a ZIP is read only when no data file"):
+        contacts.read([csv, z], OPTIONS)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -23,11 +25,40 @@ DATA_SUFFIXES = (".csv", ".json", ".ndjson", ".jsonl")
 _DIGITS = re.compile(r"^\d{1,18}$")
 
 
-def split_inputs(paths: list[Path]) -> tuple[list[Path], list[Path], list[Path]]:
-    """(data files, ZIP containers, media files) among the inputs, each in the given order."""
-    data = [p for p in paths if p.suffix.lower() in DATA_SUFFIXES]
+@dataclass(frozen=True)
+class Member:
+    """A data file inside a ZIP upload, standing in for a Path where the readers need one
+    (they only call `read_bytes()` and use `name`, `suffix` and `str()`)."""
+
+    zip: Path
+    info: zipfile.ZipInfo
+
+    @property
+    def name(self) -> str:
+        return re.split(r"[\\/]", self.info.filename)[-1]
+
+    @property
+    def suffix(self) -> str:
+        return Path(self.name).suffix
+
+    def read_bytes(self) -> bytes:
+        return _zip.read_member(self.zip, self.info)
+
+    def __str__(self) -> str:
+        return f"{self.zip}!{self.info.filename}"
+
+
+def split_inputs(paths: list[Path], options: ConvertOptions) -> tuple[list, list[Path], list[Path]]:
+    """(data files, ZIP containers, media files) among the inputs, each in the given order.
+
+    When no data file is given, the data files inside the ZIPs are used (a single-ZIP upload).
+    """
+    data: list = [p for p in paths if p.suffix.lower() in DATA_SUFFIXES]
     zips = [p for p in paths if p.suffix.lower() == ".zip"]
     media = [p for p in paths if p not in data and p not in zips]
+    if not data:
+        data = [Member(z, info) for z in zips for name, info in sorted(_zip.members(z, limits(options)).items())
+                if name.lower().endswith(DATA_SUFFIXES)]
     if not data:
         raise InputError(
             f"no contact data file among the inputs (a {', '.join(DATA_SUFFIXES)} file listing the contacts)",
@@ -45,7 +76,7 @@ def limits(options: ConvertOptions) -> _zip.Limits:
     return _zip.Limits(max_bytes=c.zip_max_bytes, max_ratio=c.zip_max_ratio, max_members=c.zip_max_members)
 
 
-def collect_media(data: list[Path], zips: list[Path], files: list[Path], options: ConvertOptions,
+def collect_media(data: list, zips: list[Path], files: list[Path], options: ConvertOptions,
                   suffixes: tuple[str, ...]) -> dict[str, Media]:
     """Every media file of the upload by key (flattened file name).
 
@@ -65,8 +96,9 @@ def collect_media(data: list[Path], zips: list[Path], files: list[Path], options
     for z in zips:
         for name, info in sorted(_zip.members(z, limits(options)).items()):
             if name.lower().endswith(DATA_SUFFIXES):
-                problems.append(Problem(str(z), 0, info.filename,
-                                        "data files inside a ZIP are not read; pass them as inputs"))
+                if not any(isinstance(d, Member) and (d.zip, d.info.filename) == (z, info.filename) for d in data):
+                    problems.append(Problem(str(z), 0, info.filename, "a data file inside a ZIP is read only "
+                                                                      "when no data file is given as an input"))
                 continue
             add(Media(name, info.file_size, f"{z}!{info.filename}",
                       lambda z=z, info=info: _zip.read_member(z, info)))
@@ -77,7 +109,7 @@ def collect_media(data: list[Path], zips: list[Path], files: list[Path], options
             add(_file_media(f))
     if not (zips or files):
         seen: set[Path] = set()
-        for d in sorted({p.resolve().parent for p in data}):
+        for d in sorted({p.resolve().parent for p in data if isinstance(p, Path)}):
             for entry in sorted(os.scandir(d), key=lambda e: e.name):
                 p = Path(entry.path)
                 if entry.is_file() and p.suffix.lower() in suffixes and p not in seen:
@@ -88,7 +120,7 @@ def collect_media(data: list[Path], zips: list[Path], files: list[Path], options
     return found
 
 
-def beside(data: list[Path], names: set[str], found: dict[str, Media]) -> dict[str, Media]:
+def beside(data: list, names: set[str], found: dict[str, Media]) -> dict[str, Media]:
     """Referenced files lying beside a data file that `collect_media` skipped (any extension).
 
     Only for uploads without explicit media: a wrongly typed file (`a.mp3`) is then reported for
@@ -96,7 +128,7 @@ def beside(data: list[Path], names: set[str], found: dict[str, Media]) -> dict[s
     """
     extra: dict[str, Media] = {}
     known = {k.casefold() for k in found}
-    for d in sorted({p.resolve().parent for p in data}):
+    for d in sorted({p.resolve().parent for p in data if isinstance(p, Path)}):
         for name in sorted(names):
             p = d / name
             if name.casefold() not in known and name not in extra and Path(name).name == name and p.is_file():

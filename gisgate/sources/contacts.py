@@ -43,7 +43,7 @@ def detect(head: Head) -> bool:
 
 def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
     """Read the contact data files and find their media; see the module docstring."""
-    data, zips, files = _upload.split_inputs([Path(p) for p in paths])
+    data, zips, files = _upload.split_inputs([Path(p) for p in paths], options)
     media = _upload.collect_media(data, zips, files, options, MEDIA_SUFFIXES)
     frames, problems, warnings, referenced = [], [], [], set()
     for path in data:

@@ -38,7 +38,7 @@ def detect(head: Head) -> bool:
 
 def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
     """Read the text-contact data files and their bodies; see the module docstring."""
-    data, zips, files = _upload.split_inputs([Path(p) for p in paths])
+    data, zips, files = _upload.split_inputs([Path(p) for p in paths], options)
     found = _upload.collect_media(data, zips, files, options, (".txt",))
     bodies: dict[str, model.Media] = {}
     warnings: list[str] = []
