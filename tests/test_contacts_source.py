@@ -254,3 +254,21 @@ def test_a_data_file_inside_a_zip_is_refused_when_one_is_given(tmp_path):
         zf.writestr("a.wav", b"x")
     with pytest.raises(InputError, match="other.csv: a data file inside a ZIP is read only when no data file"):
         contacts.read([csv, z], OPTIONS)
+
+
+def test_ids_mangled_by_excel_are_row_problems(tmp_path):
+    (csv, *_) = write(tmp_path, {"c.csv": "AgentId,ContactStartTimeMs,Recording1,AssocCallId\n"
+                                          "1,1,a.wav,1.23457E+17\n2,1,a.wav,123456789012345678\n", "a.wav": b"x"})
+    batch = contacts.read([csv], OPTIONS)
+    assert [(p.line, p.column) for p in batch.row_problems] == [(2, "AssocCallId")]
+    assert batch.recordings["assoc_call_id"].to_list() == ["123456789012345678"]
+
+
+def test_a_media_file_removed_before_rendering_is_an_input_error(tmp_path):
+    from gisgate.render import contact
+
+    (csv, wav) = write(tmp_path, {"c.csv": "AgentId,ContactStartTimeMs,Recording1\n1,1,a.wav\n", "a.wav": b"x"})
+    batch = contacts.read([csv], OPTIONS)
+    wav.unlink()
+    with pytest.raises(InputError, match="cannot read media file"):
+        list(contact.render(batch, OPTIONS))

@@ -68,7 +68,13 @@ def split_inputs(paths: list[Path], options: ConvertOptions) -> tuple[list, list
 
 
 def _file_media(path: Path) -> Media:
-    return Media(path.name, path.stat().st_size, str(path), path.read_bytes)
+    def load() -> bytes:
+        try:
+            return path.read_bytes()
+        except OSError as e:  # removed or unreadable since the upload was read
+            raise InputError(f"cannot read media file: {e.strerror}", str(path)) from e
+
+    return Media(path.name, path.stat().st_size, str(path), load)
 
 
 def limits(options: ConvertOptions) -> _zip.Limits:

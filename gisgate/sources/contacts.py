@@ -183,6 +183,11 @@ def _canonical(strings: pl.DataFrame, file: str, options: ConvertOptions
     if "Recording2Offset" in f.columns:
         rules["Recording2Offset"] = pl.when(col("Recording2Offset").is_not_null() & offset.is_null()).then(
             pl.lit("'") + col("Recording2Offset") + pl.lit("' is not a whole number of milliseconds"))
+    for field in ("AgentId", "CallId", "AssocCallId"):  # 18-digit ids Excel rounded to 15 digits (lost)
+        if field in f.columns:
+            rules[field] = pl.when(pl.col(field).str.contains(r"^\d+(\.\d+)?[eE]\+?\d+$")).then(
+                pl.lit("'") + pl.col(field) + pl.lit("' is Excel scientific notation: digits are lost; "
+                                                     "export the column as text"))
     bad = _upload.checks(f, rules)
     problems = _upload.file_problems(bad, file)
 
