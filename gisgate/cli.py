@@ -100,7 +100,7 @@ def _echo_summary(summary: dict, written: list, as_json: bool, quiet: bool) -> N
 @click.option("--interval", type=click.Choice(["15", "30"]), default="15", show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing when all files are valid.")
 def validate(files, tz, interval, quiet):
-    """Check GIS and WHIT files (folders: every file in them); exit 3 if any is invalid.
+    """Check GIS, WHIT, CONTACT and TEXTCONTACT files (folders: every file in them); exit 3 if any is invalid.
 
     Example: gisgate validate out/ --tz America/New_York
     """

@@ -90,14 +90,16 @@ def collect_media(data: list, zips: list[Path], files: list[Path], options: Conv
     files. Two media with the same key (compared case-insensitively) are refused.
     """
     found: dict[str, Media] = {}
+    folded: dict[str, str] = {}  # casefolded key -> key: names must differ on Windows too
     problems: list[Problem] = []
 
     def add(m: Media) -> None:
-        clash = next((k for k in found if k.casefold() == m.name.casefold()), None)
+        clash = folded.get(m.name.casefold())
         if clash is not None:
             problems.append(Problem(m.origin, 0, "", f"same media file name as {found[clash].origin}"))
         else:
             found[m.name] = m
+            folded[m.name.casefold()] = m.name
 
     for z in zips:
         for name, info in sorted(_zip.members(z, limits(options)).items()):
