@@ -179,7 +179,7 @@ def test_the_same_media_name_twice_in_an_upload_is_refused(tmp_path):
 
 
 def test_media_beside_the_data_file_and_unreferenced_ones_reported(tmp_path):
-    (csv, *_) = write(tmp_path, {"c.csv": "AgentId,ContactStartTimeMs,Recording1\n1,1,a.wav\n",
+    (csv, *_) = write(tmp_path, {"c.csv": "AgentId,ContactStartTimeMs,Recording1\n1,1700000000000,a.wav\n",
                                  "a.wav": b"x", "old.opus": b"y", "notes.doc": b"z"})
     batch = contacts.read([csv], OPTIONS)
     assert list(batch.media) == ["a.wav"]
@@ -272,3 +272,9 @@ def test_a_media_file_removed_before_rendering_is_an_input_error(tmp_path):
     wav.unlink()
     with pytest.raises(InputError, match="cannot read media file"):
         list(contact.render(batch, OPTIONS))
+
+
+def test_epoch_seconds_given_as_milliseconds_are_warned(tmp_path):
+    (csv, *_) = write(tmp_path, {"c.csv": "AgentId,ContactStartTimeMs,Recording1\n1,1700000000,a.wav\n", "a.wav": b"x"})
+    batch = contacts.read([csv], OPTIONS)
+    assert any("start before 2000" in w for w in batch.warnings)
