@@ -263,7 +263,7 @@ class Output:
 
     name: str
     data: bytes
-    kind: str  # gis-agent | gis-service | whit | contact | contact-media | textcontact | cwfm | rtstate
+    kind: str  # gis-agent | gis-service | whit | contact-media | contact | textcontact-body | textcontact | cwfm | rtstate
     interval_start: object | None = None  # UTC datetime of the interval (GIS files)
 
 

@@ -18,7 +18,7 @@ import polars as pl
 
 from gisgate import sources, transform
 from gisgate.config import ConvertOptions
-from gisgate.errors import ConfigError, InputError, Problem
+from gisgate.errors import ConfigError, InputError, Problem, TransientDeliveryError
 from gisgate.model import Batch, Output
 from gisgate.render import contact as render_contact
 from gisgate.render import gis as render_gis
@@ -227,6 +227,12 @@ def write(conversion: Conversion, out_dir: Path, *, fsync: bool = False) -> list
                     os.fsync(f.fileno())
             staged.append(path)
         final = []
+        # bulk contact import: the Data Server knows one literal TEXTCONTACT name, so a batch still
+        # pending there must not be replaced; the next batch waits until it was consumed.
+        for path in staged:
+            if path.name.startswith("TEXTCONTACT.") and (out_dir / path.name).exists():
+                raise TransientDeliveryError(f"{out_dir / path.name}: a TEXTCONTACT batch is still pending; "
+                                             "write the next one after the Data Server consumed it")
         for path in staged:
             target = out_dir / path.name
             os.replace(path, target)

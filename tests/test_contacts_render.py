@@ -267,3 +267,17 @@ def test_textcontact_list_syntax_and_duplicate_ids(tmp_path):
     # the JSON form has no list syntax to break, only the duplicate id remains
     assert text_problems([tmp_path / "t.json"], contacts={"text_format": "json"}) == [
         "2: id: 'x' is used by an earlier row: the server would not import it"]
+
+
+def test_a_pending_textcontact_batch_is_never_replaced(tmp_path):
+    from gisgate.errors import TransientDeliveryError
+
+    paths = text_upload(tmp_path / "in", "chat,a.txt,1700000000000,jo\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "TEXTCONTACT.csv").write_text("pending")
+    conversion = pipeline.convert(paths, ConvertOptions(source="textcontacts", to="textcontact"))
+    with pytest.raises(TransientDeliveryError, match="still pending"):
+        pipeline.write(conversion, out)
+    assert [p.name for p in out.iterdir()] == ["TEXTCONTACT.csv"]
+    assert (out / "TEXTCONTACT.csv").read_text() == "pending"
