@@ -263,7 +263,8 @@ class Output:
 
     name: str
     data: bytes
-    kind: str  # gis-agent | gis-service | whit | contact-media | contact | textcontact-body | textcontact | cwfm | rtstate
+    # gis-agent | gis-service | whit | contact-media | contact | textcontact-body | textcontact | cwfm | rtstate
+    kind: str
     interval_start: object | None = None  # UTC datetime of the interval (GIS files)
 
 
