@@ -143,6 +143,8 @@ def _json_frame(records: list[dict], mapping: dict[str, str], fields: list[str]
             elif f == "evalForm" and isinstance(v, dict):
                 v = v.get("name") or v.get("id")
                 v = None if v is None else str(v)
+            elif f == "text":
+                v = None if v is None else str(v)  # a body is kept exactly as written
             elif v is not None:
                 v = str(v).strip() or None
             cols[f].append(v)
