@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gisgate import pipeline
 from gisgate.config import ConvertOptions
@@ -281,3 +283,22 @@ def test_a_pending_textcontact_batch_is_never_replaced(tmp_path):
         pipeline.write(conversion, out)
     assert [p.name for p in out.iterdir()] == ["TEXTCONTACT.csv"]
     assert (out / "TEXTCONTACT.csv").read_text() == "pending"
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=st.lists(st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
+                               min_size=1, max_size=30).filter(lambda v: v.strip() == v and v not in ("None", "null",
+                                                                                                      "NULL", "N/A")),
+                       min_size=1, max_size=5))
+def test_any_metadata_value_survives_the_csv_round_trip(values):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        folder = Path(d)
+        records = [{"AgentId": str(n), "ContactStartTimeMs": 1700000000000, "Recording1": "a.wav",
+                    "CustomMetadata": {"Note": v}} for n, v in enumerate(values)]
+        (folder / "c.json").write_text(json.dumps(records), encoding="utf-8")
+        (folder / "a.wav").write_bytes(b"RIFF")
+        got = outputs([folder / "c.json"], contacts={"batch": "B"})
+        rows = list(csv.DictReader(io.StringIO(got[-1].data.decode("utf-8"), newline="")))
+        assert [r["metadata.Note"] for r in rows] == values
