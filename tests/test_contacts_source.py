@@ -278,3 +278,21 @@ def test_epoch_seconds_given_as_milliseconds_are_warned(tmp_path):
     (csv, *_) = write(tmp_path, {"c.csv": "AgentId,ContactStartTimeMs,Recording1\n1,1700000000,a.wav\n", "a.wav": b"x"})
     batch = contacts.read([csv], OPTIONS)
     assert any("start before 2000" in w for w in batch.warnings)
+
+
+def test_two_columns_for_one_field_are_refused(tmp_path):
+    (csv, *_) = write(tmp_path, {"c.csv": "AgentId,ContactStartTimeMs,Recording1,TimeZone,ClientTimeZone\n"
+                                          "1,1,a.wav,UTC,UTC\n", "a.wav": b"x"})
+    with pytest.raises(InputError, match="ClientTimeZone: gives ClientTimeZone like column 'TimeZone'"):
+        contacts.read([csv], OPTIONS)
+
+
+def test_a_mapping_to_an_unknown_field_is_a_config_error(tmp_path):
+    from gisgate.errors import ConfigError
+
+    (csv, *_) = write(tmp_path, {"c.csv": "Agent,ContactStartTimeMs,Recording1\n1,1,a.wav\n", "a.wav": b"x"})
+    with pytest.raises(ConfigError, match=r"unknown field\(s\) \['AgentID'\]"):
+        contacts.read([csv], ConvertOptions(contacts={"columns": {"Agent": "AgentID"}}))
+    (js,) = write(tmp_path, {"t.json": '[{"type": "chat"}]'})
+    with pytest.raises(ConfigError, match="text_columns names unknown"):
+        textcontacts.read([js], ConvertOptions(contacts={"text_columns": {"type": "kind"}}))

@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from gisgate.config import ConvertOptions
-from gisgate.errors import InputError, Problem
+from gisgate.errors import ConfigError, InputError, Problem
 from gisgate.model import Media
 from gisgate.sources import _zip
 
@@ -145,12 +145,16 @@ def beside(data: list, names: set[str], found: dict[str, Media]) -> dict[str, Me
 
 
 def rename(frame: pl.DataFrame, fields: list[str], aliases: dict[str, str], mapping: dict[str, str],
-           keep_prefix: str | None = None) -> tuple[pl.DataFrame, list[str]]:
+           where: str, keep_prefix: str | None = None) -> tuple[pl.DataFrame, list[str]]:
     """Columns renamed to field names (exact, case-insensitive, alias, or config mapping); others dropped.
 
     Returns the frame (with `_line`) and a warning per dropped column.
     """
     lookup = {f.casefold(): f for f in fields} | {a.casefold(): f for a, f in aliases.items()}
+    wrong = sorted(t for t in mapping.values() if t not in fields and not (keep_prefix and t.startswith(keep_prefix)))
+    if wrong:
+        raise ConfigError(f"[contacts] column mapping names unknown field(s) {wrong}; fields: {', '.join(fields)}"
+                          + (f", {keep_prefix}<name>" if keep_prefix else ""))
     names: dict[str, str] = {}
     dropped: list[str] = []
     for c in frame.columns:
@@ -159,8 +163,11 @@ def rename(frame: pl.DataFrame, fields: list[str], aliases: dict[str, str], mapp
         target = mapping.get(c) or lookup.get(c.casefold())
         if target is None and keep_prefix and c.casefold().startswith(keep_prefix.casefold()):
             target = keep_prefix + c[len(keep_prefix):]
-        if target is None or target in names.values():
+        if target is None:
             dropped.append(c)
+        elif target in names.values():
+            first = next(k for k, v in names.items() if v == target)
+            raise InputError([Problem(where, 1, c, f"gives {target} like column {first!r}; keep one of them")])
         else:
             names[c] = target
     frame = frame.select(["_line", *names]).rename(names)

@@ -87,7 +87,7 @@ def _strings(path: Path, options: ConvertOptions, media: dict[str, model.Media])
     if TALKDESK_KEYS <= keys and not options.contacts.columns:
         frame, w = _talkdesk(frame, options, media)
         return frame, warnings + w
-    frame, w = _upload.rename(frame, model.CONTACT_FIELDS, ALIASES, options.contacts.columns,
+    frame, w = _upload.rename(frame, model.CONTACT_FIELDS, ALIASES, options.contacts.columns, str(path),
                               keep_prefix=model.METADATA_PREFIX)
     return frame, warnings + w
 

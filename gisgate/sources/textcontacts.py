@@ -21,7 +21,7 @@ import polars as pl
 
 from gisgate import model
 from gisgate.config import ConvertOptions
-from gisgate.errors import Problem
+from gisgate.errors import ConfigError, Problem
 from gisgate.sources import _io, _upload
 from gisgate.sources._io import Head
 
@@ -91,7 +91,7 @@ def _pre(path: Path, options: ConvertOptions) -> tuple[pl.DataFrame, dict[str, s
     fields = [*model.TEXT_CONTACT_FIELDS, "text"]
     if path.suffix.lower() == ".csv":
         frame, warnings = _io.read_csv(path)
-        frame, w = _upload.rename(_upload.strip(frame), fields, {}, mapping)
+        frame, w = _upload.rename(_upload.strip(frame), fields, {}, mapping, str(path))
         warnings += w
         frame = frame.with_columns(_split(c) for c in LIST_FIELDS if c in frame.columns)
         if "metadata" in frame.columns:
@@ -123,6 +123,9 @@ def _json_frame(records: list[dict], mapping: dict[str, str], fields: list[str]
                 ) -> tuple[pl.DataFrame, list[str]]:
     """JSON records -> the same shape as a parsed CSV (records are Python objects already)."""
     lookup = {f.casefold(): f for f in fields}
+    wrong = sorted(t for t in mapping.values() if t not in fields)
+    if wrong:
+        raise ConfigError(f"[contacts] text_columns names unknown field(s) {wrong}; fields: {', '.join(fields)}")
     cols: dict[str, list] = {f: [] for f in fields}
     ignored: set[str] = set()
     for r in records:
