@@ -62,7 +62,7 @@ def _options(config_path, **given):
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
-@click.option("--to", type=click.Choice(["gis", "whit"]), default="gis", show_default=True)
+@click.option("--to", type=click.Choice(["gis", "whit", "contact", "textcontact"]), default="gis", show_default=True)
 @input_options
 @click.option("--newline", type=click.Choice(["crlf", "lf"]), default=None, help="Line endings (default crlf).")
 @click.option("--rejects", type=click.Path(dir_okay=False), default=None, help="Write every problem as CSV.")
@@ -77,7 +77,7 @@ def convert(inputs, out_dir, to, config_path, rejects, as_json, quiet, **given):
 
     from gisgate import pipeline
 
-    options = _options(config_path, to=to, **given)
+    options = _options(config_path, to=to, rejects=rejects, **given)
     try:
         conversion = pipeline.convert([Path(p) for p in inputs], options)
         written = pipeline.write(conversion, Path(out_dir))
@@ -105,7 +105,7 @@ def _echo_summary(summary: dict, written: list, as_json: bool, quiet: bool) -> N
 @click.option("--interval", type=click.Choice(["15", "30"]), default="15", show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing when all files are valid.")
 def validate(files, tz, interval, quiet):
-    """Check GIS and WHIT files (folders: every file in them); exit 3 if any is invalid.
+    """Check GIS, WHIT, CONTACT and TEXTCONTACT files (folders: every file in them); exit 3 if any is invalid.
 
     Example: gisgate validate out/ --tz America/New_York
     """

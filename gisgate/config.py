@@ -59,6 +59,26 @@ class Mapping(Strict):
     default_service: str | None = None
 
 
+class Contacts(Strict):
+    """`[contacts]`: bulk contact import (CONTACT.*.csv recordings, TEXTCONTACT text contacts).
+
+    `columns` maps an export's column names onto CONTACT fields (`"Agent Login" = "AgentId"`,
+    `"Start" = "ContactStartTimeMs"`, `"Queue" = "metadata.Queue"`); `text_columns` does the same
+    for TEXTCONTACT fields. Mapped start times may be epoch ms or ISO-8601 (naive = `naive_tz`).
+    """
+
+    columns: dict[str, str] = {}
+    text_columns: dict[str, str] = {}
+    batch: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                              description="fixed batch name; default gisgate-<source>-<first start>-<digest>")
+    text_format: Literal["csv", "json"] = "csv"  # TEXTCONTACT.csv (Data Server, REST) or .json (REST only)
+    # Talkdesk calls-report columns kept as metadata.<name>
+    talkdesk_metadata: list[str] = ["disposition_code", "ring_groups"]
+    zip_max_bytes: int = Field(4 * 1024**3, gt=0, description="total uncompressed size allowed in one ZIP")
+    zip_max_ratio: float = Field(200.0, gt=1, description="uncompressed/compressed limit per member (bombs)")
+    zip_max_members: int = Field(20000, gt=0)
+
+
 class Route(Strict):
     name: str
     inbox: str | None = None  # default: <root>/inbox/<name>
@@ -163,6 +183,7 @@ class Config(Strict):
     acd: Acd = Acd()
     gis: Gis = Gis()
     mapping: Mapping = Mapping()
+    contacts: Contacts = Contacts()
     route: list[Route] = []
     target: dict[str, Target] = {}
 
@@ -219,6 +240,9 @@ class ConvertOptions(Strict):
     newline: Literal["crlf", "lf"] = "crlf"
     utc_offset_token: Literal["P0000", "N0000"] = "P0000"
     mapping: Mapping = Mapping()
+    contacts: Contacts = Contacts()
+    # Bad rows: None = reject the whole input (InputError); a path = write them there, keep the rest.
+    rejects: str | None = None
 
     @field_validator("tz", "naive_tz")
     @classmethod
@@ -235,6 +259,7 @@ def convert_options(config: Config, **given) -> ConvertOptions:
         "newline": config.gis.newline,
         "utc_offset_token": config.gis.utc_offset_token,
         "mapping": config.mapping,
+        "contacts": config.contacts,
     }
     base.update({k: v for k, v in given.items() if v is not None})
     try:
