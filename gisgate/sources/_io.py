@@ -113,11 +113,14 @@ def read_csv(path: Path, schema: dict[str, pl.DataType] | None = None) -> tuple[
     when it is not UTF-8 (cp1252 / UTF-16 fallback). When a value does not parse as its type, the
     file is read again as strings so that the caller can say which line and column is wrong.
     """
-    with open(path, "rb") as f:
-        first_bytes = f.read(HEAD_BYTES)
     source: Path | io.BytesIO = path
     warnings: list[str] = []
-    if first_bytes.startswith((b"\xff\xfe", b"\xfe\xff")):
+    in_memory = not isinstance(path, Path)  # a ZIP member or other object that only offers read_bytes()
+    if not in_memory:
+        with open(path, "rb") as f:
+            first_bytes = f.read(HEAD_BYTES)
+        in_memory = first_bytes.startswith((b"\xff\xfe", b"\xfe\xff"))  # UTF-16
+    if in_memory:
         data, warnings = read_bytes(path)
         source, first_bytes = io.BytesIO(data), data[:HEAD_BYTES]
     first = _decode_head(first_bytes).splitlines()[0] if first_bytes.strip() else ""
