@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from gisgate.config import ConvertOptions
-from gisgate.model import AGENT_COLUMNS, QUEUE_COLUMNS, Column, Output, present
+from gisgate.model import AGENT_COLUMNS, QUEUE_COLUMNS, Column, Output, is_sorted, present
 from gisgate.render import DECIMALS, NEWLINES, number, render_template
 
 KINDS = {
@@ -55,15 +55,6 @@ def file_name(start_utc: datetime, kind: str, options: ConvertOptions) -> tuple[
 CHUNK_ROWS = 250_000  # lines formatted at a time: bounds memory, keeps the per-call overhead small
 
 
-def _is_sorted(frame: pl.DataFrame, order: list[str]) -> bool:
-    """Whether rows are already in `order` (sources hand over sorted frames; sorting again costs a copy)."""
-    after = pl.lit(True)
-    for column in reversed(order):  # lexicographic: a row is >= its predecessor
-        c, prev = pl.col(column), pl.col(column).shift(1)
-        after = (c > prev) | ((c == prev) & after)
-    return frame.select(after.fill_null(True).all()).item()
-
-
 def _chunks(starts: list[tuple[datetime, int]], rows: int) -> Iterator[list[tuple[datetime, int]]]:
     """Consecutive intervals grouped until a group would pass `rows` lines (a group has at least one)."""
     chunk: list[tuple[datetime, int]] = []
@@ -90,7 +81,7 @@ def render(frame: pl.DataFrame | None, kind: str, options: ConvertOptions) -> It
     nl = NEWLINES[options.newline]
     column_line = ",".join(c.gis for c in columns)
     order = ["interval_start", *keys]
-    if not _is_sorted(frame, order):
+    if not is_sorted(frame, order):
         frame = frame.sort(order)
     line = _line_expr(frame, columns)
     starts = frame.group_by("interval_start", maintain_order=True).len().rows()
