@@ -249,12 +249,16 @@ class Watcher:
         native, polled = None, None
         for inbox in self.inboxes:
             use_polling = self.polling if self.polling is not None else is_network(inbox.path)
+            if not use_polling:
+                native = native or Observer()
+                try:
+                    native.schedule(self.hints, str(inbox.path), recursive=False)
+                except OSError as e:  # out of inotify watches / instances: poll this inbox instead
+                    log.error("cannot watch %s with inotify (%s); polling it instead", inbox.path, e)
+                    use_polling = True
             if use_polling:
                 polled = polled or PollingObserver(timeout=1.0)
                 polled.schedule(self.hints, str(inbox.path), recursive=False)
-            else:
-                native = native or Observer()
-                native.schedule(self.hints, str(inbox.path), recursive=False)
             log.info("watching %s (route %s, %s, settle %.1f s)", inbox.path, inbox.route.name,
                      "polling" if use_polling else "events", inbox.settle)
         self.observers = [o for o in (native, polled) if o is not None]
