@@ -8,6 +8,8 @@ OpenSSH sshd on a free loopback port (tests/sshd.py), then per round times
   * gisgate: a new SftpTarget (connect and auth included) delivering the files interval by interval,
     AGENT + SERVICE as one batch, as the gateway sends them;
   * gisgate, one batch: the same files as a single batch.
+Then a plain paramiko `put()` loop on 100 of the files, with and without TCP_NODELAY, shows the
+cause of the classic ~30 ms per small file (Nagle's algorithm meeting the peer's delayed ACK).
 Each into its own empty directory; every delivered file is compared byte for byte. Prints the
 median of the rounds and the ratios to OpenSSH (target: <= 1.5), and the CPU time of each client
 and of the sshd sessions serving it (useful when other work shares the machine and skews wall time).
@@ -106,6 +108,30 @@ def time_gisgate(server: Sshd, files: list[Path], remote_dir: str, per_interval:
     return time.perf_counter() - started
 
 
+def time_paramiko_loop(server: Sshd, files: list[Path], remote_dir: str, nodelay: bool) -> float:
+    """The straightforward loop: one connection, `sftp.put` per file; optionally with TCP_NODELAY."""
+    import socket
+
+    import paramiko
+
+    sock = socket.create_connection((server.host, server.port))
+    if nodelay:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(server.known_hosts))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(server.host, server.port, server.user, key_filename=str(server.client_key), sock=sock,
+                   look_for_keys=False, allow_agent=False)
+    try:
+        sftp = client.open_sftp()
+        started = time.perf_counter()
+        for p in files:
+            sftp.put(str(p), f"{remote_dir}/{p.name}")
+        return time.perf_counter() - started
+    finally:
+        client.close()
+
+
 def check(files: list[Path], folder: Path) -> None:
     names = sorted(os.listdir(folder))
     assert names == sorted(p.name for p in files), f"{folder}: unexpected names (temp files left?)"
@@ -143,6 +169,13 @@ def main() -> None:
                     runs[label].append(secs)
                     shutil.rmtree(server.root / remote)
                 print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in runs.items()))
+            sample = files[:100]
+            for nodelay in (False, True):
+                remote = f"loop-{nodelay}"
+                (server.root / remote).mkdir()
+                secs = time_paramiko_loop(server, sample, remote, nodelay)
+                print(f"why a plain paramiko put() loop is slow: {len(sample)} files, TCP_NODELAY "
+                      f"{'on ' if nodelay else 'off'}: {secs:.2f} s = {secs / len(sample) * 1000:.1f} ms per file")
         med = {k: statistics.median(v) for k, v in runs.items()}
         for label, values in cpu.items():
             client = statistics.median(c for c, _ in values)

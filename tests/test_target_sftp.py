@@ -88,6 +88,16 @@ def test_one_connection_serves_many_batches_and_replaces_files(sshd, tmp_path):
     assert names(sshd.root / remote) == sorted([AGENT, SERVICE])
 
 
+def test_a_connection_idle_too_long_is_replaced_not_reused(sshd, tmp_path):
+    (sshd.root / "idle").mkdir()
+    target = SftpTarget("ds", spec_for(sshd, path="idle", idle_s=0))
+    target.deliver(files(tmp_path, {AGENT: b"1"}))
+    target.deliver(files(tmp_path, {AGENT: b"2"}))
+    target.close()
+    assert target.connections == 2
+    assert (sshd.root / "idle" / AGENT).read_bytes() == b"2"
+
+
 def test_path_template_fills_tenant_and_acd_and_creates_directories(sshd, tmp_path):
     spec = spec_for(sshd, path="tmpl/{tenant}/{acd}/{date}", tenant="acme", create_dirs=True)
     target = open_target("ds", spec)
@@ -194,6 +204,15 @@ def test_hostkey_command_prints_the_fingerprint_without_trusting_it(sshd, tmp_pa
     toml.write_text(toml.read_text().replace(str(tmp_path / "empty_known_hosts"), str(sshd.known_hosts)))
     result = CliRunner().invoke(gisgate_cli, ["hostkey", "ds", "--config", str(toml)])
     assert result.exit_code == 0 and "matches the pinned key" in result.output
+
+
+def test_hostkey_command_names_the_sftp_targets_when_asked_for_another(cli, tmp_path):
+    toml = tmp_path / "gisgate.toml"
+    toml.write_text('[target.ds]\nkind = "sftp"\nhost = "127.0.0.1"\nuser = "u"\nknown_hosts = "kh"\n')
+    (tmp_path / "kh").write_text("")
+    result = cli("hostkey", "nope", "--config", toml, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "no sftp target 'nope'; sftp targets: ds" in result.stderr
 
 
 def test_config_without_a_pin_or_with_an_unknown_path_variable_is_refused(sshd):

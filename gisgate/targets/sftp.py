@@ -26,7 +26,7 @@ e.g. `gis/{tenant}` or `gis/{tenant}/{acd}`. Relative paths start in the login d
 With `create_dirs = true` missing directories are created.
 
 Connection: one SSH connection and one SFTP channel, opened on first use and reused across files
-and batches (re-opened when it died). TCP_NODELAY is set: without it, Nagle's algorithm holds
+and batches (re-opened when it died or sat idle for `idle_s`). TCP_NODELAY is set: without it, Nagle's algorithm holds
 each file's last small write until the server's delayed ACK (~40 ms on Linux), which made a
 plain paramiko loop ~30 ms per small file. Requests are pipelined: the writes, the size check,
 the close, the next file's open and the previous file's rename travel together, coalesced into as
@@ -450,6 +450,7 @@ class SftpTarget:
         self._expired = threading.Event()  # set by the outer deadline
         self._watchdog = _Watchdog(self._expire)
         self._deadline_at = float("inf")
+        self._last_used = float("inf")
         self.posix_rename = True  # probed per connection
         self.chunk = CHUNK  # bytes per write, probed per connection
         pinned_keys(spec)  # a bad host_key / unreadable known_hosts is a config error, found now
@@ -469,10 +470,12 @@ class SftpTarget:
         where = f"sftp target {self.name!r} ({self.spec.user}@{host_label(self.spec.host, self.spec.port)})"
         with self._lock, self._deadline():
             for attempt in (1, 2):
-                fresh = self._sftp is None or not self._alive()
+                idle = time.monotonic() - self._last_used > self.spec.idle_s  # firewalls forget quiet links
+                fresh = self._sftp is None or idle or not self._alive()
                 try:
                     sftp = self._connect_with_backoff() if fresh else self._sftp
                     self._send(sftp, uploads, delivered)
+                    self._last_used = time.monotonic()
                     break
                 except Exception as e:  # noqa: BLE001 - translated once, below
                     broken = not isinstance(e, (_Status, _Mismatch, DeliveryError))  # connection unusable
