@@ -36,4 +36,4 @@ def sshd(tmp_path_factory):
     """
     server = Sshd.start(tmp_path_factory.mktemp("sshd"))
     yield server
-    server.stop()
+    server.stop_all()

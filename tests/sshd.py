@@ -225,4 +225,4 @@ LogLevel VERBOSE
         return self
 
     def __exit__(self, *exc) -> None:
-        self.stop()
+        self.stop_all()

@@ -175,7 +175,7 @@ def _refusal(info: HostKeyInfo, spec) -> str:
     offered = f"{info.key_type} {info.fingerprint}"
     if info.status == "unknown":
         return (f"host key of {host_label(spec.host, spec.port)} is not pinned: the server offers {offered}, "
-                f"{where} pins none (expected: none). Check the fingerprint out of band "
+                f"{where} pins no key for it (expected: none). Check the fingerprint out of band "
                 f"(`gisgate hostkey`), then add it to known_hosts or host_key. Refusing to connect.")
     return (f"HOST KEY CHANGED for {host_label(spec.host, spec.port)}: the server offers {offered}, "
             f"{where} pins {', '.join(info.pinned)}. This may be an attack (man in the middle) or a "
