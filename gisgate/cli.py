@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -20,6 +21,10 @@ from gisgate.errors import GisgateError, InputError
 def cli(ctx: click.Context, verbose: bool) -> None:
     """gisgate: contact-center exports in, WFM import files (GIS, WHIT, CONTACT, REST) out."""
     ctx.obj = {"verbose": verbose}
+    if verbose:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 # --- convert / validate -------------------------------------------------------------------------
@@ -57,7 +62,7 @@ def _options(config_path, **given):
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
-@click.option("--to", type=click.Choice(["gis", "whit"]), default="gis", show_default=True)
+@click.option("--to", type=click.Choice(["gis", "whit", "contact", "textcontact"]), default="gis", show_default=True)
 @input_options
 @click.option("--newline", type=click.Choice(["crlf", "lf"]), default=None, help="Line endings (default crlf).")
 @click.option("--rejects", type=click.Path(dir_okay=False), default=None, help="Write every problem as CSV.")
@@ -72,7 +77,7 @@ def convert(inputs, out_dir, to, config_path, rejects, as_json, quiet, **given):
 
     from gisgate import pipeline
 
-    options = _options(config_path, to=to, **given)
+    options = _options(config_path, to=to, rejects=rejects, **given)
     try:
         conversion = pipeline.convert([Path(p) for p in inputs], options)
         written = pipeline.write(conversion, Path(out_dir))
@@ -100,7 +105,7 @@ def _echo_summary(summary: dict, written: list, as_json: bool, quiet: bool) -> N
 @click.option("--interval", type=click.Choice(["15", "30"]), default="15", show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing when all files are valid.")
 def validate(files, tz, interval, quiet):
-    """Check GIS and WHIT files (folders: every file in them); exit 3 if any is invalid.
+    """Check GIS, WHIT, CONTACT and TEXTCONTACT files (folders: every file in them); exit 3 if any is invalid.
 
     Example: gisgate validate out/ --tz America/New_York
     """
@@ -149,3 +154,33 @@ def hostkey(target: str, config_file: str) -> None:
     from gisgate.targets import sftp  # paramiko stays out of the CLI's import time
 
     click.echo(sftp.host_key_of(config_file, target).describe())
+
+
+# -- deliver: one-shot delivery of produced files through a configured target ------------------------
+
+
+@cli.command("deliver")
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--target", "target_name", required=True, help="Name of a [target.NAME] table in the config.")
+@click.option("--config", "config_path", default="gisgate.toml", show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="The gisgate.toml holding the target.")
+@click.option("--kind", type=click.Choice(["gis", "whit", "contact", "textcontact", "rtstate", "cwfm"]),
+              help="What the files are, when their names and contents do not tell.")
+@click.option("--deadline", type=click.FloatRange(min=0), default=120.0, show_default=True,
+              help="Seconds to keep retrying transient failures before giving up (exit 4).")
+def deliver_command(files: tuple[Path, ...], target_name: str, config_path: Path, kind: str | None,
+                    deadline: float) -> None:
+    """Deliver FILES once through the target NAME (folder, sftp, webex, cwfm).
+
+    An interval's AGENT and SERVICE files travel together; a CONTACT CSV goes with the media it
+    references (media first). Exit 4 when something could not be delivered. Example:
+
+    \b
+        gisgate deliver out/*.AGENT out/*.SERVICE --target wfo --config gisgate.toml
+    """
+    from gisgate import config, deliver
+
+    result = deliver.deliver_files(list(files), config.load(config_path), target_name, kind=kind,
+                                   deadline_s=deadline)
+    click.echo(result.summary())

@@ -7,6 +7,7 @@ targets name an environment variable (`*_env`) or a file (`*_file`) that holds t
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -58,6 +59,26 @@ class Mapping(Strict):
     default_service: str | None = None
 
 
+class Contacts(Strict):
+    """`[contacts]`: bulk contact import (CONTACT.*.csv recordings, TEXTCONTACT text contacts).
+
+    `columns` maps an export's column names onto CONTACT fields (`"Agent Login" = "AgentId"`,
+    `"Start" = "ContactStartTimeMs"`, `"Queue" = "metadata.Queue"`); `text_columns` does the same
+    for TEXTCONTACT fields. Mapped start times may be epoch ms or ISO-8601 (naive = `naive_tz`).
+    """
+
+    columns: dict[str, str] = {}
+    text_columns: dict[str, str] = {}
+    batch: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                              description="fixed batch name; default gisgate-<source>-<first start>-<digest>")
+    text_format: Literal["csv", "json"] = "csv"  # TEXTCONTACT.csv (Data Server, REST) or .json (REST only)
+    # Talkdesk calls-report columns kept as metadata.<name>
+    talkdesk_metadata: list[str] = ["disposition_code", "ring_groups"]
+    zip_max_bytes: int = Field(4 * 1024**3, gt=0, description="total uncompressed size allowed in one ZIP")
+    zip_max_ratio: float = Field(200.0, gt=1, description="uncompressed/compressed limit per member (bombs)")
+    zip_max_members: int = Field(20000, gt=0)
+
+
 class Route(Strict):
     name: str
     inbox: str | None = None  # default: <root>/inbox/<name>
@@ -95,6 +116,13 @@ class SftpTarget(Strict):
     idle_s: float = Field(120.0, ge=0, description="reconnect instead of reusing a connection idle this long")
 
 
+def check_base_url(url: str) -> str:
+    """An absolute http(s) URL without credentials (those come from *_env / *_file)."""
+    if not re.match(r"^https?://[^/@\s]+(/\S*)?$", url):
+        raise ValueError(f"{url!r} is not an http(s) URL like https://wfo.example.com (no user:password@)")
+    return url
+
+
 class WebexTarget(Strict):
     kind: Literal["webex"]
     base_url: str
@@ -104,6 +132,26 @@ class WebexTarget(Strict):
     password_file: str | None = None
     ca_file: str | None = None
     timeout_s: float = 30.0
+    tenant_id: int | str | None = None  # needed when the same login exists in several tenants
+    language: str = "en"
+    locale: str | None = None
+    session_idle_s: float = Field(7200.0, gt=0)  # WFO drops a session after 2 h without calls
+    # Multipart part name of every uploaded file (undocumented upstream; spec §7-Q9).
+    part_name: str = "file"
+    authorize_path: str = "/api/rest/authorize"
+    gis_path: str = "/api/rest/scheduling/agentStateHistorical/polling"
+    whit_path: str = "/api/upload/historicalData"
+    whit_time_zone: Literal["UTC", "TENANT"] = "UTC"
+    contacts_path: str = "/api/upload/contacts"
+    textcontacts_path: str = "/api/upload/textcontacts/"
+    rtstate_path: str = "/api/rest/scheduling/gis/realTimeAgentState"
+    rtstate_content: Literal["json", "multipart"] = "json"  # spec §7-Q11
+    rtstate_batch_size: int = Field(500, ge=1, le=500)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, v: str) -> str:
+        return check_base_url(v)
 
 
 class CwfmTarget(Strict):
@@ -115,6 +163,22 @@ class CwfmTarget(Strict):
     password_file: str | None = None
     ca_file: str | None = None
     timeout_s: float = 30.0
+    # Paths as documented; the login falls back to the `/api/ccc/` spelling on 404 (spec §4.3, Q16).
+    login_path: str = "/api/ccs/auth/login"
+    login_fallback_path: str = "/api/ccc/auth/login"
+    refresh_path: str = "/api/ccc/auth/refreshtoken"
+    grant_type: str = "string"  # the documented literal (spec §7-Q15)
+    refresh_after_s: float = Field(3000.0, gt=0)  # tokens live 1 h; refresh at 50 min
+    people_path: str = "/api/ccc/People/BulkInsertPeople"
+    collection_points_path: str = "/api/ccc/CollectionPoint/BulkInsertCollectionPoints"
+    agent_activity_path: str = "/api/ccc/AgentActivity/BulkInsertAgentActivity"
+    call_volume_path: str = "/api/ccc/CallVolume/BulkInsertCallVolume"
+    batch_size: int = Field(500, ge=1)  # records per request (spec §7-Q14)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, v: str) -> str:
+        return check_base_url(v)
 
 
 Target = Annotated[FolderTarget | SftpTarget | WebexTarget | CwfmTarget, Field(discriminator="kind")]
@@ -125,6 +189,7 @@ class Config(Strict):
     acd: Acd = Acd()
     gis: Gis = Gis()
     mapping: Mapping = Mapping()
+    contacts: Contacts = Contacts()
     route: list[Route] = []
     target: dict[str, Target] = {}
 
@@ -181,6 +246,9 @@ class ConvertOptions(Strict):
     newline: Literal["crlf", "lf"] = "crlf"
     utc_offset_token: Literal["P0000", "N0000"] = "P0000"
     mapping: Mapping = Mapping()
+    contacts: Contacts = Contacts()
+    # Bad rows: None = reject the whole input (InputError); a path = write them there, keep the rest.
+    rejects: str | None = None
 
     @field_validator("tz", "naive_tz")
     @classmethod
@@ -197,6 +265,7 @@ def convert_options(config: Config, **given) -> ConvertOptions:
         "newline": config.gis.newline,
         "utc_offset_token": config.gis.utc_offset_token,
         "mapping": config.mapping,
+        "contacts": config.contacts,
     }
     base.update({k: v for k, v in given.items() if v is not None})
     try:

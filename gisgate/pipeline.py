@@ -18,13 +18,18 @@ import polars as pl
 
 from gisgate import sources, transform
 from gisgate.config import ConvertOptions
-from gisgate.errors import ConfigError, InputError, Problem
+from gisgate.errors import ConfigError, InputError, Problem, TransientDeliveryError
 from gisgate.model import Batch, Output
+from gisgate.render import contact as render_contact
 from gisgate.render import gis as render_gis
+from gisgate.render import textcontact as render_textcontact
 from gisgate.render import whit as render_whit
 from gisgate.transform import intervals
 
-OUTPUTS = ("gis", "whit")
+OUTPUTS = ("gis", "whit", "contact", "textcontact")
+# --- bulk contact import (domain §3): outputs with no intervals; media travel with their data file.
+CONTACT_RENDERERS = {"contact": render_contact, "textcontact": render_textcontact}
+CONTACT_SOURCES = ("contacts", "textcontacts")
 
 
 @dataclass
@@ -35,6 +40,7 @@ class Conversion:
     options: ConvertOptions
     inputs: list[Path]
     warnings: list[str] = field(default_factory=list)
+    rejected: list[Problem] = field(default_factory=list)  # rows left out (only with options.rejects)
 
     def outputs(self) -> Iterator[Output]:
         b, o = self.batch, self.options
@@ -42,8 +48,17 @@ class Conversion:
             yield from render_gis.render_pairs(b.queue_intervals, b.agent_intervals, o)
         elif o.to == "whit":
             yield from render_whit.render(b.queue_intervals, o)
+        elif o.to in CONTACT_RENDERERS:  # media / bodies first, the data file last (sending order)
+            yield from CONTACT_RENDERERS[o.to].render(b, o)
 
     def summary(self) -> dict:
+        if self.options.to in CONTACT_RENDERERS:
+            frame = self.batch.recordings if self.options.to == "contact" else self.batch.text_contacts
+            bad = {(p.file, p.line) for p in self.rejected}
+            rows = [] if frame is None else frame.select("origin_file", "origin_line").iter_rows()
+            return {"inputs": [str(p) for p in self.inputs], "to": self.options.to,
+                    "contacts": sum(1 for r in rows if r not in bad), "rejected": len(bad),
+                    "media": len(self.batch.media), "warnings": list(self.warnings)}
         q, a = self.batch.queue_intervals, self.batch.agent_intervals
         frames = [f for f in (q, a) if f is not None]
         starts = pl.concat([f.select("interval_start") for f in frames]) if frames else pl.DataFrame()
@@ -79,6 +94,8 @@ def convert(paths: list[Path], options: ConvertOptions) -> Conversion:
     if options.to not in OUTPUTS:
         raise ConfigError(f"unknown output {options.to!r}; known outputs: {', '.join(OUTPUTS)}")
     batch = _read(paths, options)
+    if options.to in CONTACT_RENDERERS:
+        return _contact_conversion(batch, options, paths)
     batch = transform.derive(batch, options)
     batch = _to_interval_length(batch, options)
     warnings = list(batch.warnings)
@@ -97,15 +114,33 @@ def convert(paths: list[Path], options: ConvertOptions) -> Conversion:
     return Conversion(batch, options, list(paths), warnings)
 
 
+def _contact_conversion(batch: Batch, options: ConvertOptions, paths: list[Path]) -> Conversion:
+    """Check every contact row now; any problem rejects the input unless --rejects keeps the good rows."""
+    rejected = CONTACT_RENDERERS[options.to].rejected(batch, options)
+    if rejected and options.rejects is None:
+        raise InputError(rejected)
+    warnings = list(batch.warnings)
+    if rejected:
+        warnings.append(f"{len({(p.file, p.line) for p in rejected})} row(s) rejected, written to {options.rejects}")
+    return Conversion(batch, options, list(paths), warnings, rejected)
+
+
 def _read(paths: list[Path], options: ConvertOptions) -> Batch:
     """Group inputs by format (given or detected), read each group, merge the batches."""
     groups: dict[str, list[Path]] = defaultdict(list)
     problems = []
+    undetected: dict[Path, list[Problem]] = {}  # media / ZIPs travel with a contacts data file
     for path in paths:
         try:
             groups[options.source if options.source != "auto" else sources.detect(path)].append(path)
         except InputError as e:
-            problems += e.problems
+            undetected[path] = e.problems
+    uploads = [g for g in CONTACT_SOURCES if g in groups]
+    for path, found in undetected.items():
+        if len(uploads) == 1 and path.suffix.lower() not in (".csv", ".json"):
+            groups[uploads[0]].append(path)
+        else:
+            problems += found
     if problems:
         raise InputError(problems)
     batches = []
@@ -132,6 +167,9 @@ def _merge(batches: list[Batch]) -> Batch:
         state_events=cat("state_events"), contacts=cat("contacts"),
         source_interval=next((b.source_interval for b in batches if b.source_interval), None),
         warnings=[w for b in batches for w in b.warnings],
+        recordings=cat("recordings"), text_contacts=cat("text_contacts"),
+        media={k: m for b in batches for k, m in b.media.items()},
+        row_problems=[p for b in batches for p in b.row_problems],
     )
     _no_key_in_two_inputs(merged.queue_intervals, ["interval_start", "service_id"], "service")
     _no_key_in_two_inputs(merged.agent_intervals, ["interval_start", "agent_id", "service_id"], "agent row")
@@ -189,12 +227,20 @@ def write(conversion: Conversion, out_dir: Path, *, fsync: bool = False) -> list
                     os.fsync(f.fileno())
             staged.append(path)
         final = []
+        # bulk contact import: the Data Server knows one literal TEXTCONTACT name, so a batch still
+        # pending there must not be replaced; the next batch waits until it was consumed.
+        for path in staged:
+            if path.name.startswith("TEXTCONTACT.") and (out_dir / path.name).exists():
+                raise TransientDeliveryError(f"{out_dir / path.name}: a TEXTCONTACT batch is still pending; "
+                                             "write the next one after the Data Server consumed it")
         for path in staged:
             target = out_dir / path.name
             os.replace(path, target)
             final.append(target)
         if fsync:
             _fsync_dir(out_dir)
+        if conversion.rejected and conversion.options.rejects:
+            write_rejects(conversion.rejected, Path(conversion.options.rejects))
         return final
     finally:
         shutil.rmtree(stage, ignore_errors=True)
@@ -219,6 +265,11 @@ def write_rejects(problems: list, path: Path) -> None:
 
 def summary_text(summary: dict, files: int) -> str:
     """The one-screen summary printed after a conversion."""
+    if "contacts" in summary:  # bulk contact import
+        lines = [f"wrote {files} file(s) ({summary['to']}) from {len(summary['inputs'])} input(s)",
+                 f"  contacts: {summary['contacts']}   media files: {summary['media']}   "
+                 f"rejected rows: {summary['rejected']}"]
+        return "\n".join(lines + [f"  warning: {w}" for w in summary["warnings"]])
     lines = [
         f"wrote {files} file(s) ({summary['to']}) from {len(summary['inputs'])} input(s)",
         f"  intervals: {summary['intervals']}  ({summary['first_interval']} .. {summary['last_interval']} UTC)",

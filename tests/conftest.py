@@ -37,3 +37,40 @@ def sshd(tmp_path_factory):
     server = Sshd.start(tmp_path_factory.mktemp("sshd"))
     yield server
     server.stop_all()
+
+
+# -- REST targets: a real local Webex WFO / CommunityWFM server (tests/fake_wfm.py) -----------------
+
+
+@pytest.fixture
+def wfm_clock():
+    from fake_wfm import FakeClock
+
+    return FakeClock()
+
+
+@pytest.fixture
+def fake_wfm(wfm_clock):
+    """A plain-HTTP fake WFO + Cloud Connect server on a free loopback port; its clock is `wfm_clock`."""
+    from fake_wfm import FakeWfm
+
+    server = FakeWfm(clock=wfm_clock).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def wfm_tls_files(tmp_path_factory):
+    from fake_wfm import make_tls
+
+    return make_tls(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def fake_wfm_tls(wfm_clock, wfm_tls_files):
+    """The same server over HTTPS with a certificate from a throwaway CA (`wfm_tls_files["ca"]`)."""
+    from fake_wfm import FakeWfm
+
+    server = FakeWfm(clock=wfm_clock, tls=(wfm_tls_files["cert"], wfm_tls_files["key"])).start()
+    yield server
+    server.stop()

@@ -73,8 +73,10 @@ def number(expr: pl.Expr, decimals: int) -> pl.Expr:
     `12.0` → `12`, `734.5` → `734.5`, `0.1 + 0.2` → `0.3`, `1e-7` → `0`. Rounds half away from
     zero at `decimals`. Only called on validated values (finite, ≥ 0).
     """
-    scale = 10**decimals
-    scaled = (expr * scale).round(0, mode="half_away_from_zero").cast(pl.Int64)
-    whole = (scaled // scale).cast(pl.String)
-    frac = (scaled % scale).cast(pl.String).str.zfill(decimals).str.strip_chars_end("0")
-    return pl.when(frac == "").then(whole).otherwise(whole + pl.lit(".") + frac)
+    rounded = expr.round(decimals, mode="half_away_from_zero")
+    # Below 1e15 polars prints the shortest round-trip decimal ("734.5", "12.0"); above, it would
+    # switch to exponent notation, and a double has no fractional digits left to show anyway.
+    return (
+        pl.when(rounded >= 1e15).then(rounded.round(0).cast(pl.Int64).cast(pl.String))
+        .otherwise(rounded.cast(pl.String).str.strip_suffix(".0"))
+    )

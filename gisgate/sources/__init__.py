@@ -18,6 +18,8 @@ from gisgate.sources._io import Head, head
 SOURCES: dict[str, str] = {
     "generic": "gisgate.sources.generic",
     "whit": "gisgate.sources.whit",
+    "contacts": "gisgate.sources.contacts",  # CONTACT.* recordings (domain §3.1), media beside / in ZIPs
+    "textcontacts": "gisgate.sources.textcontacts",  # TEXTCONTACT chats / e-mails (§3.5) + .txt bodies
 }
 
 

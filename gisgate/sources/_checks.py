@@ -30,6 +30,10 @@ def collect(checks: list[tuple[pl.Expr, str, pl.Expr]], frame: pl.DataFrame) -> 
     """Evaluate (condition, column, reason) checks on `frame`; the rows where a condition holds."""
     if not checks or frame.is_empty():
         return pl.DataFrame(schema=PROBLEM_SCHEMA)
+    # One cheap vectorised pass decides which rows need their problems spelled out.
+    frame = frame.filter(pl.any_horizontal([cond.fill_null(False) for cond, _, _ in checks]))
+    if frame.is_empty():
+        return pl.DataFrame(schema=PROBLEM_SCHEMA)
     parts = [
         pl.struct(
             pl.col(FILE), pl.col(LINE), pl.lit(column).alias("column"),
@@ -64,25 +68,31 @@ def alignment_check(tz: str, minutes: int, shown: str) -> tuple[pl.Expr, str, pl
     )
 
 
+def _same_as_previous(columns: list[str]) -> pl.Expr:
+    return pl.all_horizontal([pl.col(c).eq_missing(pl.col(c).shift(1)) for c in columns]).fill_null(False)
+
+
 def duplicates(frame: pl.DataFrame, keys: list[str], values: list[str], shown: dict[str, str]) -> tuple[
     pl.DataFrame, pl.DataFrame, int
 ]:
-    """Drop exact duplicate rows; report rows that share a key but differ in values.
+    """Sort by `keys`; drop exact duplicate rows; report rows that share a key but differ in values.
 
-    Returns (frame without exact duplicates, problems, number of exact duplicates dropped).
+    Sorting once (the renderer wants that order anyway) turns both checks into comparisons of
+    neighbouring rows. Returns (sorted frame without exact duplicates, problems, rows dropped).
     """
-    before = frame.height
-    frame = frame.unique(subset=keys + values, keep="first", maintain_order=True)
-    dropped = before - frame.height
-    if frame.select(pl.struct(keys).is_unique().all()).item():
+    frame = frame.sort(keys, maintain_order=True)
+    exact = _same_as_previous(keys + values)
+    dropped = frame.select(exact.sum()).item()
+    if dropped:
+        frame = frame.filter(~exact)
+    clash = _same_as_previous(keys)
+    if not frame.select(clash.any()).item():
         return frame, pl.DataFrame(schema=PROBLEM_SCHEMA), dropped
-    clash = frame.filter(pl.struct(keys).is_duplicated())
-    first = clash.group_by(keys).agg(pl.col(FILE).first().alias("_f0"), pl.col(LINE).min().alias("_l0"))
     key_text = pl.concat_str([pl.lit(f"{shown.get(k, k)}=") + pl.col(k).cast(pl.String) for k in keys],
                              separator=" ")
     bad = (
-        clash.join(first, on=keys)
-        .filter(pl.col(LINE) != pl.col("_l0"))
+        frame.with_columns(pl.col(LINE).shift(1).alias("_l0"), clash.alias("_clash"))
+        .filter(pl.col("_clash"))
         .select(
             FILE, LINE, pl.lit("").alias("column"),
             (pl.lit("duplicate key (") + key_text + pl.lit(") with different values than line ")
@@ -94,17 +104,17 @@ def duplicates(frame: pl.DataFrame, keys: list[str], values: list[str], shown: d
 
 
 def unprorated_consistency(frame: pl.DataFrame, columns: dict[str, Column]) -> pl.DataFrame:
-    """An agent's unprorated values must be identical on all of its rows of one interval (§1.9)."""
-    keys = ["interval_start", "agent_id"]
-    varying = frame.group_by(keys).agg(
-        [(pl.col(c).n_unique() > 1).alias(c) for c in UNPRORATED]
-    ).filter(pl.any_horizontal(UNPRORATED))
-    if varying.is_empty():
-        return pl.DataFrame(schema=PROBLEM_SCHEMA)
-    joined = frame.join(varying, on=keys, suffix="_differs")
+    """An agent's unprorated values must be identical on all of its rows of one interval (§1.9).
+
+    `frame` is sorted by interval and agent (see `duplicates`), so an agent's rows are neighbours.
+    """
+    group = ["interval_start", "agent_id"]
+    prev_same = _same_as_previous(group)
+    next_same = pl.all_horizontal([pl.col(c).eq_missing(pl.col(c).shift(-1)) for c in group]).fill_null(False)
     checks = [
-        (pl.col(f"{c}_differs"), columns[c].gis,
+        ((prev_same & (pl.col(c) != pl.col(c).shift(1))) | (next_same & (pl.col(c) != pl.col(c).shift(-1))),
+         columns[c].gis,
          pl.lit("differs between this agent's rows of the same interval (must repeat the agent total)"))
         for c in UNPRORATED
     ]
-    return collect(checks, joined)
+    return collect(checks, frame)

@@ -109,28 +109,52 @@ def read_bytes(path: Path) -> tuple[bytes, list[str]]:
 def read_csv(path: Path, schema: dict[str, pl.DataType] | None = None) -> tuple[pl.DataFrame, list[str]]:
     """A CSV as a frame with a `_line` column. Columns in `schema` get that type, the rest are strings.
 
-    Typed parsing is the fast path; when a value does not parse, the file is read again as strings
-    so that the caller can say which line and column is wrong (see `numbers`).
+    Typed parsing straight from the file is the fast path; the file is only loaded into memory
+    when it is not UTF-8 (cp1252 / UTF-16 fallback). When a value does not parse as its type, the
+    file is read again as strings so that the caller can say which line and column is wrong.
     """
-    data, warnings = read_bytes(path)
-    first = data.split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    source: Path | io.BytesIO = path
+    warnings: list[str] = []
+    in_memory = not isinstance(path, Path)  # a ZIP member or other object that only offers read_bytes()
+    if not in_memory:
+        with open(path, "rb") as f:
+            first_bytes = f.read(HEAD_BYTES)
+        in_memory = first_bytes.startswith((b"\xff\xfe", b"\xfe\xff"))  # UTF-16
+    if in_memory:
+        data, warnings = read_bytes(path)
+        source, first_bytes = io.BytesIO(data), data[:HEAD_BYTES]
+    first = _decode_head(first_bytes).splitlines()[0] if first_bytes.strip() else ""
     delim = sniff_delimiter(first)
-    header = [c.strip().strip('"').strip() for c in first.rstrip("\r").split(delim)]
+    header = [c.strip().strip('"').strip() for c in first.split(delim)]
     dupes = sorted({c for c in header if header.count(c) > 1})
     if dupes:
         raise InputError([Problem(str(path), 1, c, "column appears more than once") for c in dupes])
-    overrides = {c: (schema or {}).get(c, pl.String) for c in header}
+    typed = {c: (schema or {}).get(c, pl.String) for c in header}
+    text = dict.fromkeys(header, pl.String)
     kw = dict(separator=delim, has_header=True, new_columns=header, raise_if_empty=False,
               truncate_ragged_lines=False, row_index_name=LINE, row_index_offset=2)
+
+    def attempt(overrides) -> pl.DataFrame | None:
+        if isinstance(source, io.BytesIO):
+            source.seek(0)
+        try:
+            return pl.read_csv(source, schema_overrides=overrides, **kw)
+        except pl.exceptions.ComputeError as e:
+            if "utf-8" in str(e).lower() and isinstance(source, Path):
+                raise UnicodeError from e
+            return None
+
     try:
-        frame = pl.read_csv(io.BytesIO(data), schema_overrides=overrides, **kw)
-    except pl.exceptions.ComputeError:
-        if schema is None:
-            raise InputError(_csv_error(path, data, delim), str(path)) from None
-        try:  # a value that is not a number: read as text and let the caller find it
-            frame = pl.read_csv(io.BytesIO(data), schema_overrides=dict.fromkeys(header, pl.String), **kw)
-        except pl.exceptions.ComputeError:
-            raise InputError(_csv_error(path, data, delim), str(path)) from None
+        frame = attempt(typed)
+    except UnicodeError:
+        data, warnings = read_bytes(path)  # not UTF-8: decoded as cp1252, with a warning
+        source = io.BytesIO(data)
+        frame = attempt(typed)
+    if frame is None and schema is not None:
+        frame = attempt(text)  # a value that is not a number: let the caller find and name it
+    if frame is None:
+        data = source.getvalue() if isinstance(source, io.BytesIO) else read_bytes(path)[0]
+        raise InputError(_csv_error(path, data, delim), str(path))
     return frame.with_columns(pl.col(LINE).cast(pl.Int64)), warnings
 
 
@@ -204,14 +228,27 @@ def problems_from(frame: pl.DataFrame, file: str) -> list[Problem]:
 
 
 def numbers(frame: pl.DataFrame, columns: list[str], file: str) -> tuple[pl.DataFrame, list[Problem]]:
-    """Cast `columns` to Float64; every empty, non-numeric, negative or non-finite value is a Problem."""
-    casts, checks = [], []
+    """Cast `columns` to Float64; every empty, non-numeric, negative or non-finite value is a Problem.
+
+    The common case (every value fine) costs one vectorised pass; problem rows are only spelled
+    out, cell by cell, for the rows that have one.
+    """
+    columns = [c for c in columns if c in frame.columns]
+    if not columns:
+        return frame, []
+    nums = {c: pl.col(c) if frame.schema[c] == pl.Float64 else
+            pl.col(c).str.strip_chars().cast(pl.Float64, strict=False) for c in columns}
+    frame = frame.with_columns([pl.col(c).alias(f"_raw_{c}") for c in columns if frame.schema[c] != pl.Float64])
+    frame = frame.with_columns([e.alias(c) for c, e in nums.items()])
+    ok = pl.all_horizontal([pl.col(c).is_not_null() & pl.col(c).is_finite() & (pl.col(c) >= 0) for c in columns])
+    bad_rows = frame.filter(~ok)
+    raw = [c for c in frame.columns if c.startswith("_raw_")]
+    if bad_rows.is_empty():
+        return frame.drop(raw), []
+    checks = []
     for c in columns:
-        if c not in frame.columns:
-            continue
-        src = pl.col(c)
-        num = src if frame.schema[c] == pl.Float64 else src.str.strip_chars().cast(pl.Float64, strict=False)
-        casts.append(num.alias(c))
+        src = pl.col(f"_raw_{c}") if f"_raw_{c}" in raw else pl.col(c)
+        num = pl.col(c)
         reason = (
             pl.when(src.is_null()).then(pl.lit("value is empty"))
             .when(num.is_null()).then(pl.lit("not a number: ") + src.cast(pl.String))
@@ -219,10 +256,8 @@ def numbers(frame: pl.DataFrame, columns: list[str], file: str) -> tuple[pl.Data
             .when(num < 0).then(pl.lit("negative value ") + src.cast(pl.String))
         )
         checks.append(pl.struct(pl.col(LINE), pl.lit(c).alias("column"), reason.alias("reason")))
-    if not casts:
-        return frame, []
     bad = (
-        frame.select(pl.concat_list(checks).alias("p")).explode("p").unnest("p")
+        bad_rows.select(pl.concat_list(checks).alias("p")).explode("p").unnest("p")
         .filter(pl.col("reason").is_not_null())
     )
-    return frame.with_columns(casts), problems_from(bad, file)
+    return frame.drop(raw), problems_from(bad, file)

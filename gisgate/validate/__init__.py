@@ -9,21 +9,28 @@ from __future__ import annotations
 from pathlib import Path
 
 from gisgate.errors import Problem
-from gisgate.validate import gis, whit
+from gisgate.validate import contact, gis, whit
 
 
 def validate(paths: list[Path], tz: str | None = None, interval: int = 15) -> list[Problem]:
     """Every problem of every file; an empty list means all files are valid."""
     problems: list[Problem] = []
+    # Media and .txt bodies a CONTACT / TEXTCONTACT file references are checked with that file.
+    attached = {m.resolve() for p in paths if p.is_file() and contact.matches(p) for m in contact.referenced(p)}
     for path in paths:
+        if path.resolve() in attached:
+            continue
         if not path.is_file():
             problems.append(Problem(str(path), 0, "", "no such file"))
         elif gis.matches(path) or path.suffix in (".AGENT", ".SERVICE"):
             problems += gis.check(path, tz, interval)
         elif whit.matches(path):
             problems += whit.check(path, interval)
+        elif contact.matches(path):
+            problems += contact.check(path)
         else:
-            problems.append(Problem(str(path), 0, "", "not a GIS file name, and not a WHIT CSV "
+            problems.append(Problem(str(path), 0, "", "not a GIS file name, not a CONTACT / TEXTCONTACT "
+                                                      "file or media they reference, and not a WHIT CSV "
                                                       "(no serviceNumber/period columns)"))
     return problems
 

@@ -1,0 +1,174 @@
+"""One-shot delivery of produced files through a configured target (`gisgate deliver`).
+
+    result = deliver_files(paths, config, "wfo", deadline_s=120)
+
+Files are grouped into the batches that must travel together: an interval's AGENT and SERVICE file;
+a CONTACT / TEXTCONTACT CSV with the media or `.txt` bodies it references (found among the given
+files or beside the CSV), media first and the CSV last; every other file alone. Each batch is sent
+once; transient failures are retried with exponential backoff and jitter until the deadline.
+The target is always closed (a Webex session logged out) before returning or raising.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gisgate.config import Config
+from gisgate.errors import ConfigError, InputError, PermanentDeliveryError, Problem, TransientDeliveryError
+from gisgate.targets import Receipt, open_target
+from gisgate.targets.kinds import KINDS, classify, gis_key, referenced_files
+
+log = logging.getLogger(__name__)
+__all__ = ["KINDS", "Delivery", "batches", "deliver_files"]
+
+
+@dataclass
+class Delivery:
+    """What a one-shot delivery did."""
+
+    target: str
+    receipts: list[Receipt] = field(default_factory=list)
+    failed: list[tuple[list[str], str]] = field(default_factory=list)  # (file names, reason)
+    attempts: int = 0
+
+    def summary(self) -> str:
+        files = sum(len(r.delivered) for r in self.receipts)
+        return (
+            f"delivered {files} file(s) in {len(self.receipts)} batch(es) to {self.target} "
+            f"({self.attempts} attempt(s))"
+        )
+
+
+def batches(paths: list[Path], kind: str | None = None) -> list[list[Path]]:
+    """Group files into the batches that travel together, in the order the files were given."""
+    paths = [Path(p) for p in paths]
+    kinds = {p: _kind(p, kind) for p in paths}
+    given = {p.resolve(): p for p in paths}
+    used: set[Path] = set()
+    problems: list[Problem] = []
+    groups: list[list[Path]] = []
+    for p in paths:  # contact batches first claim their media, wherever those were listed
+        if kinds[p] in ("contact", "textcontact"):
+            media = []
+            for name in referenced_files(p):
+                m = given.get((p.parent / name).resolve(), p.parent / name)
+                if not m.is_file():
+                    problems.append(Problem(str(p), 0, "", f"references {name}, which is not beside it"))
+                media.append(m)
+                used.add(m.resolve())
+            groups.append(media + [p])
+            used.add(p.resolve())
+    if problems:
+        raise InputError(problems)
+    pairs: dict[tuple[str, str], list[Path]] = {}
+    ordered: list[list[Path]] = []
+    for p in paths:
+        if p.resolve() in used:
+            continue
+        key = gis_key(p) if kinds[p] == "gis" else None
+        if key is None:
+            ordered.append([p])
+        elif key in pairs:
+            pairs[key].append(p)
+            pairs[key].sort(key=lambda f: f.name)  # AgentProductivity before ServiceHistorical
+        else:
+            pairs[key] = [p]
+            ordered.append(pairs[key])
+        used.add(p.resolve())
+    return groups + ordered
+
+
+def _kind(path: Path, kind: str | None) -> str:
+    if kind in ("contact", "textcontact"):
+        return kind if path.suffix.lower() == ".csv" else "media"
+    return kind or classify(path)
+
+
+def deliver_files(
+    paths: list[Path],
+    config: Config,
+    target_name: str,
+    *,
+    kind: str | None = None,
+    deadline_s: float = 120.0,
+    backoff_s: tuple[float, float] = (1.0, 30.0),
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    jitter: Callable[[], float] = random.random,
+) -> Delivery:
+    """Deliver `paths` through the target `target_name` of `config`; raise DeliveryError if any batch
+    could not be delivered (Transient when a retry later may succeed, Permanent otherwise)."""
+    if kind is not None and kind not in KINDS:
+        raise ConfigError(f"unknown kind {kind!r}; known kinds: {', '.join(KINDS)}")
+    if target_name not in config.target:
+        known = ", ".join(sorted(config.target)) or "none configured"
+        raise ConfigError(f"no target {target_name!r} in the config; known targets: {known}")
+    spec = config.target[target_name]
+    if getattr(spec, "kind", None) == "webex" and spec.acd_server_id is None:
+        spec = spec.model_copy(update={"acd_server_id": config.acd.number})
+    groups = batches(paths, kind)
+    deadline = clock() + deadline_s
+    result = Delivery(target_name)
+    target = open_target(target_name, spec)
+    send = target.deliver
+    if kind and "kind" in inspect.signature(target.deliver).parameters:
+
+        def send(batch):
+            return target.deliver(batch, kind=kind)
+
+    transient: TransientDeliveryError | None = None
+    permanent: PermanentDeliveryError | None = None
+    try:
+        for batch in groups:
+            names = [p.name for p in batch]
+            if transient is not None:
+                # A batch only gives up when its next retry would cross the deadline: time is up, and a
+                # failing target must not cost a timeout for every remaining batch.
+                result.failed.append((names, "not tried: the deadline was reached"))
+                continue
+            try:
+                result.receipts.append(
+                    _with_retries(send, batch, result, deadline, backoff_s, sleep, clock, jitter)
+                )
+            except TransientDeliveryError as e:
+                transient = e
+                result.failed.append((names, str(e)))
+            except PermanentDeliveryError as e:
+                permanent = e
+                result.failed.append((names, str(e)))
+    finally:
+        target.close()
+    if result.failed:
+        lines = [f"{result.summary()}; {len(result.failed)} batch(es) failed:"]
+        lines += [f"  {', '.join(names)}: {reason}" for names, reason in result.failed]
+        if transient is not None:
+            raise TransientDeliveryError("\n".join(lines)) from transient
+        raise PermanentDeliveryError("\n".join(lines)) from permanent
+    return result
+
+
+def _with_retries(send, batch, result: Delivery, deadline, backoff_s, sleep, clock, jitter) -> Receipt:
+    """Send one batch; on a transient error wait base·2ⁿ (capped, with jitter) and try again, unless
+    the wait would cross the deadline. Every batch gets at least one attempt."""
+    base, cap = backoff_s
+    retry = 0
+    while True:
+        result.attempts += 1
+        try:
+            return send(batch)
+        except TransientDeliveryError as e:
+            delay = min(cap, base * 2**retry)
+            delay = delay / 2 + jitter() * delay / 2  # "equal jitter": gateways retrying together spread out
+            if clock() + delay >= deadline:
+                raise TransientDeliveryError(
+                    f"{e} (gave up after {retry + 1} attempt(s): deadline reached)"
+                ) from e
+            log.warning("%s; retrying in %.1f s", e, delay)
+            sleep(delay)
+            retry += 1

@@ -1,0 +1,186 @@
+"""What the REST targets (webex, cwfm) share: secrets, a verified httpx client, log redaction, and the
+one place where httpx errors and HTTP statuses become Transient/PermanentDeliveryError.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from pathlib import Path
+
+import httpx
+
+from gisgate.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+
+# Loggers that may print header values (httpcore logs response headers, Set-Cookie included, at DEBUG).
+# A filter on a logger only sees records created on that exact logger, hence the full list.
+HTTP_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "hpack",
+)
+REDACTED = "***"
+log = logging.getLogger(__name__)
+# Secret-bearing shapes masked even before their value is known (httpcore logs a login's Set-Cookie
+# header before the client has read the session id out of the answer).
+SECRET_SHAPES = re.compile(
+    r"(?i)(hazelcast\.sessionId=|bearer\s+|[\"']?(?:password|token|refresh_?token|sessionId)[\"']?\s*[:=]\s*[\"']?)"
+    r"[^\s;,'\"()\]}]+"
+)
+
+
+def read_secret(target: str, spec, what: str = "password") -> str:
+    """The secret named by `<what>_env` or `<what>_file` of a target's config; never a literal."""
+    env, file = getattr(spec, f"{what}_env", None), getattr(spec, f"{what}_file", None)
+    if env and file:
+        raise ConfigError(f"target {target!r}: set {what}_env or {what}_file, not both")
+    if env:
+        value = os.environ.get(env)
+        if not value:
+            raise ConfigError(f"target {target!r}: environment variable {env} ({what}_env) is not set")
+        return value
+    if file:
+        path = Path(file).expanduser()
+        try:
+            if path.stat().st_mode & 0o077:
+                log.warning("target %s: %s_file %s is readable by others; chmod 600 it", target, what, file)
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as e:
+            raise ConfigError(f"target {target!r}: cannot read {what}_file {file}: {e.strerror}") from None
+        if not value:
+            raise ConfigError(f"target {target!r}: {what}_file {file} is empty")
+        return value
+    raise ConfigError(f"target {target!r}: no {what}; set {what}_env or {what}_file")
+
+
+class Redactor(logging.Filter):
+    """Masks known secret values (password, tokens, session ids) in log records and messages.
+
+    One per target; `install()` hooks it onto the HTTP libraries' loggers, `uninstall()` removes it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: set[str] = set()
+
+    def add(self, *values: str | None) -> None:
+        self._secrets.update(v for v in values if v and len(v) >= 4)
+
+    def __call__(self, text: str) -> str:
+        for s in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(s, REDACTED)
+        return SECRET_SHAPES.sub(lambda m: m.group(1) + REDACTED, text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = self(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True
+
+    def install(self) -> None:
+        for name in HTTP_LOGGERS:
+            logging.getLogger(name).addFilter(self)
+
+    def uninstall(self) -> None:
+        for name in HTTP_LOGGERS:
+            logging.getLogger(name).removeFilter(self)
+
+
+def make_client(target: str, spec) -> httpx.Client:
+    """An httpx client for `spec.base_url`: TLS always verified (`ca_file` adds a trust anchor to the
+    usual ones), a timeout on every phase, no redirects followed, no cookie jar (the session cookie is
+    sent explicitly, so a server's Set-Cookie cannot linger or leak between targets)."""
+    context = ssl.create_default_context()
+    try:
+        import certifi
+
+        context.load_verify_locations(certifi.where())
+    except ImportError:  # system store only
+        pass
+    if spec.ca_file:
+        try:
+            context.load_verify_locations(cafile=str(Path(spec.ca_file).expanduser()))
+        except (OSError, ssl.SSLError) as e:
+            raise ConfigError(f"target {target!r}: ca_file {spec.ca_file} is not a readable PEM file: {e}") from None
+    no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+    return httpx.Client(
+        base_url=spec.base_url.rstrip("/"),
+        verify=context,
+        timeout=httpx.Timeout(spec.timeout_s),
+        follow_redirects=False,
+        cookies=no_cookies,
+        headers={"User-Agent": "gisgate"},
+    )
+
+
+def _is_cert_error(exc: BaseException) -> bool:
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def load_json(target: str, path: Path):
+    """A delivered file's JSON; an unreadable or malformed file is a permanent failure."""
+    try:
+        return json.loads(path.read_bytes())
+    except OSError as e:
+        raise PermanentDeliveryError(f"target {target!r}: cannot read {path}: {e.strerror}") from e
+    except ValueError as e:
+        raise PermanentDeliveryError(f"target {target!r}: {path.name}: not valid JSON: {e}") from e
+
+
+@contextmanager
+def translated(target: str, what: str, redact: Redactor) -> Iterator[None]:
+    """Turn httpx's exceptions raised inside the block into delivery errors, once, `from` the cause."""
+    try:
+        yield
+    except OSError as e:  # opening a file to upload; httpx wraps its own socket errors
+        raise PermanentDeliveryError(f"target {target!r}: {what}: cannot read {e.filename}: {e.strerror}") from e
+    except httpx.TimeoutException as e:
+        raise TransientDeliveryError(f"target {target!r}: {what}: timed out ({type(e).__name__})") from e
+    except httpx.UnsupportedProtocol as e:
+        raise PermanentDeliveryError(f"target {target!r}: {what}: {e}; base_url must start with https://") from e
+    except httpx.TransportError as e:
+        if _is_cert_error(e):
+            raise PermanentDeliveryError(
+                f"target {target!r}: {what}: the server's TLS certificate is not trusted "
+                f"({redact(str(e))}); install its CA with ca_file"
+            ) from e
+        message = f"target {target!r}: {what}: {type(e).__name__}: {redact(str(e))}"
+        raise TransientDeliveryError(message) from e
+    except httpx.RequestError as e:  # e.g. a garbled answer (DecodingError): may well pass next time
+        message = f"target {target!r}: {what}: {type(e).__name__}: {redact(str(e))}"
+        raise TransientDeliveryError(message) from e
+
+
+def status_error(target: str, what: str, response: httpx.Response, redact: Redactor):
+    """The delivery error for a non-2xx answer: 5xx, 408, 429 may pass, other 4xx will not."""
+    body = redact(" ".join(response.text.split())[:200]) if response.content else ""
+    message = f"target {target!r}: {what}: HTTP {response.status_code} {response.reason_phrase}"
+    if body:
+        message += f": {body}"
+    cause = httpx.HTTPStatusError(message, request=response.request, response=response)
+    if response.status_code >= 500 or response.status_code in (408, 429):
+        return TransientDeliveryError(message), cause
+    return PermanentDeliveryError(message + " (retrying will not help; check the target's config)"), cause
+
+
+def raise_for_status(target: str, what: str, response: httpx.Response, redact: Redactor) -> None:
+    if response.is_success:
+        return
+    error, cause = status_error(target, what, response, redact)
+    raise error from cause
