@@ -206,6 +206,19 @@ def test_hostkey_command_prints_the_fingerprint_without_trusting_it(sshd, tmp_pa
     assert result.exit_code == 0 and "matches the pinned key" in result.output
 
 
+def test_gisgate_deliver_sends_an_interval_through_the_sftp_target(cli, sshd, tmp_path):
+    (sshd.root / "cli-deliver/acme").mkdir(parents=True)
+    toml = tmp_path / "gisgate.toml"
+    toml.write_text(f'[target.ds]\nkind = "sftp"\nhost = "{sshd.host}"\nport = {sshd.port}\n'
+                    f'user = "{sshd.user}"\npath = "cli-deliver/{{tenant}}"\ntenant = "acme"\n'
+                    f'known_hosts = "{sshd.known_hosts}"\nkey_file = "{sshd.client_key}"\n')
+    batch = files(tmp_path / "out", {AGENT: b"agent rows\r\n", SERVICE: b"service rows\r\n"})
+    result = cli("deliver", *batch, "--target", "ds", "--config", toml)
+    assert result.returncode == 0, result.stderr
+    assert names(sshd.root / "cli-deliver/acme") == sorted([AGENT, SERVICE])
+    assert (sshd.root / "cli-deliver/acme" / AGENT).read_bytes() == b"agent rows\r\n"
+
+
 def test_hostkey_command_names_the_sftp_targets_when_asked_for_another(cli, tmp_path):
     toml = tmp_path / "gisgate.toml"
     toml.write_text('[target.ds]\nkind = "sftp"\nhost = "127.0.0.1"\nuser = "u"\nknown_hosts = "kh"\n')
