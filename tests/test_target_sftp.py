@@ -98,6 +98,20 @@ def test_a_connection_idle_too_long_is_replaced_not_reused(sshd, tmp_path):
     assert (sshd.root / "idle" / AGENT).read_bytes() == b"2"
 
 
+def test_stale_temp_files_of_an_interrupted_delivery_are_removed(sshd, tmp_path):
+    folder = sshd.root / "sweep"
+    folder.mkdir()
+    stale, fresh, other = ".~gisgate-0123.part", ".~gisgate-4567.part", ".~gisgate-89.txt"
+    for name in (stale, fresh, other):
+        (folder / name).write_bytes(b"half")
+    os.utime(folder / stale, (time.time() - 7200, time.time() - 7200))
+    os.utime(folder / other, (time.time() - 7200, time.time() - 7200))
+    target = SftpTarget("ds", spec_for(sshd, path="sweep"))
+    target.deliver(files(tmp_path, {AGENT: b"a"}))
+    target.close()
+    assert names(folder) == sorted([fresh, other, AGENT])
+
+
 def test_path_template_fills_tenant_and_acd_and_creates_directories(sshd, tmp_path):
     spec = spec_for(sshd, path="tmpl/{tenant}/{acd}/{date}", tenant="acme", create_dirs=True)
     target = open_target("ds", spec)

@@ -447,6 +447,7 @@ class SftpTarget:
         self._transport: paramiko.Transport | None = None
         self._sftp: _Sftp | None = None
         self._known_dirs: set[str] = set()
+        self._swept: set[str] = set()  # directories cleared of stale temp files on this connection
         self._expired = threading.Event()  # set by the outer deadline
         self._watchdog = _Watchdog(self._expire)
         self._deadline_at = float("inf")
@@ -580,6 +581,7 @@ class SftpTarget:
         self._sftp = sftp
         self.connections += 1
         self._known_dirs.clear()
+        self._swept: set[str] = set()
         self.posix_rename = POSIX_RENAME in sftp.extensions
         self.chunk = sftp.max_write() if LIMITS in sftp.extensions else CHUNK
         if not self.posix_rename:
@@ -646,10 +648,40 @@ class SftpTarget:
         flags = proto.SFTP_FLAG_WRITE | proto.SFTP_FLAG_CREATE | proto.SFTP_FLAG_EXCL
         return sftp.send(proto.CMD_OPEN, self._temp_path(u), flags, paramiko.SFTPAttributes())
 
+    def _sweep(self, sftp: _Sftp, remote_dir: str) -> None:
+        """Once per directory and connection: remove temp files an interrupted delivery left behind.
+
+        Only our own temp names, and only when untouched for `stale_temp_s` (a live upload keeps
+        its file's mtime fresh). Best effort: a directory that cannot be listed is left alone.
+        """
+        if not self.spec.stale_temp_s or remote_dir in self._swept:
+            return
+        self._swept.add(remote_dir)
+        try:
+            entries = sftp.listdir_attr(remote_dir or ".")
+        except OSError as e:
+            if isinstance(e, (TimeoutError, ConnectionError)):
+                raise
+            log.info("sftp target %r: cannot list %s to remove stale temp files (%s)", self.name, remote_dir, e)
+            return
+        cutoff = time.time() - self.spec.stale_temp_s
+        stale = [posixpath.join(remote_dir, e.filename) for e in entries
+                 if e.filename.startswith(TEMP_PREFIX) and e.filename.endswith(TEMP_SUFFIX)
+                 and (e.st_mtime or 0) < cutoff]
+        for path, num in [(p, sftp.send(proto.CMD_REMOVE, p)) for p in stale]:
+            try:
+                sftp.status(num, "remove", path)
+                log.info("sftp target %r: removed stale temp file %s", self.name, path)
+            except _Status as e:
+                log.info("sftp target %r: could not remove stale temp file (%s)", self.name, e)
+
     def _send(self, sftp: _Sftp, uploads: list[_Upload], delivered: list[str]) -> None:
         """Pipelined: per round, [rename previous, writes + fstat + close of this one, open of next]."""
         if not uploads:
             return
+        for remote_dir in dict.fromkeys(u.remote_dir for u in uploads):
+            self._ensure_dir(sftp, remote_dir)
+            self._sweep(sftp, remote_dir)
         opened = self._open(sftp, uploads[0])
         uploads[0].handle = sftp.handle(opened, self._temp_path(uploads[0]))
         previous: _Upload | None = None
