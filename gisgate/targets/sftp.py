@@ -25,13 +25,17 @@ Remote path template (`path` in the config), expanded per file with `str.format`
 e.g. `gis/{tenant}` or `gis/{tenant}/{acd}`. Relative paths start in the login directory.
 With `create_dirs = true` missing directories are created.
 
-Connection: one SSH connection and one SFTP channel, opened on first use and reused across files
-and batches (re-opened when it died or sat idle for `idle_s`). TCP_NODELAY is set: without it, Nagle's algorithm holds
-each file's last small write until the server's delayed ACK (~40 ms on Linux), which made a
-plain paramiko loop ~30 ms per small file. Requests are pipelined: the writes, the size check,
-the close, the next file's open and the previous file's rename travel together, coalesced into as
-few SSH packets as possible, so a file costs about one round trip; AES-GCM is preferred because
-paramiko's default cipher + HMAC spends most of its CPU on the MAC.
+Connection: one SSH connection and one SFTP channel, opened on first use and reused across
+files and batches (re-opened when it died or sat idle for `idle_s`). On the first use of a
+directory per connection, our own temp files left there by an interrupted delivery and untouched
+for `stale_temp_s` are removed.
+
+Speed: TCP_NODELAY is set. Without it, Nagle's algorithm holds each file's last small write
+until the server's delayed ACK (~40 ms on Linux): a plain paramiko `put()` loop spends ~30-40 ms
+per small file idle (OpenSSH's client sets TCP_NODELAY). Requests are pipelined: the writes, the
+size check, the close, the next file's open and the previous file's rename travel together,
+coalesced into as few SSH packets as possible, so a file costs about one round trip. AES-GCM is
+preferred because paramiko's default cipher + HMAC spends most of its CPU on the MAC.
 
 Host keys must be pinned (`known_hosts` file or `host_key`); an unknown or changed key is
 refused with both SHA256 fingerprints. Every blocking step has a timeout
