@@ -337,3 +337,15 @@ def test_password_comes_from_the_environment_and_is_never_logged(tmp_path, monke
     assert secret not in str(e.value)
     assert secret not in caplog.text
     assert "paramiko" in caplog.text or "gisgate" in caplog.text  # DEBUG logging really was on
+
+
+def test_password_file_and_a_malformed_host_key(tmp_path):
+    with FaultySftpServer(tmp_path / "pwf", password="from-a-file") as server:
+        secret = tmp_path / "sftp.pw"
+        secret.write_text("from-a-file\n")  # the trailing newline an editor leaves is not part of it
+        target = SftpTarget("ds", spec_for(server, key_file=None, password_file=str(secret)))
+        target.deliver(files(tmp_path, {SERVICE: b"s"}))
+        target.close()
+        assert (server.root / SERVICE).read_bytes() == b"s"
+        with pytest.raises(ConfigError, match="not an OpenSSH public key"):
+            SftpTarget("ds", spec_for(server, host_key="ssh-ed25519 not-base64!"))
