@@ -274,6 +274,19 @@ def test_without_posix_rename_the_documented_fallback_replaces_the_file(faulty, 
     assert "lacks posix-rename" in caplog.text and "removing it first" in caplog.text
 
 
+def test_a_server_that_announces_posix_rename_but_refuses_it_gets_plain_renames(faulty, tmp_path, caplog):
+    faulty.faults.no_posix_rename = True  # still announced
+    (faulty.root / SERVICE).write_bytes(b"old")
+    target = SftpTarget("ds", spec_for(faulty))
+    with caplog.at_level(logging.WARNING, logger="gisgate.targets.sftp"):
+        target.deliver(files(tmp_path, {AGENT: b"a", SERVICE: b"new"}))
+        target.deliver(files(tmp_path / "again", {AGENT: b"a2"}))
+    target.close()
+    assert (faulty.root / AGENT).read_bytes() == b"a2" and (faulty.root / SERVICE).read_bytes() == b"new"
+    assert names(faulty.root) == sorted([AGENT, SERVICE])
+    assert caplog.text.count("announces posix-rename@openssh.com but refuses it") == 1
+
+
 def test_disk_full_is_transient_and_leaves_nothing_behind(faulty, tmp_path):
     faulty.faults.disk_full = True
     target = SftpTarget("ds", spec_for(faulty))

@@ -739,6 +739,11 @@ class SftpTarget:
             sftp.status(num, "rename", f"{src} -> {dst}")
             return
         except _Status as e:
+            if self.posix_rename and e.code == proto.SFTP_OP_UNSUPPORTED:
+                log.warning("sftp target %r: the server announces %s but refuses it; using plain rename",
+                            self.name, POSIX_RENAME)
+                self.posix_rename = False
+                return self._finish_rename(sftp, u, sftp.send(proto.CMD_RENAME, src, dst))
             if self.posix_rename or e.code in (proto.SFTP_NO_SUCH_FILE, proto.SFTP_PERMISSION_DENIED):
                 raise
             # plain rename refuses to replace an existing name: remove it, then rename (not atomic)
