@@ -234,6 +234,15 @@ class Media:
     load: Callable[[], bytes] = field(repr=False, compare=False)
 
 
+def is_sorted(frame: pl.DataFrame, order: list[str]) -> bool:
+    """Whether rows are already in `order` (sources hand over sorted frames; sorting again costs a copy)."""
+    after = pl.lit(True)
+    for column in reversed(order):  # lexicographic: a row is >= its predecessor
+        c, prev = pl.col(column), pl.col(column).shift(1)
+        after = (c > prev) | ((c == prev) & after)
+    return frame.select(after.fill_null(True).all()).item()
+
+
 @dataclass
 class Batch:
     """What a source hands to the pipeline: canonical frames (any may be None) and warnings."""

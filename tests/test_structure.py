@@ -110,3 +110,13 @@ def test_number_formatting():
     assert out["s"].to_list() == ["0", "12", "734.5", "0.3", "0", "2311.5", "1234567.001", "83.333", "100",
                                   "1000000000000000"]
     assert out["p"][7] == "83.33"
+
+
+def test_is_sorted_is_lexicographic():
+    from gisgate.model import is_sorted
+
+    frame = pl.DataFrame({"a": [1, 1, 2, 2], "b": ["x", "y", "a", "a"]})
+    assert is_sorted(frame, ["a", "b"])
+    assert not is_sorted(frame, ["b", "a"])
+    assert not is_sorted(frame.reverse(), ["a", "b"])
+    assert is_sorted(frame.head(1), ["a", "b"]) and is_sorted(frame.clear(), ["a", "b"])

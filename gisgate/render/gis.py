@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from gisgate.config import ConvertOptions
-from gisgate.model import AGENT_COLUMNS, QUEUE_COLUMNS, Column, Output, present
+from gisgate.model import AGENT_COLUMNS, QUEUE_COLUMNS, Column, Output, is_sorted, present
 from gisgate.render import DECIMALS, NEWLINES, number, render_template
 
 KINDS = {
@@ -52,11 +52,27 @@ def file_name(start_utc: datetime, kind: str, options: ConvertOptions) -> tuple[
     return name, local, offset
 
 
+CHUNK_ROWS = 250_000  # lines formatted at a time: bounds memory, keeps the per-call overhead small
+
+
+def _chunks(starts: list[tuple[datetime, int]], rows: int) -> Iterator[list[tuple[datetime, int]]]:
+    """Consecutive intervals grouped until a group would pass `rows` lines (a group has at least one)."""
+    chunk: list[tuple[datetime, int]] = []
+    for item in starts:
+        if chunk and sum(n for _, n in chunk) + item[1] > rows:
+            yield chunk
+            chunk = []
+        chunk.append(item)
+    if chunk:
+        yield chunk
+
+
 def render(frame: pl.DataFrame | None, kind: str, options: ConvertOptions) -> Iterator[Output]:
     """Yield one Output per interval of `frame`, in chronological order.
 
-    Lines are formatted and sorted once for the whole frame; each interval is a zero-copy slice of
-    them, so writing N intervals does not scan the frame N times.
+    The frame is sorted once (if it is not already); lines are formatted vectorised a chunk of
+    intervals at a time, and each interval is a zero-copy slice, so writing N intervals does not
+    scan the frame N times.
     """
     if frame is None or frame.is_empty():
         return
@@ -64,21 +80,23 @@ def render(frame: pl.DataFrame | None, kind: str, options: ConvertOptions) -> It
     columns = [c for c in present(frame, all_columns) if c.gis]
     nl = NEWLINES[options.newline]
     column_line = ",".join(c.gis for c in columns)
-    # Format every line once, vectorised; then sort only the few columns that order them.
-    lines = (
-        frame.select("interval_start", *keys, _line_expr(frame, columns).alias("_line"))
-        .sort(["interval_start", *keys]).select("interval_start", "_line")
-    )
-    starts = lines.group_by("interval_start", maintain_order=True).len()
+    order = ["interval_start", *keys]
+    if not is_sorted(frame, order):
+        frame = frame.sort(order)
+    line = _line_expr(frame, columns)
+    starts = frame.group_by("interval_start", maintain_order=True).len().rows()
     offset = 0
-    for start, length in starts.iter_rows():
-        part = lines.slice(offset, length)
-        offset += length
-        name, local, utc_offset = file_name(start, kind, options)
-        header = render_template("gis/header.j2", type=word, start=local, offset=utc_offset, acd=options.acd)
-        body = part["_line"].str.join(nl).item()
-        text = f"{header}{nl}{column_line}{nl}{body}{nl}"
-        yield Output(name, text.encode("utf-8"), out_kind, start)
+    for chunk in _chunks(starts, CHUNK_ROWS):
+        size = sum(n for _, n in chunk)
+        lines = frame.slice(offset, size).select(line)[:, 0]
+        offset += size
+        at = 0
+        for start, length in chunk:
+            body = lines.slice(at, length).str.join(nl).item()
+            at += length
+            name, local, utc_offset = file_name(start, kind, options)
+            header = render_template("gis/header.j2", type=word, start=local, offset=utc_offset, acd=options.acd)
+            yield Output(name, f"{header}{nl}{column_line}{nl}{body}{nl}".encode(), out_kind, start)
 
 
 def render_pairs(queue: pl.DataFrame | None, agent: pl.DataFrame | None,

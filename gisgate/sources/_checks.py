@@ -10,7 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from gisgate.errors import Problem
-from gisgate.model import UNPRORATED, Column, floor_local
+from gisgate.model import UNPRORATED, Column, floor_local, is_sorted
 from gisgate.sources._io import LINE
 
 FILE = "_file"
@@ -80,7 +80,8 @@ def duplicates(frame: pl.DataFrame, keys: list[str], values: list[str], shown: d
     Sorting once (the renderer wants that order anyway) turns both checks into comparisons of
     neighbouring rows. Returns (sorted frame without exact duplicates, problems, rows dropped).
     """
-    frame = frame.sort(keys, maintain_order=True)
+    if not is_sorted(frame, keys):  # exports usually come in time order: skip the copy a sort makes
+        frame = frame.sort(keys, maintain_order=True)
     exact = _same_as_previous(keys + values)
     dropped = frame.select(exact.sum()).item()
     if dropped:

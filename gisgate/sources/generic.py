@@ -98,7 +98,9 @@ def _read_one(path: Path, index: int) -> tuple[pl.DataFrame, str, list[str]]:
         by_name = {c.name: c.gis for c in columns}
         raise InputError([Problem(p.file, p.line, by_name.get(p.column, p.column), p.reason) for p in bad])
     ids = [c.name for c in columns if c.kind == "id"]
-    return frame.with_columns(pl.col(ids).cast(pl.String).str.strip_chars()), layout, warnings
+    frame = frame.with_columns(pl.col(ids).cast(pl.String))
+    padded = [c for c in ids if frame.select(pl.col(c).str.contains(r"^\s|\s$").any()).item()]
+    return frame.with_columns(pl.col(padded).str.strip_chars()), layout, warnings
 
 
 def _header(path: Path) -> list[str]:
@@ -127,7 +129,7 @@ def _check_rows(frame: pl.DataFrame, layout: str, options: ConvertOptions, files
     columns = AGENT_COLUMNS if layout == "AGENT_INTERVALS" else QUEUE_COLUMNS
     by_name = {c.name: c for c in columns}
     # A week of data has a few hundred distinct periodStart texts among millions of rows: parse and
-    # check each distinct text once, then join the result back.
+    # check each distinct text once, then map the result back (no join: it would copy the frame).
     period = pl.col(PERIOD)
     has_offset = period.str.contains(r"(Z|[+-]\d{2}:?\d{2})\s*$") | period.str.contains(r"^\s*\d+(\.\d+)?\s*$")
     distinct = frame.select(period.unique()).with_columns(parse_instant(period).alias("interval_start"))
@@ -142,9 +144,16 @@ def _check_rows(frame: pl.DataFrame, layout: str, options: ConvertOptions, files
         pl.coalesce([pl.when(cond.fill_null(False)).then(reason) for cond, _, reason in start_checks])
         .alias("_period_problem")
     )
-    frame = frame.join(distinct, on=PERIOD, how="left", nulls_equal=True)
-    checks = [(pl.col("_period_problem").is_not_null(), PERIOD, pl.col("_period_problem"))]
-    checks += chk.id_checks([(c.name, c.gis) for c in columns if c.kind == "id"])
+    bad_periods = distinct.filter(pl.col("_period_problem").is_not_null())
+    if not bad_periods.is_empty():
+        rows = frame.filter(period.is_in(bad_periods[PERIOD].drop_nulls().implode()) | period.is_null())
+        rows = rows.join(bad_periods, on=PERIOD, how="left", nulls_equal=True)
+        return frame, chk.collect([(pl.lit(True), PERIOD, pl.col("_period_problem"))], rows), []
+    frame = frame.with_columns(
+        period.replace_strict(distinct[PERIOD], distinct["interval_start"], return_dtype=UTC_TIME)
+        .alias("interval_start")
+    ).drop(PERIOD)
+    checks = chk.id_checks([(c.name, c.gis) for c in columns if c.kind == "id"])
     if "service_level_pct" in frame.columns:
         checks.append((pl.col("service_level_pct") > 100, "serviceLevelPercent", pl.lit("greater than 100")))
     bad = [chk.collect(checks, frame)]
@@ -158,5 +167,5 @@ def _check_rows(frame: pl.DataFrame, layout: str, options: ConvertOptions, files
     warnings = [f"dropped {dropped} identical duplicate row(s)"] if dropped else []
     if layout == "AGENT_INTERVALS":
         bad.append(chk.unprorated_consistency(frame, by_name))
-    frame = frame.drop(PERIOD, chk.FILE, LINE, "_period_problem")
+    frame = frame.drop(chk.FILE, LINE)
     return check(frame, layout, "generic"), pl.concat(bad), warnings
