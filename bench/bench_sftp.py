@@ -8,6 +8,10 @@ OpenSSH sshd on a free loopback port (tests/sshd.py), then per round times
   * gisgate: a new SftpTarget (connect and auth included) delivering the files interval by interval,
     AGENT + SERVICE as one batch, as the gateway sends them;
   * gisgate, one batch: the same files as a single batch.
+With --rtt-ms (default 20) the same comparison runs on --rtt-files files through a loopback proxy
+that delays each direction by half that round-trip time, to count round trips per file.
+Then a plain paramiko `put()` loop on 100 of the files, with and without TCP_NODELAY, shows the
+cause of the classic ~30 ms per small file (Nagle's algorithm meeting the peer's delayed ACK).
 Each into its own empty directory; every delivered file is compared byte for byte. Prints the
 median of the rounds and the ratios to OpenSSH (target: <= 1.5), and the CPU time of each client
 and of the sshd sessions serving it (useful when other work shares the machine and skews wall time).
@@ -17,15 +21,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import queue
 import resource
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE.parent / "tests")]
@@ -82,7 +90,7 @@ def own_cpu(who: int) -> float:
     return r.ru_utime + r.ru_stime
 
 
-def time_openssh(server: Sshd, files: list[Path], remote_dir: str, work: Path) -> float:
+def time_openssh(server: Sshd | SimpleNamespace, files: list[Path], remote_dir: str, work: Path) -> float:
     batch = work / "batch.txt"
     batch.write_text("".join(f'put "{p}" {remote_dir}/\n' for p in files))
     cmd = ["sftp", "-q", "-b", str(batch), "-i", str(server.client_key), "-P", str(server.port),
@@ -93,7 +101,7 @@ def time_openssh(server: Sshd, files: list[Path], remote_dir: str, work: Path) -
     return time.perf_counter() - started
 
 
-def time_gisgate(server: Sshd, files: list[Path], remote_dir: str, per_interval: bool) -> float:
+def time_gisgate(server: Sshd | SimpleNamespace, files: list[Path], remote_dir: str, per_interval: bool) -> float:
     spec = config.SftpTarget(kind="sftp", host=server.host, port=server.port, user=server.user,
                              path=remote_dir, known_hosts=str(server.known_hosts),
                              key_file=str(server.client_key))
@@ -104,6 +112,91 @@ def time_gisgate(server: Sshd, files: list[Path], remote_dir: str, per_interval:
         target.deliver(batch)
     target.close()
     return time.perf_counter() - started
+
+
+def time_paramiko_loop(server: Sshd, files: list[Path], remote_dir: str, nodelay: bool) -> float:
+    """The straightforward loop: one connection, `sftp.put` per file; optionally with TCP_NODELAY."""
+    import socket
+
+    import paramiko
+
+    sock = socket.create_connection((server.host, server.port))
+    if nodelay:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(server.known_hosts))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(server.host, server.port, server.user, key_filename=str(server.client_key), sock=sock,
+                   look_for_keys=False, allow_agent=False)
+    try:
+        sftp = client.open_sftp()
+        started = time.perf_counter()
+        for p in files:
+            sftp.put(str(p), f"{remote_dir}/{p.name}")
+        return time.perf_counter() - started
+    finally:
+        client.close()
+
+
+class DelayProxy:
+    """A TCP proxy on loopback that delays every byte by `one_way_s` in each direction (a WAN link)."""
+
+    def __init__(self, target_port: int, one_way_s: float):
+        self.target_port, self.delay = target_port, one_way_s
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            for s in (client, upstream):
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._pipe(client, upstream)
+            self._pipe(upstream, client)
+
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+        q: queue.Queue = queue.Queue()
+
+        def read() -> None:
+            while True:
+                try:
+                    data = src.recv(1 << 16)
+                except OSError:
+                    data = b""
+                q.put((time.monotonic() + self.delay, data))
+                if not data:
+                    return
+
+        def write() -> None:
+            while True:
+                due, data = q.get()
+                time.sleep(max(0.0, due - time.monotonic()))
+                try:
+                    if not data:
+                        dst.shutdown(socket.SHUT_WR)
+                        return
+                    dst.sendall(data)
+                except OSError:
+                    return
+
+        threading.Thread(target=read, daemon=True).start()
+        threading.Thread(target=write, daemon=True).start()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def through_proxy(server: Sshd, proxy: DelayProxy, work: Path) -> SimpleNamespace:
+    """The server as seen through the proxy: same user and keys, the proxy's port pinned in known_hosts."""
+    known = work / f"known_hosts_{proxy.port}"
+    known.write_text(f"[{server.host}]:{proxy.port} {server.host_key_line}\n")
+    return SimpleNamespace(host=server.host, port=proxy.port, user=server.user, client_key=server.client_key,
+                           known_hosts=known)
 
 
 def check(files: list[Path], folder: Path) -> None:
@@ -118,6 +211,9 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=1000)
     ap.add_argument("--kib", type=float, default=40)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rtt-ms", type=float, default=20, help="also time --rtt-files files through a delay proxy "
+                    "adding this round-trip time (0: skip)")
+    ap.add_argument("--rtt-files", type=int, default=100)
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-sftp-"))
@@ -143,6 +239,28 @@ def main() -> None:
                     runs[label].append(secs)
                     shutil.rmtree(server.root / remote)
                 print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in runs.items()))
+            sample = files[:100]
+            for nodelay in (False, True):
+                remote = f"loop-{nodelay}"
+                (server.root / remote).mkdir()
+                secs = time_paramiko_loop(server, sample, remote, nodelay)
+                print(f"why a plain paramiko put() loop is slow: {len(sample)} files, TCP_NODELAY "
+                      f"{'on ' if nodelay else 'off'}: {secs:.2f} s = {secs / len(sample) * 1000:.1f} ms per file")
+            if args.rtt_ms:
+                proxy = DelayProxy(server.port, args.rtt_ms / 2000)
+                far, sample = through_proxy(server, proxy, work), files[: args.rtt_files]
+                for label in ("openssh", "gisgate", "gisgate_one_batch"):
+                    remote = f"rtt-{label}"
+                    (server.root / remote).mkdir()
+                    if label == "openssh":
+                        secs = time_openssh(far, sample, remote, work)
+                    else:
+                        secs = time_gisgate(far, sample, remote, per_interval=label == "gisgate")
+                    check(sample, server.root / remote)
+                    rtts = secs / (args.rtt_ms / 1000) / len(sample)
+                    print(f"{args.rtt_ms:g} ms RTT, {len(sample)} files: {label} {secs:.2f} s "
+                          f"({rtts:.1f} round trips per file, connecting included)")
+                proxy.close()
         med = {k: statistics.median(v) for k, v in runs.items()}
         for label, values in cpu.items():
             client = statistics.median(c for c, _ in values)

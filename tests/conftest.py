@@ -36,7 +36,7 @@ def sshd(tmp_path_factory):
     """
     server = Sshd.start(tmp_path_factory.mktemp("sshd"))
     yield server
-    server.stop()
+    server.stop_all()
 
 
 # -- REST targets: a real local Webex WFO / CommunityWFM server (tests/fake_wfm.py) -----------------

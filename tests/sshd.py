@@ -48,13 +48,14 @@ class Sshd:
     port: int = 0
     user: str = field(default_factory=getpass.getuser)
     extra_config: str = ""  # appended to sshd_config, e.g. "MaxSessions 2"
+    served: Path | None = None  # the directory SFTP sessions start in; default base/"root"
     proc: subprocess.Popen | None = None
 
     # -- paths ---------------------------------------------------------------------------------
     @property
     def root(self) -> Path:
         """The served directory: relative SFTP paths land here."""
-        return self.base / "root"
+        return self.served or self.base / "root"
 
     @property
     def client_key(self) -> Path:
@@ -83,9 +84,12 @@ class Sshd:
 
     # -- lifecycle -------------------------------------------------------------------------------
     @classmethod
-    def start(cls, base: Path, extra_config: str = "", timeout: float = 10.0) -> Sshd:
-        """Generate keys and config under `base`, start sshd on a free port, wait until it accepts."""
-        server = cls(base=Path(base), extra_config=extra_config)
+    def start(cls, base: Path, extra_config: str = "", timeout: float = 10.0, root: Path | None = None) -> Sshd:
+        """Generate keys and config under `base`, start sshd on a free port, wait until it accepts.
+
+        `root` serves an existing directory (e.g. a gateway inbox) instead of `base/root`.
+        """
+        server = cls(base=Path(base), extra_config=extra_config, served=Path(root) if root else None)
         server._prepare()
         server.run(timeout)
         server.write_known_hosts()
@@ -93,7 +97,7 @@ class Sshd:
 
     def _prepare(self) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
-        self.root.mkdir(exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True)
         keygen(self.host_key)
         keygen(self.client_key)
         shutil.copy(self.client_key.with_suffix(".pub"), self.base / "authorized_keys")
@@ -225,4 +229,4 @@ LogLevel VERBOSE
         return self
 
     def __exit__(self, *exc) -> None:
-        self.stop()
+        self.stop_all()

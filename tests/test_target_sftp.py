@@ -88,6 +88,30 @@ def test_one_connection_serves_many_batches_and_replaces_files(sshd, tmp_path):
     assert names(sshd.root / remote) == sorted([AGENT, SERVICE])
 
 
+def test_a_connection_idle_too_long_is_replaced_not_reused(sshd, tmp_path):
+    (sshd.root / "idle").mkdir()
+    target = SftpTarget("ds", spec_for(sshd, path="idle", idle_s=0))
+    target.deliver(files(tmp_path, {AGENT: b"1"}))
+    target.deliver(files(tmp_path, {AGENT: b"2"}))
+    target.close()
+    assert target.connections == 2
+    assert (sshd.root / "idle" / AGENT).read_bytes() == b"2"
+
+
+def test_stale_temp_files_of_an_interrupted_delivery_are_removed(sshd, tmp_path):
+    folder = sshd.root / "sweep"
+    folder.mkdir()
+    stale, fresh, other = ".~gisgate-0123.part", ".~gisgate-4567.part", ".~gisgate-89.txt"
+    for name in (stale, fresh, other):
+        (folder / name).write_bytes(b"half")
+    os.utime(folder / stale, (time.time() - 7200, time.time() - 7200))
+    os.utime(folder / other, (time.time() - 7200, time.time() - 7200))
+    target = SftpTarget("ds", spec_for(sshd, path="sweep"))
+    target.deliver(files(tmp_path, {AGENT: b"a"}))
+    target.close()
+    assert names(folder) == sorted([fresh, other, AGENT])
+
+
 def test_path_template_fills_tenant_and_acd_and_creates_directories(sshd, tmp_path):
     spec = spec_for(sshd, path="tmpl/{tenant}/{acd}/{date}", tenant="acme", create_dirs=True)
     target = open_target("ds", spec)
@@ -196,6 +220,28 @@ def test_hostkey_command_prints_the_fingerprint_without_trusting_it(sshd, tmp_pa
     assert result.exit_code == 0 and "matches the pinned key" in result.output
 
 
+def test_gisgate_deliver_sends_an_interval_through_the_sftp_target(cli, sshd, tmp_path):
+    (sshd.root / "cli-deliver/acme").mkdir(parents=True)
+    toml = tmp_path / "gisgate.toml"
+    toml.write_text(f'[target.ds]\nkind = "sftp"\nhost = "{sshd.host}"\nport = {sshd.port}\n'
+                    f'user = "{sshd.user}"\npath = "cli-deliver/{{tenant}}"\ntenant = "acme"\n'
+                    f'known_hosts = "{sshd.known_hosts}"\nkey_file = "{sshd.client_key}"\n')
+    batch = files(tmp_path / "out", {AGENT: b"agent rows\r\n", SERVICE: b"service rows\r\n"})
+    result = cli("deliver", *batch, "--target", "ds", "--config", toml)
+    assert result.returncode == 0, result.stderr
+    assert names(sshd.root / "cli-deliver/acme") == sorted([AGENT, SERVICE])
+    assert (sshd.root / "cli-deliver/acme" / AGENT).read_bytes() == b"agent rows\r\n"
+
+
+def test_hostkey_command_names_the_sftp_targets_when_asked_for_another(cli, tmp_path):
+    toml = tmp_path / "gisgate.toml"
+    toml.write_text('[target.ds]\nkind = "sftp"\nhost = "127.0.0.1"\nuser = "u"\nknown_hosts = "kh"\n')
+    (tmp_path / "kh").write_text("")
+    result = cli("hostkey", "nope", "--config", toml, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "no sftp target 'nope'; sftp targets: ds" in result.stderr
+
+
 def test_config_without_a_pin_or_with_an_unknown_path_variable_is_refused(sshd):
     with pytest.raises(ConfigError, match="known_hosts or host_key"):
         SftpTarget("ds", spec_for(sshd, known_hosts=None))
@@ -226,6 +272,19 @@ def test_without_posix_rename_the_documented_fallback_replaces_the_file(faulty, 
     assert (faulty.root / AGENT).read_bytes() == b"new"
     assert names(faulty.root) == sorted([AGENT, SERVICE])
     assert "lacks posix-rename" in caplog.text and "removing it first" in caplog.text
+
+
+def test_a_server_that_announces_posix_rename_but_refuses_it_gets_plain_renames(faulty, tmp_path, caplog):
+    faulty.faults.no_posix_rename = True  # still announced
+    (faulty.root / SERVICE).write_bytes(b"old")
+    target = SftpTarget("ds", spec_for(faulty))
+    with caplog.at_level(logging.WARNING, logger="gisgate.targets.sftp"):
+        target.deliver(files(tmp_path, {AGENT: b"a", SERVICE: b"new"}))
+        target.deliver(files(tmp_path / "again", {AGENT: b"a2"}))
+    target.close()
+    assert (faulty.root / AGENT).read_bytes() == b"a2" and (faulty.root / SERVICE).read_bytes() == b"new"
+    assert names(faulty.root) == sorted([AGENT, SERVICE])
+    assert caplog.text.count("announces posix-rename@openssh.com but refuses it") == 1
 
 
 def test_disk_full_is_transient_and_leaves_nothing_behind(faulty, tmp_path):
@@ -291,3 +350,15 @@ def test_password_comes_from_the_environment_and_is_never_logged(tmp_path, monke
     assert secret not in str(e.value)
     assert secret not in caplog.text
     assert "paramiko" in caplog.text or "gisgate" in caplog.text  # DEBUG logging really was on
+
+
+def test_password_file_and_a_malformed_host_key(tmp_path):
+    with FaultySftpServer(tmp_path / "pwf", password="from-a-file") as server:
+        secret = tmp_path / "sftp.pw"
+        secret.write_text("from-a-file\n")  # the trailing newline an editor leaves is not part of it
+        target = SftpTarget("ds", spec_for(server, key_file=None, password_file=str(secret)))
+        target.deliver(files(tmp_path, {SERVICE: b"s"}))
+        target.close()
+        assert (server.root / SERVICE).read_bytes() == b"s"
+        with pytest.raises(ConfigError, match="not an OpenSSH public key"):
+            SftpTarget("ds", spec_for(server, host_key="ssh-ed25519 not-base64!"))

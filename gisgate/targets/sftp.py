@@ -25,13 +25,17 @@ Remote path template (`path` in the config), expanded per file with `str.format`
 e.g. `gis/{tenant}` or `gis/{tenant}/{acd}`. Relative paths start in the login directory.
 With `create_dirs = true` missing directories are created.
 
-Connection: one SSH connection and one SFTP channel, opened on first use and reused across files
-and batches (re-opened when it died). TCP_NODELAY is set: without it, Nagle's algorithm holds
-each file's last small write until the server's delayed ACK (~40 ms on Linux), which made a
-plain paramiko loop ~30 ms per small file. Requests are pipelined: the writes, the size check,
-the close, the next file's open and the previous file's rename travel together, coalesced into as
-few SSH packets as possible, so a file costs about one round trip; AES-GCM is preferred because
-paramiko's default cipher + HMAC spends most of its CPU on the MAC.
+Connection: one SSH connection and one SFTP channel, opened on first use and reused across
+files and batches (re-opened when it died or sat idle for `idle_s`). On the first use of a
+directory per connection, our own temp files left there by an interrupted delivery and untouched
+for `stale_temp_s` are removed.
+
+Speed: TCP_NODELAY is set. Without it, Nagle's algorithm holds each file's last small write
+until the server's delayed ACK (~40 ms on Linux): a plain paramiko `put()` loop spends ~30-40 ms
+per small file idle (OpenSSH's client sets TCP_NODELAY). Requests are pipelined: the writes, the
+size check, the close, the next file's open and the previous file's rename travel together,
+coalesced into as few SSH packets as possible, so a file costs about one round trip. AES-GCM is
+preferred because paramiko's default cipher + HMAC spends most of its CPU on the MAC.
 
 Host keys must be pinned (`known_hosts` file or `host_key`); an unknown or changed key is
 refused with both SHA256 fingerprints. Every blocking step has a timeout
@@ -175,7 +179,7 @@ def _refusal(info: HostKeyInfo, spec) -> str:
     offered = f"{info.key_type} {info.fingerprint}"
     if info.status == "unknown":
         return (f"host key of {host_label(spec.host, spec.port)} is not pinned: the server offers {offered}, "
-                f"{where} pins none (expected: none). Check the fingerprint out of band "
+                f"{where} pins no key for it (expected: none). Check the fingerprint out of band "
                 f"(`gisgate hostkey`), then add it to known_hosts or host_key. Refusing to connect.")
     return (f"HOST KEY CHANGED for {host_label(spec.host, spec.port)}: the server offers {offered}, "
             f"{where} pins {', '.join(info.pinned)}. This may be an attack (man in the middle) or a "
@@ -447,9 +451,11 @@ class SftpTarget:
         self._transport: paramiko.Transport | None = None
         self._sftp: _Sftp | None = None
         self._known_dirs: set[str] = set()
+        self._swept: set[str] = set()  # directories cleared of stale temp files on this connection
         self._expired = threading.Event()  # set by the outer deadline
         self._watchdog = _Watchdog(self._expire)
         self._deadline_at = float("inf")
+        self._last_used = float("inf")
         self.posix_rename = True  # probed per connection
         self.chunk = CHUNK  # bytes per write, probed per connection
         pinned_keys(spec)  # a bad host_key / unreadable known_hosts is a config error, found now
@@ -469,10 +475,12 @@ class SftpTarget:
         where = f"sftp target {self.name!r} ({self.spec.user}@{host_label(self.spec.host, self.spec.port)})"
         with self._lock, self._deadline():
             for attempt in (1, 2):
-                fresh = self._sftp is None or not self._alive()
+                idle = time.monotonic() - self._last_used > self.spec.idle_s  # firewalls forget quiet links
+                fresh = self._sftp is None or idle or not self._alive()
                 try:
                     sftp = self._connect_with_backoff() if fresh else self._sftp
                     self._send(sftp, uploads, delivered)
+                    self._last_used = time.monotonic()
                     break
                 except Exception as e:  # noqa: BLE001 - translated once, below
                     broken = not isinstance(e, (_Status, _Mismatch, DeliveryError))  # connection unusable
@@ -577,6 +585,7 @@ class SftpTarget:
         self._sftp = sftp
         self.connections += 1
         self._known_dirs.clear()
+        self._swept: set[str] = set()
         self.posix_rename = POSIX_RENAME in sftp.extensions
         self.chunk = sftp.max_write() if LIMITS in sftp.extensions else CHUNK
         if not self.posix_rename:
@@ -643,10 +652,40 @@ class SftpTarget:
         flags = proto.SFTP_FLAG_WRITE | proto.SFTP_FLAG_CREATE | proto.SFTP_FLAG_EXCL
         return sftp.send(proto.CMD_OPEN, self._temp_path(u), flags, paramiko.SFTPAttributes())
 
+    def _sweep(self, sftp: _Sftp, remote_dir: str) -> None:
+        """Once per directory and connection: remove temp files an interrupted delivery left behind.
+
+        Only our own temp names, and only when untouched for `stale_temp_s` (a live upload keeps
+        its file's mtime fresh). Best effort: a directory that cannot be listed is left alone.
+        """
+        if not self.spec.stale_temp_s or remote_dir in self._swept:
+            return
+        self._swept.add(remote_dir)
+        try:
+            entries = sftp.listdir_attr(remote_dir or ".")
+        except OSError as e:
+            if isinstance(e, (TimeoutError, ConnectionError)):
+                raise
+            log.info("sftp target %r: cannot list %s to remove stale temp files (%s)", self.name, remote_dir, e)
+            return
+        cutoff = time.time() - self.spec.stale_temp_s
+        stale = [posixpath.join(remote_dir, e.filename) for e in entries
+                 if e.filename.startswith(TEMP_PREFIX) and e.filename.endswith(TEMP_SUFFIX)
+                 and (e.st_mtime or 0) < cutoff]
+        for path, num in [(p, sftp.send(proto.CMD_REMOVE, p)) for p in stale]:
+            try:
+                sftp.status(num, "remove", path)
+                log.info("sftp target %r: removed stale temp file %s", self.name, path)
+            except _Status as e:
+                log.info("sftp target %r: could not remove stale temp file (%s)", self.name, e)
+
     def _send(self, sftp: _Sftp, uploads: list[_Upload], delivered: list[str]) -> None:
         """Pipelined: per round, [rename previous, writes + fstat + close of this one, open of next]."""
         if not uploads:
             return
+        for remote_dir in dict.fromkeys(u.remote_dir for u in uploads):
+            self._ensure_dir(sftp, remote_dir)
+            self._sweep(sftp, remote_dir)
         opened = self._open(sftp, uploads[0])
         uploads[0].handle = sftp.handle(opened, self._temp_path(uploads[0]))
         previous: _Upload | None = None
@@ -700,6 +739,11 @@ class SftpTarget:
             sftp.status(num, "rename", f"{src} -> {dst}")
             return
         except _Status as e:
+            if self.posix_rename and e.code == proto.SFTP_OP_UNSUPPORTED:
+                log.warning("sftp target %r: the server announces %s but refuses it; using plain rename",
+                            self.name, POSIX_RENAME)
+                self.posix_rename = False
+                return self._finish_rename(sftp, u, sftp.send(proto.CMD_RENAME, src, dst))
             if self.posix_rename or e.code in (proto.SFTP_NO_SUCH_FILE, proto.SFTP_PERMISSION_DENIED):
                 raise
             # plain rename refuses to replace an existing name: remove it, then rename (not atomic)
