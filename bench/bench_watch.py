@@ -62,50 +62,59 @@ def drop(inbox: Path, name: str, data: bytes) -> None:
 
 
 def latency(work: Path, drops: int, settle: float) -> list[float]:
+    """Drop files one by one (50 ms apart); an inotify watch on the folder target stamps each output's
+    arrival (the bench must not steal the CPU it measures by polling)."""
+    from watchdog.events import FileSystemEventHandler
+    from watchdog.observers import Observer
+
     root = work / "latency"
     (root / "inbox").mkdir(parents=True)
-    proc = start(root, settle)
     out = root / "dataserver"
-    stable_at, seen_at = {}, {}
+    out.mkdir()
+    arrived: dict[str, float] = {}
+
+    class Stamp(FileSystemEventHandler):
+        def on_any_event(self, event):
+            name = os.path.basename(getattr(event, "dest_path", "") or event.src_path)
+            if name.endswith(".SERVICE"):
+                arrived.setdefault(name, time.time())
+
+    observer = Observer()
+    observer.schedule(Stamp(), str(out), recursive=False)
+    observer.start()
+    proc = start(root, settle)
+    dropped = {}
     try:
-        gap = 0.05
         for i in range(drops):
             drop(root / "inbox", f"l{i:04}.csv", csv(i))
-            stable_at[i] = time.monotonic() + settle  # unchanged from now on: stable `settle` later
-            t_end = time.monotonic() + gap
-            while time.monotonic() < t_end:
-                poll(out, stable_at, seen_at)
-                time.sleep(0.002)
+            dropped[i] = time.time()  # unchanged from now on: stable `settle` later
+            time.sleep(0.05)
         deadline = time.monotonic() + 60
-        while len(seen_at) < drops and time.monotonic() < deadline:
-            poll(out, stable_at, seen_at)
-            time.sleep(0.002)
+        while len(arrived) < drops and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         stop(proc)
-    assert len(seen_at) == drops, f"only {len(seen_at)} of {drops} outputs arrived"
+        observer.stop()
+        observer.join()
+    assert len(arrived) == drops, f"only {len(arrived)} of {drops} outputs arrived"
     import sqlite3
 
     con = sqlite3.connect(root / "gisgate.db")
     rows = con.execute(
-        "SELECT i.claimed_at - i.first_seen, MAX(d.delivered_at) - i.claimed_at FROM inputs i "
+        "SELECT i.name, i.first_seen, i.claimed_at, MAX(d.delivered_at) FROM inputs i "
         "JOIN outputs o ON o.input_id = i.id JOIN deliveries d ON d.output_id = o.id GROUP BY i.id").fetchall()
     con.close()
-    wait = sorted(r[0] - settle for r in rows)
-    work = sorted(r[1] for r in rows)
-    print(f"  inside the gateway: first seen -> claimed minus settle p50 {statistics.median(wait) * 1000:.0f} ms "
-          f"p95 {wait[int(0.95 * (len(wait) - 1))] * 1000:.0f} ms; claimed -> delivered p50 "
-          f"{statistics.median(work) * 1000:.0f} ms p95 {work[int(0.95 * (len(work) - 1))] * 1000:.0f} ms")
-    return [seen_at[i] - stable_at[i] for i in range(drops)]
+    seen = sorted(first - dropped[int(name[1:5])] for name, first, _, _ in rows)
+    wait = sorted(claimed - first - settle for _, first, claimed, _ in rows)
+    work_ = sorted(sent - claimed for _, _, claimed, sent in rows)
 
+    def p(xs, q):
+        return xs[int(q * (len(xs) - 1))] * 1000
 
-def poll(out: Path, stable_at: dict, seen_at: dict) -> None:
-    if not out.is_dir():
-        return
-    now = time.monotonic()
-    names = set(os.listdir(out))
-    for i in stable_at:
-        if i not in seen_at and out_name(i) in names:
-            seen_at[i] = now
+    print(f"  inside: drop -> first seen p50 {p(seen, .5):.0f} / p95 {p(seen, .95):.0f} ms; "
+          f"seen + settle -> claimed p50 {p(wait, .5):.0f} / p95 {p(wait, .95):.0f} ms; "
+          f"claimed -> delivered p50 {p(work_, .5):.0f} / p95 {p(work_, .95):.0f} ms")
+    return [arrived[out_name(i)] - (dropped[i] + settle) for i in range(drops)]
 
 
 def cpu_seconds(proc: subprocess.Popen) -> tuple[float, float]:

@@ -166,6 +166,7 @@ class Seen:
     first_mono: float
     changed_mono: float
     stuck_reported: bool = False
+    looks: int = 0
 
 
 @dataclass
@@ -186,7 +187,7 @@ class Hints:
         self.wake = wake
         self.by_dir = {os.path.realpath(i.path): n for n, i in enumerate(inboxes)}
         self.inboxes = inboxes
-        self.pending: set[int] = set()
+        self.pending: dict[int, dict[str, tuple[float, float]]] = {}  # inbox -> name -> last event (mono, wall)
         self.lock = threading.Lock()
         self.events = 0
 
@@ -202,12 +203,13 @@ class Hints:
             self.inboxes[n].canary_seen = time.monotonic()
             return
         with self.lock:
-            self.pending.add(n)
+            self.pending.setdefault(n, {})[os.path.basename(path)] = (time.monotonic(), time.time())
         self.wake.set()
 
-    def take(self) -> set[int]:
+    def take(self) -> dict[int, dict[str, tuple[float, float]]]:
+        """The inboxes with events since the last call, with each named file's last event time."""
         with self.lock:
-            taken, self.pending = self.pending, set()
+            taken, self.pending = self.pending, {}
         return taken
 
 
@@ -296,8 +298,16 @@ class Watcher:
 
     # -- looking at inboxes
 
-    def list_inbox(self, inbox: Inbox) -> None:
-        """Start tracking new candidates, oldest first, up to the queue limit."""
+    def list_inbox(self, inbox: Inbox, times: dict[str, tuple[float, float]] | None = None) -> None:
+        """Start tracking new candidates, oldest first, up to the queue limit.
+
+        A file's last change counts from its last file event when there was one (the loop may list
+        the inbox a little later than the event), else from now."""
+        times = times or {}
+        for name, (mono, _) in times.items():
+            tracked = inbox.seen.get(name)
+            if tracked is not None and mono > tracked.changed_mono:
+                tracked.changed_mono = mono
         room = self.queue_limit - sum(len(i.seen) for i in self.inboxes)
         fresh = []
         try:
@@ -324,7 +334,8 @@ class Watcher:
         fresh.sort()
         now, wall = time.monotonic(), time.time()
         for mtime_ns, name, size in fresh[:room]:
-            inbox.seen[name] = Seen(size, mtime_ns, wall, now, now)
+            mono, at = times.get(name, (now, wall))
+            inbox.seen[name] = Seen(size, mtime_ns, at, mono, mono)
 
     def look(self, inbox: Inbox, now: float) -> list[tuple[float, int, str]]:
         """Stat every tracked file; return the stable ones as (first seen, mtime, name)."""
@@ -336,9 +347,11 @@ class Watcher:
                 del inbox.seen[name]
                 inbox.stuck.discard(name)
                 continue
+            s.looks += 1
             if (st.st_size, st.st_mtime_ns) != (s.size, s.mtime_ns):
                 s.size, s.mtime_ns, s.changed_mono = st.st_size, st.st_mtime_ns, now
-            if now - s.changed_mono >= inbox.settle:
+            # stable: unchanged for `settle`, and confirmed by a look after the one that listed it
+            if now - s.changed_mono >= inbox.settle and s.looks >= 2:
                 if inbox.route.done_file and not (inbox.path / (name + DONE_SUFFIX)).exists():
                     continue
                 ready.append((s.first_seen, s.mtime_ns, name))
@@ -355,7 +368,7 @@ class Watcher:
         wait = tick
         for inbox in self.inboxes:
             for s in inbox.seen.values():
-                wait = min(wait, s.changed_mono + inbox.settle - now)
+                wait = min(wait, s.changed_mono + inbox.settle - now if s.looks >= 2 else 0.02)
         return max(0.005, wait)
 
     # -- processing: claims in order, conversions in the converter processes, completions in order
@@ -421,10 +434,10 @@ class Watcher:
                 self.heartbeat = time.time()
                 hinted = self.hints.take()
                 if now >= next_rescan:
-                    hinted = set(range(len(self.inboxes)))
+                    hinted = {n: hinted.get(n, {}) for n in range(len(self.inboxes))}
                     next_rescan = now + self.rescan
-                for n in hinted:
-                    self.list_inbox(self.inboxes[n])
+                for n, times in hinted.items():
+                    self.list_inbox(self.inboxes[n], times)
                 ready = []
                 for inbox in self.inboxes:
                     ready += [(first, mtime, name, inbox) for first, mtime, name in self.look(inbox, now)]
