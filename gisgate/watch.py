@@ -81,6 +81,9 @@ def is_network(path: Path) -> bool:
     return kind in NETWORK_FS or kind.startswith("fuse.")
 
 
+# ---- conversion (in this process or in converter processes) --------------------------------------
+
+
 def convert_file(path: str, options: list[ConvertOptions]) -> tuple[str, object]:
     """Convert one input into every requested output; never raises.
 
