@@ -16,6 +16,7 @@ the same bytes are not queued twice) and rows whose file already reached its des
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -297,6 +298,20 @@ class Gateway:
             os.replace(path, work)
         except FileNotFoundError:
             return None  # gone since we looked (the partner took it back): nothing to do
+        except OSError as e:
+            if e.errno != errno.EXDEV:
+                log.error("%s/%s: cannot take it from the inbox: %s", route.name, path.name, e.strerror)
+                return None  # stays in the inbox; tried again at the next look
+            # The inbox is another file system (a network share): copy, then remove the original.
+            # A crash in between leaves both; the second is then found to be a duplicate.
+            try:
+                outbox.copy_atomic(path, work)
+            except FileNotFoundError:
+                return None
+            except OSError as e2:
+                log.error("%s/%s: cannot copy it from the inbox: %s", route.name, path.name, e2.strerror)
+                return None
+            path.unlink(missing_ok=True)
         self.hook("after-claim")
         if done_marker is not None and done_marker.exists():
             outbox.move(done_marker, self.layout.work(route.name) / f".{done_marker.name}")

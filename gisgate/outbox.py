@@ -19,6 +19,7 @@ import hashlib
 import logging
 import os
 import random
+import shutil
 import threading
 import time
 import uuid
@@ -69,6 +70,25 @@ def atomic_write(path: Path, data: bytes, fsync: bool = True, sync_dir: bool = T
     if fsync and sync_dir:
         fsync_dir(path.parent)
     return path
+
+
+def copy_atomic(src: Path, dest: Path) -> Path:
+    """Copy `src` to `dest` through a hidden temp name, fsynced: for moves across file systems."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".~gisgate-{uuid.uuid4().hex}.part"
+    try:
+        with open(src, "rb") as fin, open(tmp, "wb") as fout:
+            while chunk := fin.read(1 << 20):
+                fout.write(chunk)
+            fout.flush()
+            os.fsync(fout.fileno())
+        shutil.copystat(src, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(dest.parent)
+    return dest
 
 
 def unique_path(folder: Path, name: str) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 import psutil
 from gateway_harness import (
@@ -266,3 +267,27 @@ def test_data_server_verdicts_archives_and_penalty_box(tmp_path):
         assert gate.stop() == 0
     report = json.loads(run_status(root))
     assert [p["name"] for p in report["penalty_box"]] == [service_name(1)]
+
+
+def test_inbox_on_another_file_system_polled_and_copied(tmp_path):
+    import shutil
+    import uuid
+
+    shm = Path("/dev/shm") / f"gisgate-test-{uuid.uuid4().hex}"  # tmpfs: not the root's file system
+    inbox = shm / "inbox"
+    inbox.mkdir(parents=True)
+    root = tmp_path / "gw"
+    root.mkdir()
+    (root / "gisgate.toml").write_text(
+        f'[[route]]\nname = "share"\ninbox = "{inbox}"\ntargets = ["ds"]\n'
+        '[target.ds]\nkind = "folder"\npath = "dataserver"\n')
+    gate = Gate(root, "--polling")
+    try:
+        drop(inbox, "remote.csv", csv_file(7))
+        wait_until(lambda: input_states(root) == {"archived": 1}, what="taken across file systems")
+        wait_until(lambda: [p.name for p in files(root / "dataserver")] == [service_name(7)], what="delivered")
+        assert [p.name for p in files(inbox)] == [] and files(root / "work") == []
+        assert "polling" in gate.text()
+    finally:
+        assert gate.stop() == 0
+        shutil.rmtree(shm, ignore_errors=True)
