@@ -291,3 +291,25 @@ def test_inbox_on_another_file_system_polled_and_copied(tmp_path):
     finally:
         assert gate.stop() == 0
         shutil.rmtree(shm, ignore_errors=True)
+
+
+def test_idle_gateway_does_not_spin_and_ctrl_c_stops_it(tmp_path):
+    import signal
+
+    root = tmp_path / "gw"
+    gate = Gate(root, settle=0.3, rescan=1.0)
+    try:
+        wait_until(lambda: (root / "gisgate.db").exists(), what="gateway up")
+        time.sleep(2.0)
+        proc = psutil.Process(gate.pid)
+        family = [proc, *proc.children(recursive=True)]
+        before = sum(sum(p.cpu_times()[:2]) for p in family)
+        time.sleep(4.0)
+        used = sum(sum(p.cpu_times()[:2]) for p in family) - before
+        assert used / 4.0 < 0.05, f"idle gateway used {used / 4.0:.1%} of a CPU"
+        drop(root / "inbox", "a.csv", csv_file(0))
+        wait_until(lambda: finished(root) == 1, what="a.csv")
+    finally:
+        gate.proc.send_signal(signal.SIGINT)
+        assert gate.wait_exit(30) == 0
+    assert "received SIGINT" in gate.text()
