@@ -79,6 +79,15 @@ class Contacts(Strict):
     zip_max_members: int = Field(20000, gt=0)
 
 
+class Report(Strict):
+    """`[report]`: data-quality bounds of `gisgate report` (and of the reports the watcher writes)."""
+
+    aht_min_s: float = Field(10.0, ge=0, description="average handle time below this is an outlier")
+    aht_max_s: float = Field(1800.0, gt=0, description="average handle time above this is an outlier")
+    max_agents: int = Field(40, ge=1, description="agents charted (the most logged-in first); the table lists all")
+    title: str = "gisgate report"
+
+
 class Route(Strict):
     name: str
     inbox: str | None = None  # default: <root>/inbox/<name>
@@ -184,6 +193,7 @@ class Config(Strict):
     gis: Gis = Gis()
     mapping: Mapping = Mapping()
     contacts: Contacts = Contacts()
+    report: Report = Report()
     route: list[Route] = []
     target: dict[str, Target] = {}
 
