@@ -87,6 +87,12 @@ class Report(Strict):
     max_agents: int = Field(40, ge=1, description="agents charted (the most logged-in first); the table lists all")
     title: str = "gisgate report"
 
+    @model_validator(mode="after")
+    def _bounds(self) -> Report:
+        if self.aht_min_s >= self.aht_max_s:
+            raise ValueError(f"aht_min_s ({self.aht_min_s:g}) must be below aht_max_s ({self.aht_max_s:g})")
+        return self
+
 
 class Route(Strict):
     name: str
@@ -274,6 +280,16 @@ def convert_options(config: Config, **given) -> ConvertOptions:
     base.update({k: v for k, v in given.items() if v is not None})
     try:
         return ConvertOptions(**base)
+    except ValidationError as e:
+        raise ConfigError("\n".join(
+            f"--{'.'.join(str(p) for p in err['loc']).replace('_', '-')}: {err['msg']}" for err in e.errors()
+        )) from None
+
+
+def report_settings(config: Config, **given) -> Report:
+    """`[report]` of the config file, overridden by the values given (not None)."""
+    try:
+        return Report(**{**config.report.model_dump(), **{k: v for k, v in given.items() if v is not None}})
     except ValidationError as e:
         raise ConfigError("\n".join(
             f"--{'.'.join(str(p) for p in err['loc']).replace('_', '-')}: {err['msg']}" for err in e.errors()

@@ -45,13 +45,23 @@ class Issue:
     rows: list[list[str]] = field(default_factory=list)
     count: int = 0
     checked: bool = True  # False: could not be checked (e.g. no mapping table given)
+    more: int = 0  # table rows left out (beyond MAX_ROWS)
 
 
 @dataclass
 class ReportResult:
     path: Path
-    issues: int
+    issues: int  # data-quality findings
     problems: list[Problem]  # why convert would reject the input (empty: accepted)
+    intervals: int = 0
+    queues: int = 0
+    agents: int = 0
+
+    def summary(self) -> str:
+        if self.problems:
+            return f"wrote {self.path}: the input would be rejected ({len(self.problems)} problem(s), listed in it)"
+        return (f"wrote {self.path}: {self.intervals} interval(s), {self.queues} queue(s), {self.agents} agent(s), "
+                f"{self.issues} data-quality finding(s)")
 
 
 def report_paths(paths: list[Path], options: ConvertOptions, settings: Report, out: Path,
@@ -74,7 +84,8 @@ def report_paths(paths: list[Path], options: ConvertOptions, settings: Report, o
         return ReportResult(out, len(e.problems), e.problems)
     data = build(conversion.batch, conversion.options, settings, inputs=files, warnings=conversion.warnings)
     _write(out, render(data))
-    return ReportResult(out, sum(i.count for i in data["issues"]), [])
+    return ReportResult(out, data["issue_total"], [], data["interval_count"], len(data["queues"]),
+                        data["agents"]["count"] if data["agents"] else 0)
 
 
 def write_report(source, path: Path, settings: Report | None = None,
@@ -100,9 +111,7 @@ def _write(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a report is meant to be shared
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a report is meant to be read by others
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -125,6 +134,7 @@ def build(batch: Batch, options: ConvertOptions, settings: Report, *, inputs: li
     grid = _grid(frames[0] if q is None or q.is_empty() else q, tz, minutes) if frames else None
     issues = [_rejected(problems)] if problems else []
     issues += _quality(q, a, grid, options, settings, warnings)
+    issues += _unknown(q, a, batch.state_events, options)
     starts = pl.concat([f.select("interval_start") for f in frames])["interval_start"] if frames else None
     return {
         "title": settings.title,
@@ -259,12 +269,13 @@ def _rejected(problems: list[Problem]) -> Issue:
     return Issue("rejected", "Input rejected by convert",
                  "convert would refuse these inputs and write nothing; the problems below must be fixed first "
                  "(a key with two different values is a conflicting duplicate row).",
-                 ["file", "line", "column", "reason"], rows[:MAX_ROWS], len(rows))
+                 ["file", "line", "column", "reason"], rows[:MAX_ROWS], len(rows), more=max(len(rows) - MAX_ROWS, 0))
 
 
 def _issue(key: str, title: str, explanation: str, frame: pl.DataFrame) -> Issue:
     return Issue(key, title, explanation, frame.columns,
-                 [[_cell(v) for v in r] for r in frame.head(MAX_ROWS).iter_rows()], frame.height)
+                 [[_cell(v) for v in r] for r in frame.head(MAX_ROWS).iter_rows()], frame.height,
+                 more=max(frame.height - MAX_ROWS, 0))
 
 
 def _cell(v) -> str:
@@ -340,7 +351,6 @@ def _quality(q, a, grid, options: ConvertOptions, settings: Report, warnings) ->
             .sort("interval_start", "agent_id")
             .select(_local_expr("interval_start", tz).alias("interval (local)"), "agent_id", "in_session_s",
                     "ready_s", "not_ready_s", "reserved_s", "finding")))
-    issues += _unknown(q, a, options)
     return issues
 
 
@@ -385,7 +395,7 @@ def _runs(missing: pl.DataFrame, tz: str, minutes: int, by: str | None = None) -
     )
 
 
-def _unknown(q, a, options: ConvertOptions) -> list[Issue]:
+def _unknown(q, a, states, options: ConvertOptions) -> list[Issue]:
     m = options.mapping
     found = []
     agents = set(m.agents) | set(m.agents.values())
@@ -404,4 +414,13 @@ def _unknown(q, a, options: ConvertOptions) -> list[Issue]:
         found.append(_issue(key, f"Unknown {what}",
                             f"IDs not in the [mapping] tables; the WFM system leaves data of unknown {what} "
                             "unattributed.", unknown))
+    if states is not None and not states.is_empty():  # event sources: platform states vs [mapping] states
+        if not m.states:
+            found.append(Issue("unknown_states", "Unknown states", "Not checked: the configuration has no "
+                               "[mapping] states table.", ["raw_state"], checked=False))
+        else:
+            unknown = (states.group_by("raw_state").len("events").filter(~pl.col("raw_state").is_in(sorted(m.states)))
+                       .sort("raw_state"))
+            found.append(_issue("unknown_states", "Unknown states", "Platform states not in [mapping] states "
+                                "(mapped by the built-in defaults, if at all).", unknown))
     return found
