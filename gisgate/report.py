@@ -214,7 +214,8 @@ def _queues(q: pl.DataFrame, grid: pl.DataFrame, tz: str, options: ConvertOption
         series = (
             grid.join(q.filter(pl.col("service_id") == sid)
                       .select("interval_start", "offered", "handled", "abandoned",
-                              pl.when(pl.col("handled") > 0).then(handle / pl.col("handled")).alias("aht")),
+                              pl.when(pl.col("handled") > 0).then(handle / pl.col("handled")).alias("aht"))
+                      .unique("interval_start", keep="first", maintain_order=True),  # duplicates: listed apart
                       on="interval_start", how="left")
             .sort("i")
         )
