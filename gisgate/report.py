@@ -334,7 +334,7 @@ def _quality(q, a, grid, options: ConvertOptions, settings: Report, warnings) ->
             "outliers", "Handle-time outliers",
             f"Average handle time ((talk + hold + ACW) / handled) below {settings.aht_min_s:g} s or above "
             f"{settings.aht_max_s:g} s ([report] aht_min_s / aht_max_s, --aht-min / --aht-max).",
-            q.filter(pl.col("handled") > 0).with_columns(aht.alias("aht_s"))
+            q.filter(pl.col("handled") > 0).with_columns(aht.round(1).alias("aht_s"))
             .filter((pl.col("aht_s") < settings.aht_min_s) | (pl.col("aht_s") > settings.aht_max_s))
             .sort("interval_start", "service_id").select(when, "service_id", "handled", "aht_s")))
     if has_a:
@@ -382,7 +382,7 @@ def _runs(missing: pl.DataFrame, tz: str, minutes: int, by: str | None = None) -
     step = timedelta(minutes=minutes)
     if missing.is_empty():
         return pl.DataFrame(schema={**({by: pl.String} if by else {}), "from (local)": pl.String,
-                                    "to (local)": pl.String, "intervals": pl.UInt32})
+                                    "until (local)": pl.String, "intervals": pl.UInt32})
     return (
         missing.sort(*keys, "i")
         .with_columns(((pl.col("i").diff().over(keys) if by else pl.col("i").diff()) != 1).fill_null(True)
@@ -391,7 +391,7 @@ def _runs(missing: pl.DataFrame, tz: str, minutes: int, by: str | None = None) -
         .agg(pl.col("interval_start").min().alias("a"), pl.col("interval_start").max().alias("b"),
              pl.len().alias("intervals"))
         .select(*keys, _local_expr("a", tz).alias("from (local)"),
-                (pl.col("b") + step).dt.convert_time_zone(tz).dt.strftime("%Y-%m-%d %H:%M %:z").alias("to (local)"),
+                (pl.col("b") + step).dt.convert_time_zone(tz).dt.strftime("%Y-%m-%d %H:%M %:z").alias("until (local)"),
                 "intervals")
     )
 

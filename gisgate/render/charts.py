@@ -111,7 +111,7 @@ def share_bars(rows: list[tuple[str, list[float]]], parts: list[tuple[str, str]]
 
     `rows`: (label, values in the order of `parts`); `parts`: (name, colour)."""
     label_w, bar_h, gap, top = 130, 16, 6, 24
-    pw = width - label_w - 60
+    pw = width - label_w - 120
     height = top + len(rows) * (bar_h + gap) + 4
     out = [f'<svg class="{css_class}" viewBox="0 0 {width} {height}" width="100%" role="img" '
            f'aria-label="time shares per agent" xmlns="http://www.w3.org/2000/svg" {FONT}>']
