@@ -334,9 +334,10 @@ def _quality(q, a, grid, options: ConvertOptions, settings: Report, warnings) ->
             "outliers", "Handle-time outliers",
             f"Average handle time ((talk + hold + ACW) / handled) below {settings.aht_min_s:g} s or above "
             f"{settings.aht_max_s:g} s ([report] aht_min_s / aht_max_s, --aht-min / --aht-max).",
-            q.filter(pl.col("handled") > 0).with_columns(aht.round(1).alias("aht_s"))
+            q.filter(pl.col("handled") > 0).with_columns(aht.alias("aht_s"))
             .filter((pl.col("aht_s") < settings.aht_min_s) | (pl.col("aht_s") > settings.aht_max_s))
-            .sort("interval_start", "service_id").select(when, "service_id", "handled", "aht_s")))
+            .sort("interval_start", "service_id")
+            .select(when, "service_id", "handled", pl.col("aht_s").round(1))))
     if has_a:
         per = a.group_by("interval_start", "agent_id").agg(
             pl.col("ready_s", "not_ready_s", "in_session_s").first(),
