@@ -26,6 +26,7 @@ from gisgate.config import ConvertOptions, Report
 from gisgate.errors import InputError, Problem
 from gisgate.model import Batch, floor_local
 from gisgate.render import charts, render_template
+from gisgate.transform.intervals import infer_source_interval
 from gisgate.validate import expand
 
 MAX_ROWS = 200  # rows shown per data-quality table (the count is always complete)
@@ -131,6 +132,14 @@ def build(batch: Batch, options: ConvertOptions, settings: Report, *, inputs: li
     q, a = batch.queue_intervals, batch.agent_intervals
     tz, minutes = options.tz, options.interval
     frames = [f for f in (q, a) if f is not None and not f.is_empty()]
+    notes = []
+    if frames and minutes == 15 and options.source_interval is None and infer_source_interval(frames, tz) is None:
+        # Not one start at :15 or :45: 30-minute data (e.g. produced 30-minute GIS files); a 15-minute
+        # grid would call every :15 and :45 missing. --source-interval 15 says otherwise.
+        minutes = 30
+        options = options.model_copy(update={"interval": 30})
+        notes.append("no interval starts at :15 or :45, so intervals are taken as 30 minutes long "
+                     "(pass --source-interval 15 if they are 15)")
     grid = _grid(frames[0] if q is None or q.is_empty() else q, tz, minutes) if frames else None
     issues = [_rejected(problems)] if problems else []
     issues += _quality(q, a, grid, options, settings, warnings)
@@ -148,6 +157,7 @@ def build(batch: Batch, options: ConvertOptions, settings: Report, *, inputs: li
         "issues": issues,
         "issue_total": sum(i.count for i in issues),
         "warnings": list(warnings),
+        "notes": notes,
         "settings": settings,
     }
 

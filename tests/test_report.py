@@ -261,3 +261,15 @@ def test_report_renders_in_headless_chromium(tmp_path):
     width, height, colours = png_pixels(shot.read_bytes())
     assert (width, height) == (1280, 2000)
     assert len(colours) > 20  # text, charts and lines in many colours, not a blank page
+
+
+def test_thirty_minute_gis_files_are_not_reported_as_gaps(tmp_path):
+    case = SAMPLES / "generic-kathmandu-30" / "expected"
+    out = tmp_path / "r.html"
+    assert run_cli("report", case, "--tz", "Asia/Kathmandu", "--out", out).returncode == 0
+    html = out.read_text()
+    assert counts(html)["gaps"] == 0 and "30-minute intervals" in html
+    assert "intervals are taken as 30 minutes long" in html
+    # told that they are 15 minutes long, every :15 and :45 between them is missing
+    assert run_cli("report", case, "--tz", "Asia/Kathmandu", "--source-interval", "15", "--out", out).returncode == 0
+    assert counts(out.read_text())["gaps"] > 0
