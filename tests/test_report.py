@@ -273,3 +273,15 @@ def test_thirty_minute_gis_files_are_not_reported_as_gaps(tmp_path):
     # told that they are 15 minutes long, every :15 and :45 between them is missing
     assert run_cli("report", case, "--tz", "Asia/Kathmandu", "--source-interval", "15", "--out", out).returncode == 0
     assert counts(out.read_text())["gaps"] > 0
+
+
+def test_gis_source_names_bad_files_and_warns_about_a_foreign_offset(tmp_path):
+    good = NY / "expected" / "202411030100N0500_1_ServiceHistorical.SERVICE"
+    bad = tmp_path / good.name
+    bad.write_bytes(good.read_bytes().replace(b"contactsOffered", b"contactsOfered"))
+    result = run_cli("convert", bad, "--tz", "America/New_York", "--out", tmp_path / "out")
+    assert result.returncode == 3
+    assert f"{bad}:2: contactsOfered: unknown column" in result.stderr
+    batch = pipeline.convert([good], config.ConvertOptions(tz="Europe/Berlin")).batch
+    assert set(batch.queue_intervals["interval_start"].to_list()) == {datetime(2024, 11, 3, 6, 0, tzinfo=UTC)}
+    assert any("pass the ACD's zone with --tz" in w for w in batch.warnings)
