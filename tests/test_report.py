@@ -285,3 +285,11 @@ def test_gis_source_names_bad_files_and_warns_about_a_foreign_offset(tmp_path):
     batch = pipeline.convert([good], config.ConvertOptions(tz="Europe/Berlin")).batch
     assert set(batch.queue_intervals["interval_start"].to_list()) == {datetime(2024, 11, 3, 6, 0, tzinfo=UTC)}
     assert any("pass the ACD's zone with --tz" in w for w in batch.warnings)
+
+
+def test_same_input_same_page_and_quiet(tmp_path):
+    a, b = tmp_path / "a.html", tmp_path / "b.html"
+    for out in (a, b):
+        result = run_cli("report", NY / "expected", "--tz", "America/New_York", "--out", out, "-q")
+        assert result.returncode == 0 and result.stdout == "" and result.stderr == ""
+    assert a.read_bytes() == b.read_bytes()
