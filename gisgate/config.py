@@ -292,5 +292,6 @@ def report_settings(config: Config, **given) -> Report:
         return Report(**{**config.report.model_dump(), **{k: v for k, v in given.items() if v is not None}})
     except ValidationError as e:
         raise ConfigError("\n".join(
-            f"--{'.'.join(str(p) for p in err['loc']).replace('_', '-')}: {err['msg']}" for err in e.errors()
+            f"[report] {'.'.join(str(p) for p in err['loc']) or 'bounds'}: {err['msg'].removeprefix('Value error, ')}"
+            for err in e.errors()
         )) from None
