@@ -125,32 +125,6 @@ def validate(files, tz, interval, quiet):
         click.echo(f"{len(paths)} file(s) valid")
 
 
-class Progress:
-    """A progress bar over the files being written: on a terminal only, and only once the command has
-    run for `delay` seconds (short conversions stay quiet). Call it once per file."""
-
-    def __init__(self, enabled: bool, total: int = 0, delay: float = 1.0, file=None):
-        self.enabled, self.total, self.delay, self.file = enabled, total, delay, file or sys.stderr
-        self.started, self.done, self.bar = time.monotonic(), 0, None
-
-    def __call__(self, _output=None) -> None:
-        self.done += 1
-        if self.bar is None and self.enabled and time.monotonic() - self.started >= self.delay:
-            self.bar = click.progressbar(length=max(self.total, self.done), label="writing", file=self.file,
-                                         show_pos=True)
-            self.bar.__enter__()
-            self.bar.update(self.done - 1)
-        if self.bar is not None:
-            self.bar.update(1)
-
-    def __enter__(self) -> Progress:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; the single catch site for GisgateError."""
     verbose = "--verbose" in (argv or sys.argv[1:]) or "-v" in (argv or sys.argv[1:])
@@ -202,7 +176,34 @@ def deliver_command(files: tuple[Path, ...], target_name: str, config_path: Path
     click.echo(result.summary())
 
 
-# -- report: one HTML page with charts and data-quality findings ---------------------------------------
+# -- progress bar of convert, and report: one HTML page with charts and data-quality findings ---------
+
+
+class Progress:
+    """A progress bar over the files being written: on a terminal only, and only once the command has
+    run for `delay` seconds (short conversions stay quiet). Call it once per file."""
+
+    def __init__(self, enabled: bool, total: int = 0, delay: float = 1.0, file=None):
+        self.enabled, self.total, self.delay, self.file = enabled, total, delay, file or sys.stderr
+        self.started, self.done, self.bar = time.monotonic(), 0, None
+
+    def __call__(self, _output=None) -> None:
+        self.done += 1
+        if self.bar is None and self.enabled and time.monotonic() - self.started >= self.delay:
+            self.bar = click.progressbar(length=max(self.total, self.done), label="writing", file=self.file,
+                                         show_pos=True)
+            self.bar.__enter__()
+            self.bar.update(self.done - 1)
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
 
 
 @cli.command("report")
