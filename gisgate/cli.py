@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -78,9 +79,12 @@ def convert(inputs, out_dir, to, config_path, rejects, as_json, quiet, **given):
     from gisgate import pipeline
 
     options = _options(config_path, to=to, rejects=rejects, **given)
+    progress = Progress(enabled=not (quiet or as_json) and sys.stderr.isatty())
     try:
         conversion = pipeline.convert([Path(p) for p in inputs], options)
-        written = pipeline.write(conversion, Path(out_dir))
+        progress.total = conversion.output_count()
+        with progress:
+            written = pipeline.write(conversion, Path(out_dir), progress=progress)
     except InputError as e:
         if rejects:
             pipeline.write_rejects(e.problems, Path(rejects))
@@ -257,3 +261,64 @@ def deliver_command(files: tuple[Path, ...], target_name: str, config_path: Path
     result = deliver.deliver_files(list(files), config.load(config_path), target_name, kind=kind,
                                    deadline_s=deadline)
     click.echo(result.summary())
+
+
+# -- progress bar of convert, and report: one HTML page with charts and data-quality findings ---------
+
+
+class Progress:
+    """A progress bar over the files being written: on a terminal only, and only once the command has
+    run for `delay` seconds (short conversions stay quiet). Call it once per file."""
+
+    def __init__(self, enabled: bool, total: int = 0, delay: float = 1.0, file=None):
+        self.enabled, self.total, self.delay, self.file = enabled, total, delay, file or sys.stderr
+        self.started, self.done, self.bar = time.monotonic(), 0, None
+
+    def __call__(self, _output=None) -> None:
+        self.done += 1
+        if self.bar is None and self.enabled and time.monotonic() - self.started >= self.delay:
+            self.bar = click.progressbar(length=max(self.total, self.done), label="writing", file=self.file,
+                                         show_pos=True)
+            self.bar.__enter__()
+            self.bar.update(self.done - 1)
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+
+
+@cli.command("report")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The HTML file to write.")
+@input_options
+@click.option("--aht-min", type=float, default=None, help="Average handle time below this (s) is an outlier [10].")
+@click.option("--aht-max", type=float, default=None, help="Average handle time above this (s) is an outlier [1800].")
+@click.option("--max-agents", type=int, default=None, help="Agents charted, most logged-in first [40].")
+@click.option("--title", default=None, help="Page title [gisgate report].")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
+def report_command(paths, out_file, config_path, aht_min, aht_max, max_agents, title, quiet, **given):
+    """Write one self-contained HTML page about PATHs: inputs (as convert reads them) or produced
+    GIS / WHIT files (a folder stands for its files). Exit 3 when convert would reject the input
+    (the report then lists why). Example:
+
+    \b
+        gisgate report out/ --tz America/New_York --out report.html
+    """
+    from gisgate import config, pipeline
+    from gisgate import report as reporting
+
+    options = _options(config_path, **given)
+    settings = config.report_settings(config.load(config_path), aht_min_s=aht_min, aht_max_s=aht_max,
+                                      max_agents=max_agents, title=title)
+    result = reporting.report_paths(list(paths), options, settings, out_file, pipeline.convert)
+    if not quiet:
+        click.echo(result.summary())
+    if result.problems:
+        raise InputError(result.problems)

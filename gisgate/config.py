@@ -79,6 +79,21 @@ class Contacts(Strict):
     zip_max_members: int = Field(20000, gt=0)
 
 
+class Report(Strict):
+    """`[report]`: data-quality bounds of `gisgate report` (and of the reports the watcher writes)."""
+
+    aht_min_s: float = Field(10.0, ge=0, description="average handle time below this is an outlier")
+    aht_max_s: float = Field(1800.0, gt=0, description="average handle time above this is an outlier")
+    max_agents: int = Field(40, ge=1, description="agents charted (the most logged-in first); the table lists all")
+    title: str = "gisgate report"
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Report:
+        if self.aht_min_s >= self.aht_max_s:
+            raise ValueError(f"aht_min_s ({self.aht_min_s:g}) must be below aht_max_s ({self.aht_max_s:g})")
+        return self
+
+
 class Route(Strict):
     name: str
     inbox: str | None = None  # default: <root>/inbox/<name>
@@ -226,6 +241,7 @@ class Config(Strict):
     gis: Gis = Gis()
     mapping: Mapping = Mapping()
     contacts: Contacts = Contacts()
+    report: Report = Report()
     route: list[Route] = []
     target: dict[str, Target] = {}
     watch: Watch = Watch()
@@ -321,4 +337,15 @@ def convert_options(config: Config, **given) -> ConvertOptions:
     except ValidationError as e:
         raise ConfigError("\n".join(
             f"--{'.'.join(str(p) for p in err['loc']).replace('_', '-')}: {err['msg']}" for err in e.errors()
+        )) from None
+
+
+def report_settings(config: Config, **given) -> Report:
+    """`[report]` of the config file, overridden by the values given (not None)."""
+    try:
+        return Report(**{**config.report.model_dump(), **{k: v for k, v in given.items() if v is not None}})
+    except ValidationError as e:
+        raise ConfigError("\n".join(
+            f"[report] {'.'.join(str(p) for p in err['loc']) or 'bounds'}: {err['msg'].removeprefix('Value error, ')}"
+            for err in e.errors()
         )) from None

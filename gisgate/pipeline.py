@@ -10,7 +10,7 @@ import os
 import shutil
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +50,15 @@ class Conversion:
             yield from render_whit.render(b.queue_intervals, o)
         elif o.to in CONTACT_RENDERERS:  # media / bodies first, the data file last (sending order)
             yield from CONTACT_RENDERERS[o.to].render(b, o)
+
+    def output_count(self) -> int:
+        """How many files `outputs()` will yield (for a progress bar; nothing is rendered)."""
+        b, to = self.batch, self.options.to
+        if to == "gis":
+            return sum(f["interval_start"].n_unique() for f in (b.queue_intervals, b.agent_intervals) if f is not None)
+        if to == "whit":
+            return 1
+        return 1 + len(b.media)  # the data file and, at most, every media file or body
 
     def summary(self) -> dict:
         if self.options.to in CONTACT_RENDERERS:
@@ -207,12 +216,14 @@ def _to_interval_length(batch: Batch, options: ConvertOptions) -> Batch:
     return batch
 
 
-def write(conversion: Conversion, out_dir: Path, *, fsync: bool = False) -> list[Path]:
+def write(conversion: Conversion, out_dir: Path, *, fsync: bool = False,
+          progress: Callable[[Output], None] | None = None) -> list[Path]:
     """Render every output into a hidden staging folder inside `out_dir`, then rename each into place.
 
     Nothing appears under a final name until every output rendered: an error while rendering
     leaves `out_dir` as it was. With `fsync`, each file and the folder are flushed to disk before
     the renames (the gateway's outbox wants that; a one-shot convert does not pay for it).
+    `progress`, when given, is called with each output once it is staged (for a progress bar).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".gisgate-", suffix=".tmp", dir=out_dir))
@@ -226,6 +237,8 @@ def write(conversion: Conversion, out_dir: Path, *, fsync: bool = False) -> list
                     f.flush()
                     os.fsync(f.fileno())
             staged.append(path)
+            if progress is not None:
+                progress(output)
         final = []
         # bulk contact import: the Data Server knows one literal TEXTCONTACT name, so a batch still
         # pending there must not be replaced; the next batch waits until it was consumed.

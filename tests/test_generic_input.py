@@ -89,7 +89,7 @@ def test_conflicting_duplicate_and_identical_duplicate(tmp_path, cli):
     src = write(tmp_path, "s.csv", [HEADER, GOOD, GOOD, GOOD.replace(",83.33", ",80")])
     r = cli("convert", src, "--out", tmp_path / "o", "--tz", "America/New_York")
     assert r.returncode == 3
-    assert f"{src}:4: duplicate key (periodStart" not in r.stderr  # messages name keys canonically
+    assert f"{src}:4: duplicate key (interval 2024-11-03T05:00:00Z acdServiceId=9912306)" in r.stderr
     assert f"{src}:4: duplicate key" in r.stderr and "different values than line 2" in r.stderr
     src = write(tmp_path, "s2.csv", [HEADER, GOOD, GOOD])
     r = cli("convert", src, "--out", tmp_path / "o2", "--tz", "America/New_York")

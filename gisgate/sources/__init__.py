@@ -20,6 +20,7 @@ SOURCES: dict[str, str] = {
     "whit": "gisgate.sources.whit",
     "contacts": "gisgate.sources.contacts",  # CONTACT.* recordings (domain §3.1), media beside / in ZIPs
     "textcontacts": "gisgate.sources.textcontacts",  # TEXTCONTACT chats / e-mails (§3.5) + .txt bodies
+    "gis": "gisgate.sources.gisfiles",  # produced GIS files read back (for reports)
 }
 
 

@@ -89,8 +89,12 @@ def duplicates(frame: pl.DataFrame, keys: list[str], values: list[str], shown: d
     clash = _same_as_previous(keys)
     if not frame.select(clash.any()).item():
         return frame, pl.DataFrame(schema=PROBLEM_SCHEMA), dropped
-    key_text = pl.concat_str([pl.lit(f"{shown.get(k, k)}=") + pl.col(k).cast(pl.String) for k in keys],
-                             separator=" ")
+    def text(k: str) -> pl.Expr:
+        if frame.schema[k] == pl.Datetime("us", "UTC"):
+            return pl.lit("interval ") + pl.col(k).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return pl.lit(f"{shown.get(k) or k}=") + pl.col(k).cast(pl.String)
+
+    key_text = pl.concat_str([text(k) for k in keys], separator=" ")
     bad = (
         frame.with_columns(pl.col(LINE).shift(1).alias("_l0"), clash.alias("_clash"))
         .filter(pl.col("_clash"))
