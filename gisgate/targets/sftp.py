@@ -744,16 +744,17 @@ class SftpTarget:
                             self.name, POSIX_RENAME)
                 self.posix_rename = False
                 return self._finish_rename(sftp, u, sftp.send(proto.CMD_RENAME, src, dst))
-            if self.posix_rename or e.code in (proto.SFTP_NO_SUCH_FILE, proto.SFTP_PERMISSION_DENIED):
+            if e.code in (proto.SFTP_NO_SUCH_FILE, proto.SFTP_PERMISSION_DENIED):
                 raise
-            # plain rename refuses to replace an existing name: remove it, then rename (not atomic)
+            # plain rename (and posix-rename on some Windows servers) refuses to replace an existing
+            # name: remove it, then rename (not atomic)
             t, _ = sftp.collect(sftp.send(proto.CMD_STAT, dst))
             if t != proto.CMD_ATTRS:
                 raise
         log.warning("sftp target %r: %s exists and the server cannot rename over it; removing it first",
                     self.name, dst)
         sftp.status(sftp.send(proto.CMD_REMOVE, dst), "remove", dst)
-        sftp.status(sftp.send(proto.CMD_RENAME, src, dst), "rename", f"{src} -> {dst}")
+        sftp.status(self._send_rename(sftp, u), "rename", f"{src} -> {dst}")
 
     def _cleanup(self, uploads: list[_Upload]) -> None:
         """After an SFTP-level failure on a live connection: close handles, remove temp files."""
