@@ -7,9 +7,10 @@ What one `deliver(batch)` does, for each file in the given order:
    Data Server never picks up half a file;
 2. check the size the server reports for the open temp file equals the local size;
 3. rename it onto its final name with `posix-rename@openssh.com` (atomic, overwrites). The
-   extension is probed from the server's SFTP version reply; without it the file is renamed
-   with plain SFTP `rename` and, when that is refused because the name exists, the old file is
-   removed first — a short window without the file, logged as a warning.
+   extension is probed from the server's SFTP version reply (and dropped if the server refuses
+   it); without it the file is renamed with plain SFTP `rename`. When a rename is refused because
+   the name exists (plain rename; posix-rename on some Windows servers), the old file is removed
+   first — a short window without the file, logged as a warning.
 
 A file is renamed only after the previous one's rename succeeded, so files become visible in
 batch order; a failure stops the batch and removes the temp files it left (when the connection
