@@ -69,6 +69,8 @@ def test_a_batch_arrives_complete_in_order_with_no_temp_names_left(sshd, tmp_pat
         target.close()
     assert receipt.delivered == [SERVICE, AGENT, "empty.csv"]
     assert names(sshd.root / remote) == sorted([SERVICE, AGENT, "empty.csv"])
+    renamed_at = [(sshd.root / remote / n).stat().st_ctime_ns for n in receipt.delivered]
+    assert renamed_at == sorted(renamed_at)  # made visible in batch order
     for p in batch:
         assert (sshd.root / remote / p.name).read_bytes() == p.read_bytes()
     assert receipt.extra["bytes"] == sum(p.stat().st_size for p in batch)
