@@ -26,6 +26,7 @@ from asyncssh.sftp import SFTPServerHandler
 @dataclass
 class Faults:
     no_posix_rename: bool = False
+    no_overwrite: bool = False  # posix-rename onto an existing name fails (as on some Windows servers)
     disk_full: bool = False
     full_after_writes: int | None = None  # the disk fills up after this many writes
     drop_at: int | None = None
@@ -57,6 +58,8 @@ class _Sftp(asyncssh.SFTPServer):
     def posix_rename(self, oldpath, newpath):
         if self.faults.no_posix_rename:
             raise asyncssh.SFTPOpUnsupported("posix-rename not supported")
+        if self.faults.no_overwrite and Path(self.map_path(newpath).decode()).exists():
+            raise asyncssh.SFTPFailure("Failure")
         return super().posix_rename(oldpath, newpath)
 
 

@@ -69,6 +69,8 @@ def test_a_batch_arrives_complete_in_order_with_no_temp_names_left(sshd, tmp_pat
         target.close()
     assert receipt.delivered == [SERVICE, AGENT, "empty.csv"]
     assert names(sshd.root / remote) == sorted([SERVICE, AGENT, "empty.csv"])
+    renamed_at = [(sshd.root / remote / n).stat().st_ctime_ns for n in receipt.delivered]
+    assert renamed_at == sorted(renamed_at)  # made visible in batch order
     for p in batch:
         assert (sshd.root / remote / p.name).read_bytes() == p.read_bytes()
     assert receipt.extra["bytes"] == sum(p.stat().st_size for p in batch)
@@ -285,6 +287,19 @@ def test_a_server_that_announces_posix_rename_but_refuses_it_gets_plain_renames(
     assert (faulty.root / AGENT).read_bytes() == b"a2" and (faulty.root / SERVICE).read_bytes() == b"new"
     assert names(faulty.root) == sorted([AGENT, SERVICE])
     assert caplog.text.count("announces posix-rename@openssh.com but refuses it") == 1
+
+
+def test_a_server_whose_posix_rename_cannot_replace_a_file_gets_remove_then_rename(faulty, tmp_path, caplog):
+    faulty.faults.no_overwrite = True
+    (faulty.root / AGENT).write_bytes(b"old")
+    target = SftpTarget("ds", spec_for(faulty))
+    with caplog.at_level(logging.WARNING, logger="gisgate.targets.sftp"):
+        receipt = target.deliver(files(tmp_path, {AGENT: b"new", SERVICE: b"s"}))
+    target.close()
+    assert f"{AGENT} exists and the server cannot rename over it; removing it first" in caplog.text
+    assert receipt.delivered == [AGENT, SERVICE]
+    assert (faulty.root / AGENT).read_bytes() == b"new"
+    assert names(faulty.root) == sorted([AGENT, SERVICE])
 
 
 def test_disk_full_is_transient_and_leaves_nothing_behind(faulty, tmp_path):

@@ -7,9 +7,10 @@ What one `deliver(batch)` does, for each file in the given order:
    Data Server never picks up half a file;
 2. check the size the server reports for the open temp file equals the local size;
 3. rename it onto its final name with `posix-rename@openssh.com` (atomic, overwrites). The
-   extension is probed from the server's SFTP version reply; without it the file is renamed
-   with plain SFTP `rename` and, when that is refused because the name exists, the old file is
-   removed first — a short window without the file, logged as a warning.
+   extension is probed from the server's SFTP version reply (and dropped if the server refuses
+   it); without it the file is renamed with plain SFTP `rename`. When a rename is refused because
+   the name exists (plain rename; posix-rename on some Windows servers), the old file is removed
+   first — a short window without the file, logged as a warning.
 
 A file is renamed only after the previous one's rename succeeded, so files become visible in
 batch order; a failure stops the batch and removes the temp files it left (when the connection
@@ -744,16 +745,17 @@ class SftpTarget:
                             self.name, POSIX_RENAME)
                 self.posix_rename = False
                 return self._finish_rename(sftp, u, sftp.send(proto.CMD_RENAME, src, dst))
-            if self.posix_rename or e.code in (proto.SFTP_NO_SUCH_FILE, proto.SFTP_PERMISSION_DENIED):
+            if e.code in (proto.SFTP_NO_SUCH_FILE, proto.SFTP_PERMISSION_DENIED):
                 raise
-            # plain rename refuses to replace an existing name: remove it, then rename (not atomic)
+            # plain rename (and posix-rename on some Windows servers) refuses to replace an existing
+            # name: remove it, then rename (not atomic)
             t, _ = sftp.collect(sftp.send(proto.CMD_STAT, dst))
             if t != proto.CMD_ATTRS:
                 raise
         log.warning("sftp target %r: %s exists and the server cannot rename over it; removing it first",
                     self.name, dst)
         sftp.status(sftp.send(proto.CMD_REMOVE, dst), "remove", dst)
-        sftp.status(sftp.send(proto.CMD_RENAME, src, dst), "rename", f"{src} -> {dst}")
+        sftp.status(self._send_rename(sftp, u), "rename", f"{src} -> {dst}")
 
     def _cleanup(self, uploads: list[_Upload]) -> None:
         """After an SFTP-level failure on a live connection: close handles, remove temp files."""
