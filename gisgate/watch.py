@@ -216,6 +216,18 @@ class Hints:
         return taken
 
 
+def _no_move_pairing_delay() -> None:
+    """watchdog holds every IN_MOVED_FROM for 0.5 s to pair it with its IN_MOVED_TO, and the events
+    queued behind it wait too. Each claim moves a file out of an inbox, so that would delay every
+    hint by up to 0.5 s; events are only hints here, so moves need no pairing."""
+    for module, cls in (("watchdog.observers.inotify_move_event_grouper", "InotifyMoveEventGrouper"),
+                        ("watchdog.observers.inotify_buffer", "InotifyBuffer")):  # watchdog >= 6 / older
+        try:
+            getattr(__import__(module, fromlist=[cls]), cls).delay = 0.0
+        except (ImportError, AttributeError):
+            continue
+
+
 # ---- the watcher ---------------------------------------------------------------------------------
 
 
@@ -251,6 +263,7 @@ class Watcher:
         from watchdog.observers import Observer
         from watchdog.observers.polling import PollingObserver
 
+        _no_move_pairing_delay()
         native, polled = None, None
         for inbox in self.inboxes:
             use_polling = self.polling if self.polling is not None else is_network(inbox.path)
@@ -307,10 +320,6 @@ class Watcher:
         A file's last change counts from its last file event when there was one (the loop may list
         the inbox a little later than the event), else from now."""
         times = times or {}
-        for name, (mono, _) in times.items():
-            tracked = inbox.seen.get(name)
-            if tracked is not None and mono > tracked.changed_mono:
-                tracked.changed_mono = mono
         room = self.queue_limit - sum(len(i.seen) for i in self.inboxes)
         fresh = []
         try:
