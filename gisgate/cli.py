@@ -146,6 +146,20 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(0)
 
 
+# -- SFTP host keys ---------------------------------------------------------------------------------
+
+
+@cli.command("hostkey")
+@click.argument("target")
+@click.option("--config", "config_file", default="gisgate.toml", show_default=True,
+              type=click.Path(dir_okay=False), help="The gisgate.toml that defines TARGET.")
+def hostkey(target: str, config_file: str) -> None:
+    """Show the host key an sftp TARGET's server offers, for a human to approve. Trusts nothing."""
+    from gisgate.targets import sftp  # paramiko stays out of the CLI's import time
+
+    click.echo(sftp.host_key_of(config_file, target).describe())
+
+
 # -- deliver: one-shot delivery of produced files through a configured target ------------------------
 
 

@@ -122,7 +122,14 @@ class SftpTarget(Strict):
     key_file: str | None = None
     password_env: str | None = None
     password_file: str | None = None
-    timeout_s: float = 30.0
+    timeout_s: float = Field(30.0, gt=0, description="connect, banner, key exchange, auth and each channel read")
+    tenant: str | None = None  # fills {tenant} in `path`
+    create_dirs: bool = False  # create missing remote directories of `path`
+    deadline_s: float = Field(300.0, gt=0, description="outer limit for one delivery, connecting included")
+    connect_attempts: int = Field(3, ge=1)
+    backoff_s: float = Field(1.0, ge=0, description="first pause between connect attempts; doubles each time")
+    idle_s: float = Field(120.0, ge=0, description="reconnect instead of reusing a connection idle this long")
+    stale_temp_s: float = Field(3600.0, ge=0, description="remove our temp files untouched this long; 0: never")
 
 
 def check_base_url(url: str) -> str:

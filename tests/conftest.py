@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sshd import Sshd
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -23,6 +24,19 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory):
+    """A real OpenSSH sshd on a free loopback port, for the whole session (see tests/sshd.py).
+
+    Gives `.host`, `.port`, `.user`, `.client_key`, `.known_hosts` (pins the host key) and `.root`
+    (the served directory: relative SFTP paths land there). Tests that stop, freeze or re-key a
+    server start their own `Sshd.start(tmp_path)` instead of disturbing this one.
+    """
+    server = Sshd.start(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.stop_all()
 
 
 # -- REST targets: a real local Webex WFO / CommunityWFM server (tests/fake_wfm.py) -----------------
