@@ -25,8 +25,16 @@ from gisgate.errors import ConfigError
 from gisgate.model import Batch, Output
 from gisgate.render._json import UTC_TEXT, chunks, number_text, objects
 
-ACTIVITY = {"LOGOUT": "LoggedOut", "NOT_READY": "NotReady", "READY": "Ready", "TALKING": "OnCall",
-            "WORK_NOT_READY": "Wrapup", "WORK_READY": "Wrapup", "HOLD": "Hold", "RESERVED": "NotReady"}
+ACTIVITY = {
+    "LOGOUT": "LoggedOut",
+    "NOT_READY": "NotReady",
+    "READY": "Ready",
+    "TALKING": "OnCall",
+    "WORK_NOT_READY": "Wrapup",
+    "WORK_READY": "Wrapup",
+    "HOLD": "Hold",
+    "RESERVED": "NotReady",
+}
 
 
 def render(batch: Batch, options: ConvertOptions, batch_size: int = 500) -> Iterator[Output]:
@@ -37,33 +45,53 @@ def render(batch: Batch, options: ConvertOptions, batch_size: int = 500) -> Iter
     account = options.cwfm_account_id
     if qi is not None and not qi.is_empty():
         q = qi.sort("interval_start", "service_id")
-        rows = objects(q, [
-            pl.lit("false").alias("UpdateExisting"), pl.col("service_id").alias("CollectionPoint"),
-            pl.col("interval_start").dt.strftime(UTC_TEXT).alias("Interval"),
-            number_text(pl.col("offered")).alias("ContactsOffered"),
-            number_text((pl.col("offered") - pl.col("answered")).clip(0.0)).alias("ContactsNotHandled"),
-            number_text(pl.col("talk_s") + pl.col("acw_s")).alias("TalkTime"),
-            number_text(pl.col("hold_s")).alias("HoldTime"),
-            number_text(pl.col("service_level_pct")).alias("ServiceLevelPct"),
-        ])
+        rows = objects(
+            q,
+            [
+                pl.lit("false").alias("UpdateExisting"),
+                pl.col("service_id").alias("CollectionPoint"),
+                pl.col("interval_start").dt.strftime(UTC_TEXT).alias("Interval"),
+                number_text(pl.col("offered")).alias("ContactsOffered"),
+                number_text((pl.col("offered") - pl.col("answered")).clip(0.0)).alias("ContactsNotHandled"),
+                number_text(pl.col("talk_s") + pl.col("acw_s")).alias("TalkTime"),
+                number_text(pl.col("hold_s")).alias("HoldTime"),
+                number_text(pl.col("service_level_pct")).alias("ServiceLevelPct"),
+            ],
+        )
         yield from _bodies("callvolume", "CallVolumeUpdates", account, rows, q["interval_start"], batch_size)
         points = q.select(pl.col("service_id").unique().sort())
         names = options.mapping.service_names
-        rows = objects(points, [pl.col("service_id").alias("CollectionPointId"),
-                                pl.col("service_id").replace(names).str.slice(0, 255).alias("Description")])
+        rows = objects(
+            points,
+            [
+                pl.col("service_id").alias("CollectionPointId"),
+                pl.col("service_id").replace(names).str.slice(0, 255).alias("Description"),
+            ],
+        )
         yield from _bodies("collectionpoints", "CollectionPointInserts", account, rows, None, batch_size)
     if events is not None and not events.is_empty():
-        e = events.unique(["agent_id", "at", "state", "reason"]).sort("at", "agent_id", "state", "reason", nulls_last=True)
+        e = events.unique(["agent_id", "at", "state", "reason"]).sort(
+            "at", "agent_id", "state", "reason", nulls_last=True
+        )
         rows = objects(
             e,
-            [pl.col("agent_id").alias("AgentId"), pl.col("at").dt.strftime(UTC_TEXT).alias("EventTime"),
-             pl.col("state").replace_strict(ACTIVITY).alias("Activity")],
+            [
+                pl.col("agent_id").alias("AgentId"),
+                pl.col("at").dt.strftime(UTC_TEXT).alias("EventTime"),
+                pl.col("state").replace_strict(ACTIVITY).alias("Activity"),
+            ],
             {"ReasonCode": pl.col("reason").str.strip_chars().str.slice(0, 10)},
         )
         yield from _bodies("agentactivity", "AgentUpdates", account, rows, None, batch_size)
         people = e.select(pl.col("agent_id").unique().sort())
-        rows = objects(people, [pl.col("agent_id").alias("AgentId"),
-                                pl.col("agent_id").str.slice(0, 20).alias("FirstName"), pl.lit("").alias("LastName")])
+        rows = objects(
+            people,
+            [
+                pl.col("agent_id").alias("AgentId"),
+                pl.col("agent_id").str.slice(0, 20).alias("FirstName"),
+                pl.lit("").alias("LastName"),
+            ],
+        )
         yield from _bodies("people", "AgentInserts", account, rows, None, batch_size)
 
 

@@ -18,8 +18,16 @@ from gisgate.errors import ConfigError
 from gisgate.model import Batch, Output
 from gisgate.render._json import chunks, objects
 
-GIS_CODES = {"LOGOUT": "1", "NOT_READY": "2", "READY": "3", "TALKING": "4", "WORK_NOT_READY": "5",
-             "WORK_READY": "6", "HOLD": "10", "RESERVED": "2"}  # GIS has no Reserved state
+GIS_CODES = {
+    "LOGOUT": "1",
+    "NOT_READY": "2",
+    "READY": "3",
+    "TALKING": "4",
+    "WORK_NOT_READY": "5",
+    "WORK_READY": "6",
+    "HOLD": "10",
+    "RESERVED": "2",
+}  # GIS has no Reserved state
 
 
 def render(batch: Batch, options: ConvertOptions, batch_size: int = 500) -> Iterator[Output]:
@@ -37,10 +45,15 @@ def render(batch: Batch, options: ConvertOptions, batch_size: int = 500) -> Iter
     may_reason = code.is_in(["1", "2"])
     rows = objects(
         e,
-        [pl.col("agent_id").alias("acdAgentId"), code.alias("gisStateIdentifier"),
-         (pl.col("at").dt.epoch("us") // 1000).alias("timestamp")],
-        {"reasonCode": pl.when(may_reason & numeric.is_between(1, 65535)).then(numeric),
-         "reasonText": pl.when(may_reason & ~numeric.is_between(1, 65535).fill_null(False)).then(pl.col("reason"))},
+        [
+            pl.col("agent_id").alias("acdAgentId"),
+            code.alias("gisStateIdentifier"),
+            (pl.col("at").dt.epoch("us") // 1000).alias("timestamp"),
+        ],
+        {
+            "reasonCode": pl.when(may_reason & numeric.is_between(1, 65535)).then(numeric),
+            "reasonText": pl.when(may_reason & ~numeric.is_between(1, 65535).fill_null(False)).then(pl.col("reason")),
+        },
     ).str.replace('"reasonText":', '"reasonCode":', literal=True)
     for n, body in enumerate(chunks(rows, None, batch_size), start=1):
         yield Output(f"rtstate-{n:04d}.json", f"[{body}]\n".encode(), "rtstate")

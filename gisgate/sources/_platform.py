@@ -18,20 +18,43 @@ from gisgate.sources._io import LINE, json_frame, load_json, problems_from, read
 # Built-in state tables (domain-spec §5.6), keyed by `state_key`; `mapping.states` overrides them.
 DEFAULT_STATES: dict[str, dict[str, str]] = {
     "talkdesk": {
-        "available": "READY", "onacall": "TALKING", "aftercallwork": "WORK_READY", "away": "NOT_READY",
-        "offline": "LOGOUT", "break": "NOT_READY", "lunch": "NOT_READY", "meeting": "NOT_READY",
+        "available": "READY",
+        "onacall": "TALKING",
+        "aftercallwork": "WORK_READY",
+        "away": "NOT_READY",
+        "offline": "LOGOUT",
+        "break": "NOT_READY",
+        "lunch": "NOT_READY",
+        "meeting": "NOT_READY",
         "training": "NOT_READY",
     },
     "livevox": {
-        "ready": "READY", "notready": "NOT_READY", "incall": "TALKING", "talk": "TALKING", "dialing": "TALKING",
-        "preview": "TALKING", "previewdial": "TALKING", "manualdial": "TALKING", "transferring": "TALKING",
-        "hold": "HOLD", "wrapup": "WORK_READY", "logon": "NOT_READY", "logoff": "LOGOUT",
-        "reserved": "RESERVED", "registering": "NOT_READY",
+        "ready": "READY",
+        "notready": "NOT_READY",
+        "incall": "TALKING",
+        "talk": "TALKING",
+        "dialing": "TALKING",
+        "preview": "TALKING",
+        "previewdial": "TALKING",
+        "manualdial": "TALKING",
+        "transferring": "TALKING",
+        "hold": "HOLD",
+        "wrapup": "WORK_READY",
+        "logon": "NOT_READY",
+        "logoff": "LOGOUT",
+        "reserved": "RESERVED",
+        "registering": "NOT_READY",
     },
     # The inverse of the GIS → CommunityWFM reverse table, plus the usual spellings of wrap-up.
     "cwfm": {
-        "loggedout": "LOGOUT", "logout": "LOGOUT", "notready": "NOT_READY", "ready": "READY", "oncall": "TALKING",
-        "wrapup": "WORK_READY", "aftercallwork": "WORK_READY", "hold": "HOLD",
+        "loggedout": "LOGOUT",
+        "logout": "LOGOUT",
+        "notready": "NOT_READY",
+        "ready": "READY",
+        "oncall": "TALKING",
+        "wrapup": "WORK_READY",
+        "aftercallwork": "WORK_READY",
+        "hold": "HOLD",
     },
 }
 NULLS = ["", "None", "none", "null", "NULL", "N/A", "-"]
@@ -67,7 +90,8 @@ def nulls(frame: pl.DataFrame) -> pl.DataFrame:
     """Null markers (`None`, `null`, `N/A`, ...) and blank strings become nulls in every text column."""
     return frame.with_columns(
         pl.when(pl.col(c).str.strip_chars().is_in(NULLS)).then(None).otherwise(pl.col(c).str.strip_chars()).alias(c)
-        for c, t in frame.schema.items() if t == pl.String
+        for c, t in frame.schema.items()
+        if t == pl.String
     )
 
 
@@ -80,10 +104,16 @@ def bad_ids(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     """(_line, column, reason) for IDs that cannot travel in a GIS file: comma, quote or whitespace."""
     parts = [
         frame.filter(pl.col(c).str.contains(r"[,\"'\s]")).select(
-            LINE, pl.lit(c).alias("column"), (pl.lit("ID contains a comma, quote or space: ") + pl.col(c)).alias("reason"))
-        for c in columns if c in frame.columns
+            LINE,
+            pl.lit(c).alias("column"),
+            (pl.lit("ID contains a comma, quote or space: ") + pl.col(c)).alias("reason"),
+        )
+        for c in columns
+        if c in frame.columns
     ]
-    return pl.concat(parts) if parts else pl.DataFrame(schema={LINE: pl.Int64, "column": pl.String, "reason": pl.String})
+    return (
+        pl.concat(parts) if parts else pl.DataFrame(schema={LINE: pl.Int64, "column": pl.String, "reason": pl.String})
+    )
 
 
 def utc_time(expr: pl.Expr, naive_tz: str) -> pl.Expr:
@@ -96,12 +126,16 @@ def utc_time(expr: pl.Expr, naive_tz: str) -> pl.Expr:
     ).dt.replace_time_zone("UTC")
     aware = text.str.replace(r"Z$", "+00:00").str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_zone="UTC")
     spaced = text.str.replace("T", " ")
-    naive = pl.coalesce(
-        spaced.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us"),
-        spaced.str.to_datetime("%Y-%m-%d %H:%M", strict=False, time_unit="us"),
-        text.str.to_datetime("%m/%d/%Y %H:%M:%S", strict=False, time_unit="us"),
-        text.str.to_datetime("%m/%d/%Y %H:%M", strict=False, time_unit="us"),
-    ).dt.replace_time_zone(naive_tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
+    naive = (
+        pl.coalesce(
+            spaced.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us"),
+            spaced.str.to_datetime("%Y-%m-%d %H:%M", strict=False, time_unit="us"),
+            text.str.to_datetime("%m/%d/%Y %H:%M:%S", strict=False, time_unit="us"),
+            text.str.to_datetime("%m/%d/%Y %H:%M", strict=False, time_unit="us"),
+        )
+        .dt.replace_time_zone(naive_tz, ambiguous="earliest", non_existent="null")
+        .dt.convert_time_zone("UTC")
+    )
     return pl.when(num.is_not_null()).then(epoch).otherwise(pl.coalesce(aware, naive)).cast(model.UTC_TIME)
 
 
@@ -119,7 +153,8 @@ def seconds(expr: pl.Expr, scale: float = 1.0) -> pl.Expr:
     )
     clock = text.str.extract_groups(r"^(\d+):([0-5]\d):([0-5]\d(?:\.\d+)?)$")
     hms = (
-        clock.struct.field("1").cast(pl.Float64) * 3600 + clock.struct.field("2").cast(pl.Float64) * 60
+        clock.struct.field("1").cast(pl.Float64) * 3600
+        + clock.struct.field("2").cast(pl.Float64) * 60
         + clock.struct.field("3").cast(pl.Float64)
     )
     has_unit = text.str.contains(r"^\s*\d") & text.str.contains(r"[dhms]$")
@@ -137,16 +172,29 @@ def check_parsed(frame: pl.DataFrame, pairs: dict[str, str], what: str) -> pl.Da
     parts = []
     for dst, src in pairs.items():
         bad = pl.col(src).is_not_null() & (pl.col(dst).is_null() | (pl.col(dst).cast(pl.Float64, strict=False) < 0))
-        parts.append(frame.filter(bad).select(
-            LINE, pl.lit(src).alias("column"), (pl.lit(f"not {what}: ") + pl.col(src).cast(pl.String)).alias("reason")))
-    return pl.concat(parts) if parts else pl.DataFrame(schema={LINE: pl.Int64, "column": pl.String, "reason": pl.String})
+        parts.append(
+            frame.filter(bad).select(
+                LINE,
+                pl.lit(src).alias("column"),
+                (pl.lit(f"not {what}: ") + pl.col(src).cast(pl.String)).alias("reason"),
+            )
+        )
+    return (
+        pl.concat(parts) if parts else pl.DataFrame(schema={LINE: pl.Int64, "column": pl.String, "reason": pl.String})
+    )
 
 
 def required(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     """(_line, column, reason) for empty required values."""
-    parts = [frame.filter(pl.col(c).is_null()).select(LINE, pl.lit(c).alias("column"), pl.lit("value is empty").alias("reason"))
-             for c in columns]
-    return pl.concat(parts) if parts else pl.DataFrame(schema={LINE: pl.Int64, "column": pl.String, "reason": pl.String})
+    parts = [
+        frame.filter(pl.col(c).is_null()).select(
+            LINE, pl.lit(c).alias("column"), pl.lit("value is empty").alias("reason")
+        )
+        for c in columns
+    ]
+    return (
+        pl.concat(parts) if parts else pl.DataFrame(schema={LINE: pl.Int64, "column": pl.String, "reason": pl.String})
+    )
 
 
 def raise_problems(frames: list[pl.DataFrame], file: str) -> None:

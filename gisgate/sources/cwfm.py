@@ -46,8 +46,11 @@ def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
                 continue
             k = key if key in KINDS else kind(set(frame.columns))
             if k is None:
-                raise InputError("not a Cloud Connect CallVolumeUpdates, AgentUpdates, AgentInserts or "
-                                 f"CollectionPointInserts body (fields {sorted(frame.columns)[:8]})", str(path))
+                raise InputError(
+                    "not a Cloud Connect CallVolumeUpdates, AgentUpdates, AgentInserts or "
+                    f"CollectionPointInserts body (fields {sorted(frame.columns)[:8]})",
+                    str(path),
+                )
             if k == "CallVolumeUpdates":
                 volumes.append(_volumes(frame, str(path), options))
             elif k == "AgentUpdates":
@@ -62,35 +65,56 @@ def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
         if (v["abandoned"] > 0).any():
             warnings.append("cwfm: ContactsNotHandled counted as abandoned (it also holds other unhandled contacts)")
     if activity:
-        events, w = P.map_states(pl.concat(activity), "raw_state", P.state_table("cwfm", options.mapping),
-                                 "cwfm AgentUpdates")
+        events, w = P.map_states(
+            pl.concat(activity), "raw_state", P.state_table("cwfm", options.mapping), "cwfm AgentUpdates"
+        )
         warnings += w
-        events = events.with_columns(pl.when(pl.col("state").is_in(["NOT_READY", "LOGOUT"])).then(pl.col("reason"))
-                                     .alias("reason"))
+        events = events.with_columns(
+            pl.when(pl.col("state").is_in(["NOT_READY", "LOGOUT"])).then(pl.col("reason")).alias("reason")
+        )
         batch.state_events = model.check(
-            events.select(list(model.STATE_EVENTS)).unique().sort("agent_id", "at", "state"), "STATE_EVENTS", "cwfm")
+            events.select(list(model.STATE_EVENTS)).unique().sort("agent_id", "at", "state"), "STATE_EVENTS", "cwfm"
+        )
     return batch
 
 
 def _volumes(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame:
     P.missing_columns(f, ["ContactsNotHandled", "TalkTime"], file, "CallVolumeUpdates record")
-    nums = {"offered": "ContactsOffered", "abandoned": "ContactsNotHandled", "talk_s": "TalkTime",
-            "hold_s": "HoldTime", "service_level_pct": "ServiceLevelPct"}
+    nums = {
+        "offered": "ContactsOffered",
+        "abandoned": "ContactsNotHandled",
+        "talk_s": "TalkTime",
+        "hold_s": "HoldTime",
+        "service_level_pct": "ServiceLevelPct",
+    }
     f = f.with_columns(
         P.utc_time(pl.col("Interval"), o.naive_tz).alias("interval_start"),
         P.map_ids(pl.col("CollectionPoint"), o.mapping.services).alias("service_id"),
         *[(P.seconds(pl.col(src)) if src in f.columns else pl.lit(0.0)).alias(dst) for dst, src in nums.items()],
     )
-    P.raise_problems([
-        P.required(f, ["CollectionPoint", "Interval", "ContactsOffered", "ContactsNotHandled", "TalkTime"]),
-        P.check_parsed(f, {"interval_start": "Interval"}, "a date and time"),
-        P.check_parsed(f, {d: s for d, s in nums.items() if s in f.columns}, "a non-negative number"),
-        P.bad_ids(f, ["service_id"])], file)
+    P.raise_problems(
+        [
+            P.required(f, ["CollectionPoint", "Interval", "ContactsOffered", "ContactsNotHandled", "TalkTime"]),
+            P.check_parsed(f, {"interval_start": "Interval"}, "a date and time"),
+            P.check_parsed(f, {d: s for d, s in nums.items() if s in f.columns}, "a non-negative number"),
+            P.bad_ids(f, ["service_id"]),
+        ],
+        file,
+    )
     handled = (pl.col("offered") - pl.col("abandoned")).clip(0.0)
     return f.select(
-        "interval_start", "service_id", "offered", handled.alias("handled"), handled.alias("answered"), "abandoned",
-        "talk_s", pl.col("hold_s").fill_null(0.0), pl.lit(0.0).alias("acw_s"), pl.lit(0.0).alias("answer_delay_s"),
-        pl.col("service_level_pct").fill_null(0.0).clip(0.0, 100.0))
+        "interval_start",
+        "service_id",
+        "offered",
+        handled.alias("handled"),
+        handled.alias("answered"),
+        "abandoned",
+        "talk_s",
+        pl.col("hold_s").fill_null(0.0),
+        pl.lit(0.0).alias("acw_s"),
+        pl.lit(0.0).alias("answer_delay_s"),
+        pl.col("service_level_pct").fill_null(0.0).clip(0.0, 100.0),
+    )
 
 
 def _activity(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame:
@@ -100,6 +124,12 @@ def _activity(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame:
         pl.col("Activity").alias("raw_state"),
         (pl.col("ReasonCode") if "ReasonCode" in f.columns else pl.lit(None, pl.String)).alias("reason"),
     )
-    P.raise_problems([P.required(f, ["AgentId", "EventTime", "Activity"]),
-                      P.check_parsed(f, {"at": "EventTime"}, "a date and time"), P.bad_ids(f, ["agent_id"])], file)
+    P.raise_problems(
+        [
+            P.required(f, ["AgentId", "EventTime", "Activity"]),
+            P.check_parsed(f, {"at": "EventTime"}, "a date and time"),
+            P.bad_ids(f, ["agent_id"]),
+        ],
+        file,
+    )
     return f.select("agent_id", "at", "raw_state", "reason")

@@ -48,18 +48,22 @@ def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
                 continue
             k = kind(set(frame.columns))
             if k is None:
-                raise InputError("not LinkLive queueEngagementIntervals or userStates records "
-                                 f"(fields {sorted(frame.columns)[:8]})", str(path))
+                raise InputError(
+                    f"not LinkLive queueEngagementIntervals or userStates records (fields {sorted(frame.columns)[:8]})",
+                    str(path),
+                )
             (intervals if k == "intervals" else states).append(
-                (_intervals if k == "intervals" else _states)(frame, str(path), options))
+                (_intervals if k == "intervals" else _states)(frame, str(path), options)
+            )
     batch = model.Batch(warnings=warnings)
     if intervals:
         batch.queue_intervals, batch.source_interval = _merge_intervals(pl.concat(intervals), warnings), 15
     if states:
         events, w = P.map_states(pl.concat(states), "_key", _table(options), "linklive userStates")
         warnings += w
-        batch.state_events = model.check(events.select(list(model.STATE_EVENTS)).unique().sort("agent_id", "at"),
-                                         "STATE_EVENTS", "linklive")
+        batch.state_events = model.check(
+            events.select(list(model.STATE_EVENTS)).unique().sort("agent_id", "at"), "STATE_EVENTS", "linklive"
+        )
     return batch
 
 
@@ -72,16 +76,30 @@ def _intervals(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame:
         P.seconds(pl.col("abandonedCount")).alias("abandoned"),
         P.seconds(pl.col("totalHandleTimeMs"), 0.001).alias("talk_s"),
     )
-    P.raise_problems([
-        P.required(f, ["queueId", "intervalStart", "enqueuedCount", "abandonedCount", "totalHandleTimeMs"]),
-        P.check_parsed(f, {"interval_start": "intervalStart"}, "a time"),
-        P.check_parsed(f, {"offered": "enqueuedCount", "abandoned": "abandonedCount", "talk_s": "totalHandleTimeMs"},
-                       "a non-negative number"),
-        P.bad_ids(f, ["service_id"])], file)
+    P.raise_problems(
+        [
+            P.required(f, ["queueId", "intervalStart", "enqueuedCount", "abandonedCount", "totalHandleTimeMs"]),
+            P.check_parsed(f, {"interval_start": "intervalStart"}, "a time"),
+            P.check_parsed(
+                f,
+                {"offered": "enqueuedCount", "abandoned": "abandonedCount", "talk_s": "totalHandleTimeMs"},
+                "a non-negative number",
+            ),
+            P.bad_ids(f, ["service_id"]),
+        ],
+        file,
+    )
     handled = (pl.col("offered") - pl.col("abandoned")).clip(0.0)
     return f.select(
-        "interval_start", "service_id", "offered", handled.alias("handled"), handled.alias("answered"), "abandoned",
-        "talk_s", *[pl.lit(0.0).alias(c) for c in ("hold_s", "acw_s", "answer_delay_s", "service_level_pct")])
+        "interval_start",
+        "service_id",
+        "offered",
+        handled.alias("handled"),
+        handled.alias("answered"),
+        "abandoned",
+        "talk_s",
+        *[pl.lit(0.0).alias(c) for c in ("hold_s", "acw_s", "answer_delay_s", "service_level_pct")],
+    )
 
 
 def _merge_intervals(f: pl.DataFrame, warnings: list[str]) -> pl.DataFrame:
@@ -90,8 +108,9 @@ def _merge_intervals(f: pl.DataFrame, warnings: list[str]) -> pl.DataFrame:
     n = f.height
     f = f.unique(["interval_start", "service_id"], keep="last", maintain_order=True)
     if f.height < n:
-        warnings.append(f"linklive: {n - f.height} queue interval(s) given twice with different values; "
-                        "the last one is used")
+        warnings.append(
+            f"linklive: {n - f.height} queue interval(s) given twice with different values; the last one is used"
+        )
     return model.check(f.sort("interval_start", "service_id"), "QUEUE_INTERVALS", "linklive")
 
 
@@ -105,34 +124,60 @@ def _states(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame:
     elif composite:
         raw = pl.col(composite)
     else:
-        raise InputError([Problem(file, 1, "presenceStatus", "missing: a user state needs presenceStatus, "
-                                    "activity and allocationStatus, or one composite status field")])
+        raise InputError(
+            [
+                Problem(
+                    file,
+                    1,
+                    "presenceStatus",
+                    "missing: a user state needs presenceStatus, "
+                    "activity and allocationStatus, or one composite status field",
+                )
+            ]
+        )
     f = f.with_columns(
         P.map_ids(pl.col("userId"), o.mapping.agents).alias("agent_id"),
         P.utc_time(pl.col("startTimestamp"), o.naive_tz).alias("at"),
         raw.alias("raw_state"),
     )
-    P.raise_problems([P.required(f.with_columns(pl.col("raw_state").alias("status")), ["userId", "startTimestamp", "status"]),
-                      P.check_parsed(f, {"at": "startTimestamp"}, "a time"), P.bad_ids(f, ["agent_id"])], file)
+    P.raise_problems(
+        [
+            P.required(f.with_columns(pl.col("raw_state").alias("status")), ["userId", "startTimestamp", "status"]),
+            P.check_parsed(f, {"at": "startTimestamp"}, "a time"),
+            P.bad_ids(f, ["agent_id"]),
+        ],
+        file,
+    )
     low = pl.col("raw_state").str.to_lowercase()
     presence = low.str.extract(r"^([a-z]+)")
     alloc = low.str.contains(r"(partially|fully)_?allocated")
     derived = (
-        pl.when(presence == "offline").then(pl.lit("LOGOUT"))
-        .when((presence == "online") & alloc).then(pl.lit("TALKING"))
-        .when((presence == "online") & low.str.contains(r"^online_available_not_?allocated")).then(pl.lit("READY"))
-        .when((presence == "online") & low.str.contains(r"^online_unavailable_not_?allocated")).then(pl.lit("NOT_READY"))
-        .when(presence.is_in(["busy", "away"])).then(pl.lit("NOT_READY"))
+        pl.when(presence == "offline")
+        .then(pl.lit("LOGOUT"))
+        .when((presence == "online") & alloc)
+        .then(pl.lit("TALKING"))
+        .when((presence == "online") & low.str.contains(r"^online_available_not_?allocated"))
+        .then(pl.lit("READY"))
+        .when((presence == "online") & low.str.contains(r"^online_unavailable_not_?allocated"))
+        .then(pl.lit("NOT_READY"))
+        .when(presence.is_in(["busy", "away"]))
+        .then(pl.lit("NOT_READY"))
     )
     # `_key` is what the state table matches: the configured override for the composite, else the
     # derived state (known presences), else the raw text (unknown → Not Ready, warned).
     return f.select(
-        "agent_id", "at", "raw_state",
+        "agent_id",
+        "at",
+        "raw_state",
         pl.when(P.state_key(pl.col("raw_state")).is_in(list(P.state_table("linklive", o.mapping))))
         .then(pl.col("raw_state"))
-        .otherwise(pl.coalesce(derived, pl.col("raw_state"))).alias("_key"),
+        .otherwise(pl.coalesce(derived, pl.col("raw_state")))
+        .alias("_key"),
         # Reason: the presence text for busy/away, the raw status when it is not understood.
-        pl.when(presence.is_in(["busy", "away"])).then(presence).when(derived.is_null()).then(pl.col("raw_state"))
+        pl.when(presence.is_in(["busy", "away"]))
+        .then(presence)
+        .when(derived.is_null())
+        .then(pl.col("raw_state"))
         .alias("reason"),
     )
 

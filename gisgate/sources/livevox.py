@@ -54,8 +54,11 @@ def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
                 continue
             k = kind(set(frame.columns))
             if k is None:
-                raise InputError("not a LiveVox agent event, interaction event or service statistics record "
-                                 f"(fields {sorted(frame.columns)[:8]})", str(path))
+                raise InputError(
+                    "not a LiveVox agent event, interaction event or service statistics record "
+                    f"(fields {sorted(frame.columns)[:8]})",
+                    str(path),
+                )
             if k == "agent":
                 agent.append(_agent_events(frame, str(path), options))
             elif k == "interaction":
@@ -64,17 +67,24 @@ def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
                 service.append(_snapshots(frame, scalars, str(path), options))
     batch = model.Batch(warnings=warnings)
     if agent:
-        events, w = P.map_states(pl.concat(agent), "raw_state", P.state_table("livevox", options.mapping),
-                                 "livevox agent events")
+        events, w = P.map_states(
+            pl.concat(agent), "raw_state", P.state_table("livevox", options.mapping), "livevox agent events"
+        )
         warnings += w
         key = P.state_key(pl.col("raw_state"))
         events = events.with_columns(
-            pl.when(pl.col("state") != "NOT_READY").then(None)
-            .when(key == "notready").then(pl.col("_reason"))
-            .when(key == "logon").then(pl.lit("LOGON"))
-            .otherwise(pl.col("raw_state")).alias("reason"))
+            pl.when(pl.col("state") != "NOT_READY")
+            .then(None)
+            .when(key == "notready")
+            .then(pl.col("_reason"))
+            .when(key == "logon")
+            .then(pl.lit("LOGON"))
+            .otherwise(pl.col("raw_state"))
+            .alias("reason")
+        )
         batch.state_events = model.check(
-            events.select(list(model.STATE_EVENTS)).unique().sort("agent_id", "at", "state"), "STATE_EVENTS", "livevox")
+            events.select(list(model.STATE_EVENTS)).unique().sort("agent_id", "at", "state"), "STATE_EVENTS", "livevox"
+        )
     if interaction:
         batch.contacts = _contacts(pl.concat(interaction, how="diagonal_relaxed"), warnings)
     if service:
@@ -89,11 +99,19 @@ def _agent_events(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame
     f = f.with_columns(
         P.map_ids(pl.coalesce(login, numeric), o.mapping.agents).alias("agent_id"),
         P.utc_time(pl.col("timestamp"), o.naive_tz).alias("at"),
-        pl.col("eventType").alias("raw_state"), reason.alias("_reason"),
+        pl.col("eventType").alias("raw_state"),
+        reason.alias("_reason"),
     )
-    P.raise_problems([
-        P.required(f.with_columns(pl.col("agent_id").alias("agentLoginId")), ["agentLoginId", "timestamp", "eventType"]),
-        P.check_parsed(f, {"at": "timestamp"}, "a time"), P.bad_ids(f, ["agent_id"])], file)
+    P.raise_problems(
+        [
+            P.required(
+                f.with_columns(pl.col("agent_id").alias("agentLoginId")), ["agentLoginId", "timestamp", "eventType"]
+            ),
+            P.check_parsed(f, {"at": "timestamp"}, "a time"),
+            P.bad_ids(f, ["agent_id"]),
+        ],
+        file,
+    )
     return f.select("agent_id", "at", "raw_state", "_reason")
 
 
@@ -111,14 +129,19 @@ def _interaction_events(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.Dat
         (col("campaignType").str.to_uppercase() == "OUTBOUND").fill_null(False).alias("_out"),
         pl.lit(file).alias("_file"),
     )
-    checks = [P.required(f.with_columns(pl.col("_id").alias("transactionId")), ["transactionId", "callEventType"]),
-              P.check_parsed(f, {"_start": "start", "_end": "end"} if "end" in f.columns else {"_start": "start"},
-                             "an ISO-8601 time"),
-              P.bad_ids(f, ["service_id", "agent_id"])]
+    checks = [
+        P.required(f.with_columns(pl.col("_id").alias("transactionId")), ["transactionId", "callEventType"]),
+        P.check_parsed(
+            f, {"_start": "start", "_end": "end"} if "end" in f.columns else {"_start": "start"}, "an ISO-8601 time"
+        ),
+        P.bad_ids(f, ["service_id", "agent_id"]),
+    ]
     if "duration" in f.columns:
         checks.append(P.check_parsed(f, {"_duration": "duration"}, "a number of seconds"))
     P.raise_problems(checks, file)
-    return f.select("_id", "callEventType", "_start", "_end", "_duration", "service_id", "agent_id", "_out", LINE, "_file")
+    return f.select(
+        "_id", "callEventType", "_start", "_end", "_duration", "service_id", "agent_id", "_out", LINE, "_file"
+    )
 
 
 def _contacts(f: pl.DataFrame, warnings: list[str]) -> pl.DataFrame:
@@ -129,7 +152,8 @@ def _contacts(f: pl.DataFrame, warnings: list[str]) -> pl.DataFrame:
         pl.col("_end").filter(typ == "CALL_TERMINATION").max().alias("ended_at"),
         pl.col("_duration").filter(typ == "CALL_TERMINATION").max().alias("_talk_t"),
         pl.col("_duration").max().alias("_talk_any"),
-        pl.col("service_id").drop_nulls().first(), pl.col("agent_id").drop_nulls().first(),
+        pl.col("service_id").drop_nulls().first(),
+        pl.col("agent_id").drop_nulls().first(),
         pl.col("_out").any(),
     )
     open_ = g.filter(pl.col("ended_at").is_null()).height
@@ -141,43 +165,72 @@ def _contacts(f: pl.DataFrame, warnings: list[str]) -> pl.DataFrame:
     )
     answered = pl.col("agent_id").is_not_null()
     ans_at = pl.max_horizontal(
-        pl.col("arrived_at"), pl.col("ended_at") - pl.duration(microseconds=(pl.col("talk_s") * 1e6).round(0).cast(pl.Int64)))
+        pl.col("arrived_at"),
+        pl.col("ended_at") - pl.duration(microseconds=(pl.col("talk_s") * 1e6).round(0).cast(pl.Int64)),
+    )
     out = g.select(
-        pl.col("_id").alias("contact_id"), "service_id", "agent_id",
+        pl.col("_id").alias("contact_id"),
+        "service_id",
+        "agent_id",
         pl.when(pl.col("_out")).then(pl.lit("out")).otherwise(pl.lit("in")).alias("direction"),
-        "arrived_at", pl.when(answered).then(ans_at).alias("answered_at"), "ended_at",
-        pl.when(pl.col("_out")).then(pl.lit("outbound")).when(answered).then(pl.lit("answered"))
-        .otherwise(pl.lit("abandoned")).alias("outcome"),
-        pl.when(answered).then((ans_at - pl.col("arrived_at")).dt.total_microseconds() / 1e6)
-        .otherwise((pl.col("ended_at") - pl.col("arrived_at")).dt.total_microseconds() / 1e6).alias("wait_s"),
+        "arrived_at",
+        pl.when(answered).then(ans_at).alias("answered_at"),
+        "ended_at",
+        pl.when(pl.col("_out"))
+        .then(pl.lit("outbound"))
+        .when(answered)
+        .then(pl.lit("answered"))
+        .otherwise(pl.lit("abandoned"))
+        .alias("outcome"),
+        pl.when(answered)
+        .then((ans_at - pl.col("arrived_at")).dt.total_microseconds() / 1e6)
+        .otherwise((pl.col("ended_at") - pl.col("arrived_at")).dt.total_microseconds() / 1e6)
+        .alias("wait_s"),
         pl.when(answered).then(pl.col("talk_s")).otherwise(0.0).alias("talk_s"),
-        pl.lit(0.0).alias("hold_s"), pl.lit(0.0).alias("acw_s"), pl.lit(False).alias("transferred"),
+        pl.lit(0.0).alias("hold_s"),
+        pl.lit(0.0).alias("acw_s"),
+        pl.lit(False).alias("transferred"),
     ).sort("arrived_at", "contact_id")
     return model.check(out, "CONTACTS", "livevox")
 
 
 STAT_TOTALS = ["totalOffered", "totalHandled", "totalAbandoned", "totalCallsAnsweredWithinSLA"]
-STAT_AVERAGES = {"talk_s": "averageTalkDuration", "acw_s": "averageWrapupDuration",
-                 "answer_delay_s": "averageSpeedOfAnswer"}
+STAT_AVERAGES = {
+    "talk_s": "averageTalkDuration",
+    "acw_s": "averageWrapupDuration",
+    "answer_delay_s": "averageSpeedOfAnswer",
+}
 
 
 def _snapshots(f: pl.DataFrame, scalars: dict, file: str, o: ConvertOptions) -> pl.DataFrame:
     stamp = next((c for c in SNAPSHOT_TIME if c in f.columns), None)
     wrapped = next((scalars[k] for k in SNAPSHOT_TIME if k in scalars), None)
     if stamp is None and wrapped is None:
-        raise InputError("LiveVox service statistics need the snapshot time: a `timestamp` field on each record "
-                         "or on the wrapping object", file)
+        raise InputError(
+            "LiveVox service statistics need the snapshot time: a `timestamp` field on each record "
+            "or on the wrapping object",
+            file,
+        )
     t = pl.col(stamp) if stamp else pl.lit(str(wrapped))
     f = f.with_columns(
         P.utc_time(t, o.naive_tz).alias("_at"),
         P.map_ids(pl.col("serviceId"), o.mapping.services).alias("service_id"),
-        *[P.seconds(pl.col(c)).fill_null(0.0).alias(c) if c in f.columns else pl.lit(0.0).alias(c) for c in STAT_TOTALS],
-        *[P.seconds(pl.col(c)).fill_null(0.0).alias(f"_{c}") if c in f.columns else pl.lit(0.0).alias(f"_{c}")
-          for c in STAT_AVERAGES.values()],
+        *[
+            P.seconds(pl.col(c)).fill_null(0.0).alias(c) if c in f.columns else pl.lit(0.0).alias(c)
+            for c in STAT_TOTALS
+        ],
+        *[
+            P.seconds(pl.col(c)).fill_null(0.0).alias(f"_{c}") if c in f.columns else pl.lit(0.0).alias(f"_{c}")
+            for c in STAT_AVERAGES.values()
+        ],
     )
     P.raise_problems([P.check_parsed(f, {"_at": stamp} if stamp else {}, "a time"), P.bad_ids(f, ["service_id"])], file)
-    return f.select("_at", "service_id", *STAT_TOTALS, *[
-        (pl.col(f"_{src}") * pl.col("totalHandled")).alias(dst) for dst, src in STAT_AVERAGES.items()])
+    return f.select(
+        "_at",
+        "service_id",
+        *STAT_TOTALS,
+        *[(pl.col(f"_{src}") * pl.col("totalHandled")).alias(dst) for dst, src in STAT_AVERAGES.items()],
+    )
 
 
 def _deltas(f: pl.DataFrame, o: ConvertOptions, warnings: list[str]) -> pl.DataFrame:
@@ -191,16 +244,25 @@ def _deltas(f: pl.DataFrame, o: ConvertOptions, warnings: list[str]) -> pl.DataF
     ).filter(pl.col("_gap").is_not_null())
     step = o.source_interval or o.interval
     if (d["_gap"] > step).any():
-        warnings.append(f"livevox: some service snapshots are more than {step} minutes apart; "
-                        "the difference is counted in the earlier interval")
+        warnings.append(
+            f"livevox: some service snapshots are more than {step} minutes apart; "
+            "the difference is counted in the earlier interval"
+        )
     handled = pl.col("d_totalHandled")
     out = d.select(
-        pl.col("_at").alias("interval_start"), "service_id", pl.col("d_totalOffered").alias("offered"),
-        handled.alias("handled"), handled.alias("answered"), pl.col("d_totalAbandoned").alias("abandoned"),
-        pl.col("d_talk_s").alias("talk_s"), pl.lit(0.0).alias("hold_s"), pl.col("d_acw_s").alias("acw_s"),
+        pl.col("_at").alias("interval_start"),
+        "service_id",
+        pl.col("d_totalOffered").alias("offered"),
+        handled.alias("handled"),
+        handled.alias("answered"),
+        pl.col("d_totalAbandoned").alias("abandoned"),
+        pl.col("d_talk_s").alias("talk_s"),
+        pl.lit(0.0).alias("hold_s"),
+        pl.col("d_acw_s").alias("acw_s"),
         pl.col("d_answer_delay_s").alias("answer_delay_s"),
         pl.when(pl.col("d_totalOffered") > 0)
         .then((pl.col("d_totalCallsAnsweredWithinSLA") * 100 / pl.col("d_totalOffered")).clip(0.0, 100.0))
-        .otherwise(0.0).alias("service_level_pct"),
+        .otherwise(0.0)
+        .alias("service_level_pct"),
     ).sort("interval_start", "service_id")
     return model.check(out, "QUEUE_INTERVALS", "livevox")

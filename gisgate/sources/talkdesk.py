@@ -24,10 +24,22 @@ KINDS = {
     "contacts": {"contact_id", "contact_type", "started_at", "finished_at"},
     "calls": {"call_id", "type", "start_at", "end_at"},
 }
-CALL_OUTCOMES = {"inbound": "answered", "outbound": "outbound", "outboundmissed": "outbound", "missed": "missed",
-                 "voicemail": "missed", "abandoned": "abandoned", "shortabandoned": "short_abandoned"}
-CONTACT_OUTCOMES = {"answered": "answered", "missed": "missed", "voicemail": "missed", "abandoned": "abandoned",
-                    "shortabandoned": "short_abandoned"}
+CALL_OUTCOMES = {
+    "inbound": "answered",
+    "outbound": "outbound",
+    "outboundmissed": "outbound",
+    "missed": "missed",
+    "voicemail": "missed",
+    "abandoned": "abandoned",
+    "shortabandoned": "short_abandoned",
+}
+CONTACT_OUTCOMES = {
+    "answered": "answered",
+    "missed": "missed",
+    "voicemail": "missed",
+    "abandoned": "abandoned",
+    "shortabandoned": "short_abandoned",
+}
 
 
 def kind(keys: set[str] | frozenset[str]) -> str | None:
@@ -49,8 +61,10 @@ def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
                 continue
             k = kind(set(frame.columns))
             if k is None:
-                raise InputError("not a Talkdesk contacts, calls or user_status report (columns "
-                                 f"{sorted(frame.columns)[:8]}...)", str(path))
+                raise InputError(
+                    f"not a Talkdesk contacts, calls or user_status report (columns {sorted(frame.columns)[:8]}...)",
+                    str(path),
+                )
             if k == "user_status":
                 statuses.append(_statuses(frame, str(path), options))
             else:
@@ -60,8 +74,10 @@ def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
         c = P.concat(contacts, model.CONTACTS).unique("contact_id", keep="first", maintain_order=True)
         unqueued = c.filter((pl.col("direction") == "in") & pl.col("service_id").is_null()).height
         if unqueued:
-            warnings.append(f"{unqueued} inbound contact(s) have no ring group and no default service: "
-                            "they count for their agents only, not in SERVICE rows")
+            warnings.append(
+                f"{unqueued} inbound contact(s) have no ring group and no default service: "
+                "they count for their agents only, not in SERVICE rows"
+            )
         batch.contacts = model.check(c, "CONTACTS", "talkdesk")
     if statuses:
         batch.state_events, w = _events(pl.concat(statuses), options)
@@ -73,13 +89,21 @@ def _statuses(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame:
     f = f.with_columns(
         P.map_ids(pl.col("user_id"), o.mapping.agents).alias("agent_id"),
         P.utc_time(pl.col("status_start_at"), o.naive_tz).alias("start"),
-        (P.utc_time(pl.col("status_end_at"), o.naive_tz) if "status_end_at" in f.columns
-         else pl.lit(None, model.UTC_TIME)).alias("end"),
+        (
+            P.utc_time(pl.col("status_end_at"), o.naive_tz)
+            if "status_end_at" in f.columns
+            else pl.lit(None, model.UTC_TIME)
+        ).alias("end"),
     )
     ends = {"end": "status_end_at"} if "status_end_at" in f.columns else {}
-    P.raise_problems([P.required(f, ["user_id", "status_label", "status_start_at"]),
-                      P.check_parsed(f, {"start": "status_start_at", **ends}, "a date and time"),
-                      P.bad_ids(f, ["agent_id"])], file)
+    P.raise_problems(
+        [
+            P.required(f, ["user_id", "status_label", "status_start_at"]),
+            P.check_parsed(f, {"start": "status_start_at", **ends}, "a date and time"),
+            P.bad_ids(f, ["agent_id"]),
+        ],
+        file,
+    )
     return f.select("agent_id", "start", "end", pl.col("status_label"))
 
 
@@ -91,18 +115,29 @@ def _events(f: pl.DataFrame, o: ConvertOptions) -> tuple[pl.DataFrame, list[str]
         warnings.append(f"talkdesk: {n - f.height} duplicated user_status row(s) dropped")
     nxt = pl.col("start").shift(-1).over("agent_id")
     f = f.with_columns(
-        ((pl.col("status_label") == pl.col("status_label").shift(1).over("agent_id"))
-         & (pl.col("end").shift(1).over("agent_id") == pl.col("start"))).fill_null(False).alias("_merged"),
+        (
+            (pl.col("status_label") == pl.col("status_label").shift(1).over("agent_id"))
+            & (pl.col("end").shift(1).over("agent_id") == pl.col("start"))
+        )
+        .fill_null(False)
+        .alias("_merged"),
         (pl.col("end").is_not_null() & (nxt.is_null() | (nxt > pl.col("end")))).alias("_gap"),
     )
     f, w = P.map_states(f, "status_label", P.state_table("talkdesk", o.mapping), "talkdesk user_status")
     starts = f.filter(~pl.col("_merged")).select(
-        "agent_id", pl.col("start").alias("at"), "state",
+        "agent_id",
+        pl.col("start").alias("at"),
+        "state",
         pl.when(pl.col("state") == "NOT_READY").then(pl.col("status_label")).alias("reason"),
-        pl.col("status_label").alias("raw_state"))
+        pl.col("status_label").alias("raw_state"),
+    )
     gaps = f.filter(pl.col("_gap")).select(
-        "agent_id", pl.col("end").alias("at"), pl.lit("LOGOUT").alias("state"), pl.lit(None, pl.String).alias("reason"),
-        pl.lit("(end of status)").alias("raw_state"))
+        "agent_id",
+        pl.col("end").alias("at"),
+        pl.lit("LOGOUT").alias("state"),
+        pl.lit(None, pl.String).alias("reason"),
+        pl.lit("(end of status)").alias("raw_state"),
+    )
     events = pl.concat([starts, gaps]).sort("agent_id", "at")
     return model.check(events.cast(model.STATE_EVENTS), "STATE_EVENTS", "talkdesk"), warnings + w
 
@@ -127,8 +162,14 @@ def _finish(f: pl.DataFrame, file: str, times: dict[str, str], durations: list[s
     """Report unparsable times and durations and bad IDs (all at once), then keep the CONTACTS columns."""
     durations = [c for c in durations if c in f.columns]
     checked = f.with_columns(P.seconds(pl.col(c)).alias(f"_{c}") for c in durations)
-    P.raise_problems([P.check_parsed(checked, {f"_{c}": c for c in durations}, "a number of seconds"),
-                      P.check_parsed(f, times, "a date and time"), P.bad_ids(f, ["service_id", "agent_id"])], file)
+    P.raise_problems(
+        [
+            P.check_parsed(checked, {f"_{c}": c for c in durations}, "a number of seconds"),
+            P.check_parsed(f, times, "a date and time"),
+            P.bad_ids(f, ["service_id", "agent_id"]),
+        ],
+        file,
+    )
     return f.select(list(model.CONTACTS))
 
 
@@ -146,19 +187,28 @@ def _contacts(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame:
     has_answer = "answered_at" in f.columns
     f = f.with_columns(
         _queue(f, o),
-        (P.map_ids(pl.col("user_id"), o.mapping.agents) if "user_id" in f.columns
-         else pl.lit(None, pl.String)).alias("agent_id"),
+        (P.map_ids(pl.col("user_id"), o.mapping.agents) if "user_id" in f.columns else pl.lit(None, pl.String)).alias(
+            "agent_id"
+        ),
         pl.when(out).then(pl.lit("out")).otherwise(pl.lit("in")).alias("_direction"),
         P.utc_time(pl.col("started_at"), o.naive_tz).alias("arrived_at"),
         P.utc_time(pl.col("finished_at"), o.naive_tz).alias("ended_at"),
-        (P.utc_time(pl.col("answered_at"), o.naive_tz) if has_answer else pl.lit(None, model.UTC_TIME)).alias("_answered"),
-        pl.when(out).then(pl.lit("outbound")).otherwise(typ.replace_strict(CONTACT_OUTCOMES, default="missed"))
+        (P.utc_time(pl.col("answered_at"), o.naive_tz) if has_answer else pl.lit(None, model.UTC_TIME)).alias(
+            "_answered"
+        ),
+        pl.when(out)
+        .then(pl.lit("outbound"))
+        .otherwise(typ.replace_strict(CONTACT_OUTCOMES, default="missed"))
         .alias("outcome"),
-        _num(f, "wait_time").alias("wait_s"), _num(f, "talk_time").alias("talk_s"),
-        _num(f, "hold_time").alias("hold_s"), _num(f, "after_call_work_time").alias("acw_s"),
+        _num(f, "wait_time").alias("wait_s"),
+        _num(f, "talk_time").alias("talk_s"),
+        _num(f, "hold_time").alias("hold_s"),
+        _num(f, "after_call_work_time").alias("acw_s"),
         (P.yes(pl.col("transfer_out")) if "transfer_out" in f.columns else pl.lit(False)).alias("transferred"),
     )
-    times = {"arrived_at": "started_at", "ended_at": "finished_at"} | ({"_answered": "answered_at"} if has_answer else {})
+    times = {"arrived_at": "started_at", "ended_at": "finished_at"} | (
+        {"_answered": "answered_at"} if has_answer else {}
+    )
     P.raise_problems([P.check_parsed(f, times, "a date and time")], file)
     f = f.with_columns(_answered_at(pl.col("_answered")), pl.col("_direction").alias("direction"))
     return _finish(f, file, {}, ["wait_time", "talk_time", "hold_time", "after_call_work_time"])
@@ -167,17 +217,21 @@ def _contacts(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame:
 def _calls(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame:
     P.raise_problems([P.required(f, ["call_id", "type", "start_at", "end_at"])], file)
     typ = P.state_key(pl.col("type"))
-    agent = pl.coalesce([pl.col(c) for c in ("handling_user_id", "user_id") if c in f.columns] or
-                        [pl.lit(None, pl.String)])
+    agent = pl.coalesce(
+        [pl.col(c) for c in ("handling_user_id", "user_id") if c in f.columns] or [pl.lit(None, pl.String)]
+    )
     f = f.with_columns(
-        pl.col("call_id").alias("contact_id"), _queue(f, o),
+        pl.col("call_id").alias("contact_id"),
+        _queue(f, o),
         P.map_ids(agent, o.mapping.agents).alias("agent_id"),
         pl.when(typ.str.starts_with("outbound")).then(pl.lit("out")).otherwise(pl.lit("in")).alias("direction"),
         P.utc_time(pl.col("start_at"), o.naive_tz).alias("arrived_at"),
         P.utc_time(pl.col("end_at"), o.naive_tz).alias("ended_at"),
         typ.replace_strict(CALL_OUTCOMES, default="missed").alias("outcome"),
-        _num(f, "wait_time").alias("wait_s"), _num(f, "talk_time").alias("talk_s"),
-        _num(f, "hold_time").alias("hold_s"), pl.lit(0.0).alias("acw_s"),
+        _num(f, "wait_time").alias("wait_s"),
+        _num(f, "talk_time").alias("talk_s"),
+        _num(f, "hold_time").alias("hold_s"),
+        pl.lit(0.0).alias("acw_s"),
         (P.yes(pl.col("is_transfer")) if "is_transfer" in f.columns else pl.lit(False)).alias("transferred"),
     )
     f = f.with_columns(
@@ -185,5 +239,3 @@ def _calls(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame:
         pl.when(pl.col("outcome").is_in(["answered", "outbound"])).then(pl.col("agent_id")).alias("agent_id"),
     )
     return _finish(f, file, {"arrived_at": "start_at", "ended_at": "end_at"}, ["wait_time", "talk_time", "hold_time"])
-
-

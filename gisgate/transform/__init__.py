@@ -9,7 +9,7 @@ states.py      STATE_EVENTS → spans → per agent × interval state seconds
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -30,6 +30,7 @@ CONTACT_METRICS = [
     "transferred_out",
     "external_out",
 ]
+AGENTLESS = {"cwfm", "rtstate"}  # outputs that carry state events as they are, not AGENT rows
 STATE_METRICS = ["ready_s", "not_ready_s", "in_session_s", "reserved_s"]
 
 
@@ -45,6 +46,8 @@ def derive(batch: Batch, options: ConvertOptions) -> Batch:
     tz = options.tz
     minutes = batch.source_interval or options.interval
     warnings = list(batch.warnings)
+    has_events = events is not None and not events.is_empty()
+    until = export_end(batch, options) if has_events else None
     qi = batch.queue_intervals
     if contacts is not None and qi is None:
         qi = queue_intervals(
@@ -53,20 +56,38 @@ def derive(batch: Batch, options: ConvertOptions) -> Batch:
             minutes,
             options.sl_threshold_s,
             services=sorted(set(options.mapping.services.values())),
+            covered=_covered(contacts, events if has_events else None, until),
         )
     states = None
-    if events is not None and not events.is_empty():
-        states, w = state_seconds(events, tz, minutes, export_end(batch, options), options.max_span_hours)
+    if has_events:
+        states, w = state_seconds(events, tz, minutes, until, options.max_span_hours)
         warnings += w
         if not (events["state"] == "RESERVED").any():
             states = states.drop("reserved_s")
     per_agent = agent_contacts(contacts, tz, minutes) if contacts is not None else None
     agents = batch.agent_intervals
+    if options.to in AGENTLESS:
+        return replace(batch, queue_intervals=qi, warnings=warnings, source_interval=minutes)
     if agents is None and (states is not None or (per_agent is not None and not per_agent.is_empty())):
         agents = agent_rows(states, per_agent, contacts, options)
-    return replace(
-        batch, queue_intervals=qi, agent_intervals=agents, warnings=warnings, source_interval=minutes
-    )
+    return replace(batch, queue_intervals=qi, agent_intervals=agents, warnings=warnings, source_interval=minutes)
+
+
+def _covered(contacts: pl.DataFrame, events: pl.DataFrame | None, until: datetime | None):
+    """First and last instant the inputs cover: contacts' times, state events up to the export end
+    (exclusive), so SERVICE rows exist for every interval that has AGENT rows."""
+    if contacts.is_empty() and events is None:
+        return None
+    t = pl.concat(
+        [contacts.select(pl.col(c).alias("t")) for c in ("arrived_at", "answered_at", "ended_at")]
+        + ([events.select(pl.col("at").alias("t"))] if events is not None else [])
+    )["t"].drop_nulls()
+    if t.is_empty():
+        return None
+    last = t.max()
+    if until is not None:
+        last = max(last, until - timedelta(microseconds=1))
+    return t.min(), last
 
 
 def export_end(batch: Batch, options: ConvertOptions) -> datetime:
@@ -101,9 +122,7 @@ def agent_rows(
     rows = per_agent
     if states is not None:
         idle = states.select(keys).join(per_agent.select(keys).unique(), on=keys, how="anti")
-        rows = pl.concat(
-            [rows, idle.with_columns(pl.lit(None, pl.String).alias("service_id"))], how="diagonal"
-        )
+        rows = pl.concat([rows, idle.with_columns(pl.lit(None, pl.String).alias("service_id"))], how="diagonal")
     rows = rows.with_columns(pl.col(m).fill_null(0.0) for m in CONTACT_METRICS)
     rows = _fill_queue(rows, contacts, options)
     rows = rows.group_by("interval_start", "agent_id", "service_id").agg(pl.col(CONTACT_METRICS).sum())
@@ -156,9 +175,7 @@ def _fill_queue(rows: pl.DataFrame, contacts: pl.DataFrame | None, options: Conv
     rows = (
         rows.join(table, on="agent_id", how="left")
         .join(frequent, on="agent_id", how="left")
-        .with_columns(
-            pl.coalesce("service_id", "_home", "_frequent", pl.lit(default, pl.String)).alias("service_id")
-        )
+        .with_columns(pl.coalesce("service_id", "_home", "_frequent", pl.lit(default, pl.String)).alias("service_id"))
         .drop("_home", "_frequent")
     )
     missing = rows.filter(pl.col("service_id").is_null())["agent_id"].unique().sort().to_list()

@@ -13,8 +13,7 @@ from datetime import datetime
 
 import polars as pl
 
-from gisgate.model import QUEUE_INTERVALS, UTC_TIME
-from gisgate.transform.intervals import floor_local
+from gisgate.model import QUEUE_INTERVALS, UTC_TIME, floor_local
 from gisgate.transform.split import US, seconds, split
 
 OFFERED = ["answered", "abandoned", "missed"]
@@ -78,9 +77,9 @@ def queue_intervals(
     if covered is None:
         bounds = lf.select(
             pl.min_horizontal(pl.col("arrived_at").min(), pl.col("ended_at").min()).alias("a"),
-            pl.max_horizontal(
-                pl.col("arrived_at").max(), pl.col("answered_at").max(), pl.col("ended_at").max()
-            ).alias("b"),
+            pl.max_horizontal(pl.col("arrived_at").max(), pl.col("answered_at").max(), pl.col("ended_at").max()).alias(
+                "b"
+            ),
         ).collect()
         covered = (bounds["a"][0], bounds["b"][0])
     all_services = sorted(set(facts["service_id"].unique().to_list()) | set(services))
@@ -114,9 +113,7 @@ def queue_intervals(
 
 def _grid(first: datetime, last: datetime, tz: str, minutes: int) -> pl.DataFrame:
     """Every interval start from the one holding `first` to the one holding `last`."""
-    ends = pl.DataFrame({"t": [first, last]}, schema={"t": UTC_TIME}).select(
-        floor_local(pl.col("t"), tz, minutes)
-    )["t"]
+    ends = pl.DataFrame({"t": [first, last]}, schema={"t": UTC_TIME}).select(floor_local(pl.col("t"), tz, minutes))["t"]
     return pl.DataFrame(
         {"interval_start": pl.datetime_range(ends[0], ends[1], f"{minutes}m", eager=True, time_zone="UTC")}
     ).with_columns(pl.col("interval_start").cast(UTC_TIME))

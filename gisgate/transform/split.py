@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from gisgate.transform.intervals import floor_local
+from gisgate.model import floor_local
 
 US = 1_000_000  # microseconds per second
 
@@ -32,9 +32,7 @@ def split(frame: pl.LazyFrame | pl.DataFrame, start: str, end: str, tz: str, min
         lf.with_columns(first.alias("_first"), ((last - first).dt.total_microseconds() // step).alias("_n"))
         .with_columns(pl.int_ranges(0, pl.col("_n") + 1, dtype=pl.Int64).alias("_k"))
         .explode("_k")
-        .with_columns(
-            (pl.col("_first") + pl.duration(microseconds=pl.col("_k") * step)).alias("interval_start")
-        )
+        .with_columns((pl.col("_first") + pl.duration(microseconds=pl.col("_k") * step)).alias("interval_start"))
         .with_columns(
             (
                 pl.min_horizontal(pl.col(end), pl.col("interval_start") + pl.duration(microseconds=step))

@@ -19,9 +19,7 @@ IN_SESSION = ["NOT_READY", "READY", "TALKING", "WORK_NOT_READY", "WORK_READY", "
 HANDLING = ["TALKING", "WORK_NOT_READY", "WORK_READY", "HOLD"]
 
 
-def spans(
-    events: pl.DataFrame | pl.LazyFrame, until: datetime, max_span_hours: float
-) -> tuple[pl.LazyFrame, int]:
+def spans(events: pl.DataFrame | pl.LazyFrame, until: datetime, max_span_hours: float) -> tuple[pl.LazyFrame, int]:
     """Spans (agent_id, state, reason, start, end) and how many were cut at `max_span_hours`."""
     limit = int(max_span_hours * 3600 * US)
     lf = (
@@ -71,7 +69,6 @@ def state_seconds(
     warnings = []
     if cut:
         warnings.append(
-            f"{cut} state span(s) longer than {max_span_hours:g} h were cut at {max_span_hours:g} h "
-            "(a missing logout?)"
+            f"{cut} state span(s) longer than {max_span_hours:g} h were cut at {max_span_hours:g} h (a missing logout?)"
         )
     return out, warnings
