@@ -78,10 +78,10 @@ def _covered(contacts: pl.DataFrame, events: pl.DataFrame | None, until: datetim
     (exclusive), so SERVICE rows exist for every interval that has AGENT rows."""
     if contacts.is_empty() and events is None:
         return None
-    t = pl.concat(
-        [contacts.select(pl.col(c).alias("t")) for c in ("arrived_at", "answered_at", "ended_at")]
-        + ([events.select(pl.col("at").alias("t"))] if events is not None else [])
-    )["t"].drop_nulls()
+    times = [contacts.select(pl.col(c).alias("t")) for c in ("arrived_at", "answered_at", "ended_at")]
+    if events is not None:
+        times.append(events.filter(pl.col("at") < until).select(pl.col("at").alias("t")))
+    t = pl.concat(times)["t"].drop_nulls()
     if t.is_empty():
         return None
     last = t.max()
