@@ -155,10 +155,14 @@ def truth(case: Path, day: Day, logged: dict[str, float]) -> None:
                                           indent=2, sort_keys=True) + "\n")
 
 
-def logged_in(day: Day, ids: dict[str, str] | None = None) -> dict[str, float]:
+def logged_in(day: Day, ids: dict[str, str] | None = None, whole_seconds: bool = False) -> dict[str, float]:
+    """Logged-in seconds per agent, as the serialised input says (`whole_seconds`: times written without ms)."""
+    def cut(t: datetime) -> datetime:
+        return t.replace(microsecond=0) if whole_seconds else t
+
     out = {}
     for agent, segs in day.segments.items():
-        secs = sum((e - s).total_seconds() for k, s, e in segs if k != "LOGOUT")
+        secs = sum((cut(e) - cut(s)).total_seconds() for k, s, e in segs if k != "LOGOUT")
         out[(ids or {}).get(agent, agent)] = round(secs, 3)
     return out
 
@@ -212,7 +216,7 @@ def talkdesk(day: Day, case: Path, to: str) -> None:
     body = {"type": "contacts", "version": "v1", "total": len(entries), "entries": entries}
     write(case / "input" / "contacts.json", json.dumps(body, indent=1) + "\n")
     job(case, ["--from", "talkdesk", "--to", to, "--config", "gisgate.toml"], ACD + MAPPING)
-    truth(case, day, logged_in(day, AGENT_IDS))
+    truth(case, day, logged_in(day, AGENT_IDS, whole_seconds=True))
 
 
 LIVEVOX_EVENTS = {"READY": ("READY", None), "TALK": ("IN_CALL", None), "ACW": ("WRAPUP", None),
@@ -375,7 +379,7 @@ def cwfm(day: Day, case: Path) -> None:
     write(case / "input" / "agent_updates.csv", csv_text(rows))
     job(case, ["--from", "cwfm", "--config", "gisgate.toml", "--service", "101", "--until", END.isoformat()],
         ACD)
-    logged = logged_in(day)
+    logged = logged_in(day, whole_seconds=True)
     truth(case, day, {AGENT_IDS.get(a, str(2000 + n)): logged[a] for n, a in enumerate(AGENTS)})
 
 
