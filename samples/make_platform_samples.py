@@ -86,9 +86,19 @@ def simulate(seed: int = 20241103) -> Day:
                 talk, hold, acw = rng.randint(40, 500), rng.choice([0, 0, 0, 20, 45]), rng.choice([0, 15, 30, 60])
                 outbound = rng.random() < 0.1
                 wait = 0 if outbound else min(rng.randint(2, 50), int((t - START).total_seconds()))
-                call = Call(f"c{n:04d}", "" if outbound else rng.choice(QUEUES), t - timedelta(seconds=wait), t,
-                            t + timedelta(seconds=talk + hold), talk, hold, acw, agent,
-                            "outbound" if outbound else "answered", transferred=rng.random() < 0.08)
+                call = Call(
+                    f"c{n:04d}",
+                    "" if outbound else rng.choice(QUEUES),
+                    t - timedelta(seconds=wait),
+                    t,
+                    t + timedelta(seconds=talk + hold),
+                    talk,
+                    hold,
+                    acw,
+                    agent,
+                    "outbound" if outbound else "answered",
+                    transferred=rng.random() < 0.08,
+                )
                 day.calls.append(call)
                 segs.append(("TALK", t, call.ended))
                 t = call.ended
@@ -112,8 +122,9 @@ def simulate(seed: int = 20241103) -> Day:
         arrived = START + timedelta(seconds=rng.randint(0, int((END - START).total_seconds()) - 200))
         outcome = rng.choices(["abandoned", "short_abandoned", "missed"], [0.6, 0.2, 0.2])[0]
         wait = rng.randint(1, 4) if outcome == "short_abandoned" else rng.randint(10, 180)
-        day.calls.append(Call(f"c{n:04d}", rng.choice(QUEUES), arrived, None, arrived + timedelta(seconds=wait),
-                              outcome=outcome))
+        day.calls.append(
+            Call(f"c{n:04d}", rng.choice(QUEUES), arrived, None, arrived + timedelta(seconds=wait), outcome=outcome)
+        )
     day.calls.sort(key=lambda c: (c.arrived, c.id))
     return day
 
@@ -144,19 +155,24 @@ def write(path: Path, text: str) -> None:
 
 
 def job(case: Path, args: list[str], config: str) -> None:
-    write(case / "job.toml", "# gisgate convert <every file in input/> --out <dir> + these arguments\n"
-          f"args = {json.dumps(args)}\n")
+    write(
+        case / "job.toml",
+        f"# gisgate convert <every file in input/> --out <dir> + these arguments\nargs = {json.dumps(args)}\n",
+    )
     write(case / "gisgate.toml", config)
 
 
 def truth(case: Path, day: Day, logged: dict[str, float]) -> None:
     answered = sum(1 for c in day.calls if c.outcome == "answered")
-    write(case / "truth.json", json.dumps({"answered_contacts": answered, "logged_in_seconds": logged},
-                                          indent=2, sort_keys=True) + "\n")
+    write(
+        case / "truth.json",
+        json.dumps({"answered_contacts": answered, "logged_in_seconds": logged}, indent=2, sort_keys=True) + "\n",
+    )
 
 
 def logged_in(day: Day, ids: dict[str, str] | None = None, whole_seconds: bool = False) -> dict[str, float]:
     """Logged-in seconds per agent, as the serialised input says (`whole_seconds`: times written without ms)."""
+
     def cut(t: datetime) -> datetime:
         return t.replace(microsecond=0) if whole_seconds else t
 
@@ -167,8 +183,15 @@ def logged_in(day: Day, ids: dict[str, str] | None = None, whole_seconds: bool =
     return out
 
 
-TALKDESK_LABELS = {"READY": "Available", "TALK": "On a Call", "ACW": "After Call Work", "AWAY": "Away",
-                   "BREAK": "Break", "UNKNOWN": "Coaching Session", "LOGOUT": "Offline"}
+TALKDESK_LABELS = {
+    "READY": "Available",
+    "TALK": "On a Call",
+    "ACW": "After Call Work",
+    "AWAY": "Away",
+    "BREAK": "Break",
+    "UNKNOWN": "Coaching Session",
+    "LOGOUT": "Offline",
+}
 MAPPING = (
     "[mapping]\n"
     f"agents = {{ {', '.join(f'{k} = {json.dumps(v)}' for k, v in AGENT_IDS.items())} }}\n"
@@ -182,10 +205,19 @@ def talkdesk(day: Day, case: Path, to: str) -> None:
     for agent, segs in day.segments.items():
         team = "Team A" if agent < "5f2a13" else "Team B"
         for k, s, e in segs:
-            row = {"user_id": agent, "user_name": f"Agent {agent[-2:]}", "user_email": f"{agent}@example.com",
-                   "status_label": TALKDESK_LABELS[k], "status_start_at": naive(s), "status_end_at": naive(e),
-                   "status_time": int((e - s).total_seconds()), "is_user_active": "true", "team_id": team[-1],
-                   "team_name": team, "ring_groups": json.dumps(QUEUES)}
+            row = {
+                "user_id": agent,
+                "user_name": f"Agent {agent[-2:]}",
+                "user_email": f"{agent}@example.com",
+                "status_label": TALKDESK_LABELS[k],
+                "status_start_at": naive(s),
+                "status_end_at": naive(e),
+                "status_time": int((e - s).total_seconds()),
+                "is_user_active": "true",
+                "team_id": team[-1],
+                "team_name": team,
+                "ring_groups": json.dumps(QUEUES),
+            }
             if k == "BREAK" and (e - s).total_seconds() > 120:  # split at a "team change": end = next start
                 mid = s + (e - s) / 2
                 rows.append(row | {"status_end_at": naive(mid), "status_time": int((mid - s).total_seconds())})
@@ -196,32 +228,58 @@ def talkdesk(day: Day, case: Path, to: str) -> None:
     entries = []
     for c in day.calls:
         out = c.outcome == "outbound"
-        types = {"answered": "Answered", "abandoned": "Abandoned", "short_abandoned": "Short Abandoned",
-                 "missed": "Voicemail", "outbound": "Outbound Connected"}
-        entries.append({
-            "interaction_id": f"i-{c.id}", "contact_id": c.id, "company_number": "+18005550100",
-            "contact_person_number": "+12125550123", "direction": "OUT" if out else "IN",
-            "contact_type": types[c.outcome], "started_at": naive(c.arrived), "answered_at": naive(c.answered),
-            "finished_at": naive(c.ended), "wait_time": int(((c.answered or c.ended) - c.arrived).total_seconds()),
-            "talk_time": c.talk, "hold_time": c.hold, "after_call_work_time": c.acw,
-            "duration": int((c.ended - c.arrived).total_seconds()) + c.acw,
-            "handle_time": c.talk + c.hold + c.acw, "inside_business_hours": "Yes",
-            "within_service_level_threshold": "Yes" if (c.answered and (c.answered - c.arrived).total_seconds() <= 20)
-            else "No",
-            "transfer_out": "Yes" if c.transferred else "No", "transfer_in": "No", "callback": "None",
-            "ring_groups": json.dumps([c.queue]) if c.queue else "None",
-            "handling_ring_groups": c.queue if c.queue and c.agent else "None",
-            "user_id": c.agent or "None", "user_name": f"Agent {c.agent[-2:]}" if c.agent else "None",
-        })
+        types = {
+            "answered": "Answered",
+            "abandoned": "Abandoned",
+            "short_abandoned": "Short Abandoned",
+            "missed": "Voicemail",
+            "outbound": "Outbound Connected",
+        }
+        entries.append(
+            {
+                "interaction_id": f"i-{c.id}",
+                "contact_id": c.id,
+                "company_number": "+18005550100",
+                "contact_person_number": "+12125550123",
+                "direction": "OUT" if out else "IN",
+                "contact_type": types[c.outcome],
+                "started_at": naive(c.arrived),
+                "answered_at": naive(c.answered),
+                "finished_at": naive(c.ended),
+                "wait_time": int(((c.answered or c.ended) - c.arrived).total_seconds()),
+                "talk_time": c.talk,
+                "hold_time": c.hold,
+                "after_call_work_time": c.acw,
+                "duration": int((c.ended - c.arrived).total_seconds()) + c.acw,
+                "handle_time": c.talk + c.hold + c.acw,
+                "inside_business_hours": "Yes",
+                "within_service_level_threshold": "Yes"
+                if (c.answered and (c.answered - c.arrived).total_seconds() <= 20)
+                else "No",
+                "transfer_out": "Yes" if c.transferred else "No",
+                "transfer_in": "No",
+                "callback": "None",
+                "ring_groups": json.dumps([c.queue]) if c.queue else "None",
+                "handling_ring_groups": c.queue if c.queue and c.agent else "None",
+                "user_id": c.agent or "None",
+                "user_name": f"Agent {c.agent[-2:]}" if c.agent else "None",
+            }
+        )
     body = {"type": "contacts", "version": "v1", "total": len(entries), "entries": entries}
     write(case / "input" / "contacts.json", json.dumps(body, indent=1) + "\n")
     job(case, ["--from", "talkdesk", "--to", to, "--config", "gisgate.toml"], ACD + MAPPING)
     truth(case, day, logged_in(day, AGENT_IDS, whole_seconds=True))
 
 
-LIVEVOX_EVENTS = {"READY": ("READY", None), "TALK": ("IN_CALL", None), "ACW": ("WRAPUP", None),
-                  "AWAY": ("NOT_READY", "OTHER"), "BREAK": ("NOT_READY", "BREAK"), "UNKNOWN": ("COACHING", None),
-                  "LOGOUT": ("LOGOFF", None)}
+LIVEVOX_EVENTS = {
+    "READY": ("READY", None),
+    "TALK": ("IN_CALL", None),
+    "ACW": ("WRAPUP", None),
+    "AWAY": ("NOT_READY", "OTHER"),
+    "BREAK": ("NOT_READY", "BREAK"),
+    "UNKNOWN": ("COACHING", None),
+    "LOGOUT": ("LOGOFF", None),
+}
 
 
 def livevox_agent_pages(day: Day, rng: random.Random) -> list[dict]:
@@ -245,9 +303,19 @@ def livevox_agent_pages(day: Day, rng: random.Random) -> list[dict]:
             stamp = str(ms(t))  # epoch ms as a string
         if seq % 17 == 0 and t.microsecond == 0:
             stamp = str(int(t.timestamp()))  # epoch seconds as a string
-        rec = {"timestamp": stamp, "clientId": 93119, "agentId": numeric, "agentLoginId": login,
-               "agentServiceId": 5501, "agentTeamId": 12, "lineNumber": "ACD", "eventType": kind,
-               "notReadyReasonCode": reason, "seqNum": seq, "eventId": f"cid=93119:aid={numeric}:seq={seq}"}
+        rec = {
+            "timestamp": stamp,
+            "clientId": 93119,
+            "agentId": numeric,
+            "agentLoginId": login,
+            "agentServiceId": 5501,
+            "agentTeamId": 12,
+            "lineNumber": "ACD",
+            "eventType": kind,
+            "notReadyReasonCode": reason,
+            "seqNum": seq,
+            "eventId": f"cid=93119:aid={numeric}:seq={seq}",
+        }
         if reason is None:
             del rec["notReadyReasonCode"]
         records.append(rec)
@@ -270,32 +338,63 @@ def livevox(day: Day, case: Path, to: str) -> None:
             if c.outcome in ("outbound", "short_abandoned", "missed"):
                 continue
             service = SERVICE_IDS[c.queue]
-            common = {"interactionType": "VOICE", "transactionId": f"T{c.id}", "sessionId": f"S{c.id}",
-                      "clientId": "93119", "serviceId": service if len(events) % 2 else int(service)}
+            common = {
+                "interactionType": "VOICE",
+                "transactionId": f"T{c.id}",
+                "sessionId": f"S{c.id}",
+                "clientId": "93119",
+                "serviceId": service if len(events) % 2 else int(service),
+            }
             events.append(common | {"callEventType": "CALL_START", "start": iso_local(c.arrived)})
             end = c.ended if c.agent else c.ended
-            term = common | {"callEventType": "CALL_TERMINATION", "start": iso_local(c.arrived),
-                             "end": iso_local(end) if len(events) % 3 else end.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-                             "duration": c.talk + c.hold if c.agent else 0, "serviceLevelThreshold": 20}
+            term = common | {
+                "callEventType": "CALL_TERMINATION",
+                "start": iso_local(c.arrived),
+                "end": iso_local(end) if len(events) % 3 else end.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                "duration": c.talk + c.hold if c.agent else 0,
+                "serviceLevelThreshold": 20,
+            }
             if c.agent:
                 term |= {"agentLoginId": login[c.agent], "agentId": str(70100 + AGENTS.index(c.agent))}
             events.append(term)
             if c.agent:
-                events.append(common | {"callEventType": "CALL_DISPOSITION", "start": iso_local(c.arrived),
-                                        "agentLoginId": login[c.agent]})
-        events.append({"interactionType": "VOICE", "transactionId": "Tlive", "clientId": "93119", "serviceId": "101",
-                       "callEventType": "CALL_START", "start": iso_local(END - timedelta(seconds=40))})
+                events.append(
+                    common
+                    | {
+                        "callEventType": "CALL_DISPOSITION",
+                        "start": iso_local(c.arrived),
+                        "agentLoginId": login[c.agent],
+                    }
+                )
+        events.append(
+            {
+                "interactionType": "VOICE",
+                "transactionId": "Tlive",
+                "clientId": "93119",
+                "serviceId": "101",
+                "callEventType": "CALL_START",
+                "start": iso_local(END - timedelta(seconds=40)),
+            }
+        )
         write(case / "input" / "interaction_events.json", json.dumps({"events": events}, indent=1) + "\n")
     login_map = {AGENT_IDS.get(a, a).replace("100", "AG"): AGENT_IDS.get(a, a) for a in AGENTS}
-    job(case, ["--from", "livevox", "--to", to, "--config", "gisgate.toml", "--until", END.isoformat()],
-        ACD + "[mapping]\n" + f"agents = {{ {', '.join(f'{k} = {json.dumps(v)}' for k, v in login_map.items())} }}\n")
+    job(
+        case,
+        ["--from", "livevox", "--to", to, "--config", "gisgate.toml", "--until", END.isoformat()],
+        ACD + "[mapping]\n" + f"agents = {{ {', '.join(f'{k} = {json.dumps(v)}' for k, v in login_map.items())} }}\n",
+    )
     truth(case, day, logged_in(day, AGENT_IDS))
 
 
-LINKLIVE = {"READY": "online_available_not_allocated", "TALK": "online_available_fully_allocated",
-            "ACW": "online_available_partially_allocated", "AWAY": "online_unavailable_not_allocated",
-            "BREAK": "busy_unavailable_not_allocated", "UNKNOWN": "dnd_unavailable_not_allocated",
-            "LOGOUT": "offline_unavailable_not_allocated"}
+LINKLIVE = {
+    "READY": "online_available_not_allocated",
+    "TALK": "online_available_fully_allocated",
+    "ACW": "online_available_partially_allocated",
+    "AWAY": "online_unavailable_not_allocated",
+    "BREAK": "busy_unavailable_not_allocated",
+    "UNKNOWN": "dnd_unavailable_not_allocated",
+    "LOGOUT": "offline_unavailable_not_allocated",
+}
 
 
 def linklive(day: Day, case: Path) -> None:
@@ -313,8 +412,10 @@ def linklive(day: Day, case: Path) -> None:
             else:
                 rec["status"] = composite
             states.append(rec)
-    write(case / "input" / "user_states.json",
-          json.dumps({"organizationId": "org_123", "userStates": states}, indent=1) + "\n")
+    write(
+        case / "input" / "user_states.json",
+        json.dumps({"organizationId": "org_123", "userStates": states}, indent=1) + "\n",
+    )
     windows: dict[tuple[str, datetime], list[int]] = {}
     t = START
     while t < END:
@@ -328,22 +429,43 @@ def linklive(day: Day, case: Path) -> None:
         w[0] += 1
         w[1] += c.outcome in ("abandoned", "missed")
         w[2] += (c.talk + c.hold + c.acw) * 1000
-    rows = [{"queueId": f"q-{q}", "intervalStart": int(t.timestamp()), "enqueuedCount": v[0],
-             "abandonedCount": v[1], "totalHandleTimeMs": v[2]} for (q, t), v in sorted(windows.items())]
-    write(case / "input" / "queue_intervals.json",
-          json.dumps({"organizationId": "org_123", "queueEngagementIntervals": rows}, indent=1) + "\n")
+    rows = [
+        {
+            "queueId": f"q-{q}",
+            "intervalStart": int(t.timestamp()),
+            "enqueuedCount": v[0],
+            "abandonedCount": v[1],
+            "totalHandleTimeMs": v[2],
+        }
+        for (q, t), v in sorted(windows.items())
+    ]
+    write(
+        case / "input" / "queue_intervals.json",
+        json.dumps({"organizationId": "org_123", "queueEngagementIntervals": rows}, indent=1) + "\n",
+    )
     agents = {f"u-{a}": v for a, v in AGENT_IDS.items()}
-    config = ACD + "[mapping]\n" + \
-        f"agents = {{ {', '.join(f'{json.dumps(k)} = {json.dumps(v)}' for k, v in agents.items())} }}\n" + \
-        'services = { "q-billing" = "101", "q-support" = "102" }\n' + \
-        'home_queue = { "1001" = "101", "1002" = "102" }\n'
-    job(case, ["--from", "linklive", "--config", "gisgate.toml", "--service", "101", "--until", END.isoformat()],
-        config)
+    config = (
+        ACD
+        + "[mapping]\n"
+        + f"agents = {{ {', '.join(f'{json.dumps(k)} = {json.dumps(v)}' for k, v in agents.items())} }}\n"
+        + 'services = { "q-billing" = "101", "q-support" = "102" }\n'
+        + 'home_queue = { "1001" = "101", "1002" = "102" }\n'
+    )
+    job(
+        case, ["--from", "linklive", "--config", "gisgate.toml", "--service", "101", "--until", END.isoformat()], config
+    )
     truth(case, day, {agents.get(f"u-{a}", f"u-{a}"): v for a, v in logged_in(day).items()})
 
 
-CWFM_ACTIVITY = {"READY": "Ready", "TALK": "OnCall", "ACW": "WRAPUP", "AWAY": "NotReady", "BREAK": "notready",
-                 "UNKNOWN": "Coaching", "LOGOUT": "LoggedOut"}
+CWFM_ACTIVITY = {
+    "READY": "Ready",
+    "TALK": "OnCall",
+    "ACW": "WRAPUP",
+    "AWAY": "NotReady",
+    "BREAK": "notready",
+    "UNKNOWN": "Coaching",
+    "LOGOUT": "LoggedOut",
+}
 
 
 def cwfm(day: Day, case: Path) -> None:
@@ -362,23 +484,41 @@ def cwfm(day: Day, case: Path) -> None:
         w[2] += c.talk + c.acw
         w[3] += c.hold
         w[4] += bool(c.answered and (c.answered - c.arrived).total_seconds() <= 20)
-    updates = [{"UpdateExisting": "false", "CollectionPoint": SERVICE_IDS[q],
-                "Interval": f"{t.month}/{t.day}/{t.year} {t.hour}:{t.minute:02d}:00",
-                "ContactsOffered": str(v[0]), "ContactsNotHandled": str(v[1]), "TalkTime": str(v[2]),
-                "HoldTime": str(v[3]), "ServiceLevelPct": f"{100 * v[4] / v[0]:.1f}" if v[0] else "0"}
-               for (q, t), v in sorted(windows.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
-    write(case / "input" / "call_volume.json",
-          json.dumps({"AccountId": "1", "CallVolumeUpdates": updates}, indent=1) + "\n")
+    updates = [
+        {
+            "UpdateExisting": "false",
+            "CollectionPoint": SERVICE_IDS[q],
+            "Interval": f"{t.month}/{t.day}/{t.year} {t.hour}:{t.minute:02d}:00",
+            "ContactsOffered": str(v[0]),
+            "ContactsNotHandled": str(v[1]),
+            "TalkTime": str(v[2]),
+            "HoldTime": str(v[3]),
+            "ServiceLevelPct": f"{100 * v[4] / v[0]:.1f}" if v[0] else "0",
+        }
+        for (q, t), v in sorted(windows.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+    ]
+    write(
+        case / "input" / "call_volume.json",
+        json.dumps({"AccountId": "1", "CallVolumeUpdates": updates}, indent=1) + "\n",
+    )
     rows = []
     for n, (agent, segs) in enumerate(day.segments.items()):
         for i, (k, s, _) in enumerate(segs):
-            when = (f"{s.month}/{s.day}/{s.year} {s.hour}:{s.minute:02d}:{s.second:02d}" if i % 2
-                    else s.strftime("%Y-%m-%d %H:%M:%S"))
-            rows.append({"AgentId": AGENT_IDS.get(agent, str(2000 + n)), "EventTime": when,
-                         "Activity": CWFM_ACTIVITY[k], "ReasonCode": "Break" if k == "BREAK" else ""})
+            when = (
+                f"{s.month}/{s.day}/{s.year} {s.hour}:{s.minute:02d}:{s.second:02d}"
+                if i % 2
+                else s.strftime("%Y-%m-%d %H:%M:%S")
+            )
+            rows.append(
+                {
+                    "AgentId": AGENT_IDS.get(agent, str(2000 + n)),
+                    "EventTime": when,
+                    "Activity": CWFM_ACTIVITY[k],
+                    "ReasonCode": "Break" if k == "BREAK" else "",
+                }
+            )
     write(case / "input" / "agent_updates.csv", csv_text(rows))
-    job(case, ["--from", "cwfm", "--config", "gisgate.toml", "--service", "101", "--until", END.isoformat()],
-        ACD)
+    job(case, ["--from", "cwfm", "--config", "gisgate.toml", "--service", "101", "--until", END.isoformat()], ACD)
     logged = logged_in(day, whole_seconds=True)
     truth(case, day, {AGENT_IDS.get(a, str(2000 + n)): logged[a] for n, a in enumerate(AGENTS)})
 

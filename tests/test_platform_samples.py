@@ -71,7 +71,8 @@ def test_cwfm_bodies_match_service_totals(tmp_path):
     volume = [r for n, d in files.items() if "callvolume" in n for r in json.loads(d)["CallVolumeUpdates"]]
     assert all(len(json.loads(d)[k]) <= 500 for d in files.values() for k in json.loads(d) if k != "AccountId")
     assert sum(int(r["ContactsOffered"]) for r in volume) == sum(
-        float(r["contactsOffered"]) for _, r in gis_rows(gis, ".SERVICE"))
+        float(r["contactsOffered"]) for _, r in gis_rows(gis, ".SERVICE")
+    )
     assert all(len(r["Interval"]) == 19 and r["Interval"][4] == "-" for r in volume)  # yyyy-MM-dd HH:mm:ss
     activity = [r for n, d in files.items() if "agentactivity" in n for r in json.loads(d)["AgentUpdates"]]
     assert {r["Activity"] for r in activity} <= {"LoggedOut", "NotReady", "Ready", "OnCall", "Wrapup", "Hold"}
