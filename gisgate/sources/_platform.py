@@ -75,14 +75,23 @@ def state_table(platform: str, mapping: Mapping) -> dict[str, str]:
 
 
 def map_states(frame: pl.DataFrame, raw: str, table: dict[str, str], what: str) -> tuple[pl.DataFrame, list[str]]:
-    """Add `state` from column `raw` through `table`; unknown values become NOT_READY and are counted."""
-    frame = frame.with_columns(state_key(pl.col(raw)).replace_strict(table, default=None).alias("state"))
-    unknown = frame.filter(pl.col("state").is_null() & pl.col(raw).is_not_null())
+    """Add `state` from column `raw` through `table`; unknown values become NOT_READY and are counted.
+
+    The few distinct raw values are matched once, then mapped onto the rows."""
+    values = frame.select(pl.col(raw).unique().drop_nulls())[raw]
+    keys = pl.select(state_key(pl.lit(values)))[:, 0]
+    matched = {v: table.get(k) for v, k in zip(values.to_list(), keys.to_list(), strict=True)}
+    unknown = sorted(v for v, s in matched.items() if s is None)
+    frame = frame.with_columns(
+        pl.col(raw)
+        .replace_strict({v: s or "NOT_READY" for v, s in matched.items()}, default=None, return_dtype=pl.String)
+        .alias("state")
+    )
     warnings = []
-    if unknown.height:
-        counts = unknown.group_by(raw).len().sort(raw)
+    if unknown:
+        counts = frame.filter(pl.col(raw).is_in(unknown)).group_by(raw).len().sort(raw)
         listed = ", ".join(f"{v!r} ×{n}" for v, n in counts.iter_rows())
-        warnings.append(f"{what}: {unknown.height} event(s) with an unknown state mapped to Not Ready: {listed}")
+        warnings.append(f"{what}: {counts['len'].sum()} event(s) with an unknown state mapped to Not Ready: {listed}")
     return frame.with_columns(pl.col("state").fill_null("NOT_READY")), warnings
 
 
@@ -102,15 +111,20 @@ def map_ids(expr: pl.Expr, table: dict[str, str]) -> pl.Expr:
 
 def bad_ids(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     """(_line, column, reason) for IDs that cannot travel in a GIS file: comma, quote or whitespace."""
-    parts = [
-        frame.filter(pl.col(c).str.contains(r"[,\"'\s]")).select(
-            LINE,
-            pl.lit(c).alias("column"),
-            (pl.lit("ID contains a comma, quote or space: ") + pl.col(c)).alias("reason"),
-        )
-        for c in columns
-        if c in frame.columns
-    ]
+    parts = []
+    for c in columns:
+        if c not in frame.columns:
+            continue
+        ids = frame.select(pl.col(c).unique().drop_nulls())[c]
+        bad = ids.filter(ids.str.contains(r"[,\"'\s]"))  # checked once per distinct ID
+        if bad.len():
+            parts.append(
+                frame.filter(pl.col(c).is_in(bad.implode())).select(
+                    LINE,
+                    pl.lit(c).alias("column"),
+                    (pl.lit("ID contains a comma, quote or space: ") + pl.col(c)).alias("reason"),
+                )
+            )
     return (
         pl.concat(parts) if parts else pl.DataFrame(schema={LINE: pl.Int64, "column": pl.String, "reason": pl.String})
     )
@@ -137,6 +151,38 @@ def utc_time(expr: pl.Expr, naive_tz: str) -> pl.Expr:
         .dt.convert_time_zone("UTC")
     )
     return pl.when(num.is_not_null()).then(epoch).otherwise(pl.coalesce(aware, naive)).cast(model.UTC_TIME)
+
+
+def with_times(frame: pl.DataFrame, columns: dict[str, pl.Expr], naive_tz: str) -> pl.DataFrame:
+    """Add each `columns` entry (name → text expression) parsed by `utc_time`, cheaply.
+
+    Parsing every value against every accepted format is slow on millions of rows, so a fast path
+    takes the two shapes exports mostly use (epoch numbers; `YYYY-MM-DD HH:MM:SS[.fff]`, whose
+    date-and-minute prefix repeats and is parsed once per distinct value), and only the values it
+    cannot read go through the full `utc_time`.
+    """
+    for name, text in columns.items():
+        frame = frame.with_columns(_fast_time(text, naive_tz).alias(name))
+        todo = frame.select((pl.col(name).is_null() & text.is_not_null()).arg_true().alias("i"))["i"]
+        if todo.len():
+            slow = frame[todo].select(utc_time(text, naive_tz))[:, 0]
+            frame = frame.with_columns(frame[name].scatter(todo, slow))
+    return frame
+
+
+def _fast_time(text: pl.Expr, naive_tz: str) -> pl.Expr:
+    num = text.cast(pl.Float64, strict=False)
+    epoch = pl.from_epoch(
+        pl.when(num > 1e11).then(num * 1000).otherwise(num * 1_000_000).round(0).cast(pl.Int64), time_unit="us"
+    ).dt.replace_time_zone("UTC")
+    minute = text.str.slice(0, 16).str.to_datetime("%Y-%m-%d %H:%M", strict=False, cache=True, time_unit="us")
+    secs = text.str.slice(17).cast(pl.Float64, strict=False)
+    ok = (text.str.slice(16, 1) == ":") & secs.is_between(0, 60, closed="left")
+    naive = pl.when(ok).then(minute + pl.duration(microseconds=(secs * 1_000_000).round(0).cast(pl.Int64)))
+    if naive_tz != "UTC":
+        naive = naive.dt.replace_time_zone(naive_tz, ambiguous="earliest", non_existent="null")
+    naive = naive.dt.convert_time_zone("UTC") if naive_tz != "UTC" else naive.dt.replace_time_zone("UTC")
+    return pl.when(num.is_not_null()).then(epoch).otherwise(naive).cast(model.UTC_TIME)
 
 
 def seconds(expr: pl.Expr, scale: float = 1.0) -> pl.Expr:

@@ -87,8 +87,9 @@ def _volumes(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame:
         "hold_s": "HoldTime",
         "service_level_pct": "ServiceLevelPct",
     }
+    f = P.with_times(f, {"interval_start": pl.col("Interval")}, o.naive_tz)
     f = f.with_columns(
-        P.utc_time(pl.col("Interval"), o.naive_tz).alias("interval_start"),
+        pl.col("interval_start"),
         P.map_ids(pl.col("CollectionPoint"), o.mapping.services).alias("service_id"),
         *[(P.seconds(pl.col(src)) if src in f.columns else pl.lit(0.0)).alias(dst) for dst, src in nums.items()],
     )
@@ -118,9 +119,10 @@ def _volumes(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame:
 
 
 def _activity(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame:
+    f = P.with_times(f, {"at": pl.col("EventTime")}, o.naive_tz)
     f = f.with_columns(
         P.map_ids(pl.col("AgentId"), o.mapping.agents).alias("agent_id"),
-        P.utc_time(pl.col("EventTime"), o.naive_tz).alias("at"),
+        pl.col("at"),
         pl.col("Activity").alias("raw_state"),
         (pl.col("ReasonCode") if "ReasonCode" in f.columns else pl.lit(None, pl.String)).alias("reason"),
     )

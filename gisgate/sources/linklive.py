@@ -69,8 +69,9 @@ def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
 
 def _intervals(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame:
     P.missing_columns(f, ["intervalStart", "abandonedCount", "totalHandleTimeMs"], file, "queue engagement interval")
+    f = P.with_times(f, {"interval_start": pl.col("intervalStart")}, o.naive_tz)
     f = f.with_columns(
-        P.utc_time(pl.col("intervalStart"), o.naive_tz).alias("interval_start"),
+        pl.col("interval_start"),
         P.map_ids(pl.col("queueId"), o.mapping.services).alias("service_id"),
         P.seconds(pl.col("enqueuedCount")).alias("offered"),
         P.seconds(pl.col("abandonedCount")).alias("abandoned"),
@@ -135,9 +136,10 @@ def _states(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame:
                 )
             ]
         )
+    f = P.with_times(f, {"at": pl.col("startTimestamp")}, o.naive_tz)
     f = f.with_columns(
         P.map_ids(pl.col("userId"), o.mapping.agents).alias("agent_id"),
-        P.utc_time(pl.col("startTimestamp"), o.naive_tz).alias("at"),
+        pl.col("at"),
         raw.alias("raw_state"),
     )
     P.raise_problems(

@@ -96,9 +96,10 @@ def _agent_events(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame
     login = pl.col("agentLoginId") if "agentLoginId" in f.columns else pl.lit(None, pl.String)
     numeric = pl.col("agentId") if "agentId" in f.columns else pl.lit(None, pl.String)
     reason = pl.col("notReadyReasonCode") if "notReadyReasonCode" in f.columns else pl.lit(None, pl.String)
+    f = P.with_times(f, {"at": pl.col("timestamp")}, o.naive_tz)
     f = f.with_columns(
         P.map_ids(pl.coalesce(login, numeric), o.mapping.agents).alias("agent_id"),
-        P.utc_time(pl.col("timestamp"), o.naive_tz).alias("at"),
+        pl.col("at"),
         pl.col("eventType").alias("raw_state"),
         reason.alias("_reason"),
     )
@@ -119,10 +120,11 @@ def _interaction_events(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.Dat
     def col(name: str) -> pl.Expr:
         return pl.col(name) if name in f.columns else pl.lit(None, pl.String)
 
+    f = P.with_times(f, {"_start": col("start"), "_end": col("end")}, o.naive_tz)
     f = f.with_columns(
         pl.coalesce(col("transactionId"), col("sessionId")).alias("_id"),
-        P.utc_time(col("start"), o.naive_tz).alias("_start"),
-        P.utc_time(col("end"), o.naive_tz).alias("_end"),
+        pl.col("_start"),
+        pl.col("_end"),
         P.seconds(col("duration")).alias("_duration"),
         P.map_ids(pl.coalesce(col("serviceId"), col("callServiceId")), o.mapping.services).alias("service_id"),
         P.map_ids(pl.coalesce(col("agentLoginId"), col("agentId")), o.mapping.agents).alias("agent_id"),
@@ -212,8 +214,9 @@ def _snapshots(f: pl.DataFrame, scalars: dict, file: str, o: ConvertOptions) -> 
             file,
         )
     t = pl.col(stamp) if stamp else pl.lit(str(wrapped))
+    f = P.with_times(f, {"_at": t}, o.naive_tz)
     f = f.with_columns(
-        P.utc_time(t, o.naive_tz).alias("_at"),
+        pl.col("_at"),
         P.map_ids(pl.col("serviceId"), o.mapping.services).alias("service_id"),
         *[
             P.seconds(pl.col(c)).fill_null(0.0).alias(c) if c in f.columns else pl.lit(0.0).alias(c)

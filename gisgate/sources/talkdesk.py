@@ -86,15 +86,9 @@ def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
 
 
 def _statuses(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame:
-    f = f.with_columns(
-        P.map_ids(pl.col("user_id"), o.mapping.agents).alias("agent_id"),
-        P.utc_time(pl.col("status_start_at"), o.naive_tz).alias("start"),
-        (
-            P.utc_time(pl.col("status_end_at"), o.naive_tz)
-            if "status_end_at" in f.columns
-            else pl.lit(None, model.UTC_TIME)
-        ).alias("end"),
-    )
+    end = pl.col("status_end_at") if "status_end_at" in f.columns else pl.lit(None, pl.String)
+    f = P.with_times(f, {"start": pl.col("status_start_at"), "end": end}, o.naive_tz)
+    f = f.with_columns(P.map_ids(pl.col("user_id"), o.mapping.agents).alias("agent_id"))
     ends = {"end": "status_end_at"} if "status_end_at" in f.columns else {}
     P.raise_problems(
         [
@@ -185,17 +179,18 @@ def _contacts(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame:
     out = pl.col("direction").str.to_lowercase().str.starts_with("out")
     typ = P.state_key(pl.col("contact_type"))
     has_answer = "answered_at" in f.columns
+    answer = pl.col("answered_at") if has_answer else pl.lit(None, pl.String)
+    f = P.with_times(
+        f, {"arrived_at": pl.col("started_at"), "ended_at": pl.col("finished_at"), "_answered": answer}, o.naive_tz
+    )
     f = f.with_columns(
         _queue(f, o),
         (P.map_ids(pl.col("user_id"), o.mapping.agents) if "user_id" in f.columns else pl.lit(None, pl.String)).alias(
             "agent_id"
         ),
         pl.when(out).then(pl.lit("out")).otherwise(pl.lit("in")).alias("_direction"),
-        P.utc_time(pl.col("started_at"), o.naive_tz).alias("arrived_at"),
-        P.utc_time(pl.col("finished_at"), o.naive_tz).alias("ended_at"),
-        (P.utc_time(pl.col("answered_at"), o.naive_tz) if has_answer else pl.lit(None, model.UTC_TIME)).alias(
-            "_answered"
-        ),
+        pl.col("arrived_at"),
+        pl.col("ended_at"),
         pl.when(out)
         .then(pl.lit("outbound"))
         .otherwise(typ.replace_strict(CONTACT_OUTCOMES, default="missed"))
@@ -220,13 +215,14 @@ def _calls(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame:
     agent = pl.coalesce(
         [pl.col(c) for c in ("handling_user_id", "user_id") if c in f.columns] or [pl.lit(None, pl.String)]
     )
+    f = P.with_times(f, {"arrived_at": pl.col("start_at"), "ended_at": pl.col("end_at")}, o.naive_tz)
     f = f.with_columns(
         pl.col("call_id").alias("contact_id"),
         _queue(f, o),
         P.map_ids(agent, o.mapping.agents).alias("agent_id"),
         pl.when(typ.str.starts_with("outbound")).then(pl.lit("out")).otherwise(pl.lit("in")).alias("direction"),
-        P.utc_time(pl.col("start_at"), o.naive_tz).alias("arrived_at"),
-        P.utc_time(pl.col("end_at"), o.naive_tz).alias("ended_at"),
+        pl.col("arrived_at"),
+        pl.col("ended_at"),
         typ.replace_strict(CALL_OUTCOMES, default="missed").alias("outcome"),
         _num(f, "wait_time").alias("wait_s"),
         _num(f, "talk_time").alias("talk_s"),

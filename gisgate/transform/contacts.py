@@ -14,16 +14,22 @@ from datetime import datetime
 import polars as pl
 
 from gisgate.model import QUEUE_INTERVALS, UTC_TIME, floor_local
-from gisgate.transform.split import US, seconds, split
+from gisgate.transform.split import US, floor_for, seconds, split
 
 OFFERED = ["answered", "abandoned", "missed"]
 HANDLED = ["answered", "outbound"]  # what an agent handles
 QUEUE_SUMS = ["offered", "handled", "answered", "abandoned", "talk_s", "hold_s", "acw_s", "answer_delay_s"]
 
 
-def _by(lf: pl.LazyFrame, when: str, tz: str, minutes: int, **aggs: pl.Expr) -> pl.LazyFrame:
+def _floor(lf: pl.LazyFrame, tz: str, minutes: int):
+    cols = ["arrived_at", "answered_at", "ended_at"]
+    first, last = lf.select(pl.min_horizontal(pl.col(cols).min()).alias("a"), pl.max_horizontal(pl.col(cols).max()).alias("b")).collect().row(0)
+    return floor_for(tz, minutes, first, last)
+
+
+def _by(lf: pl.LazyFrame, when: str, floor, **aggs: pl.Expr) -> pl.LazyFrame:
     return (
-        lf.with_columns(floor_local(pl.col(when), tz, minutes).alias("interval_start"))
+        lf.with_columns(floor(pl.col(when)).alias("interval_start"))
         .group_by("interval_start", "service_id")
         .agg(**aggs)
     )
@@ -41,36 +47,34 @@ def queue_intervals(
     `services`) in every interval from the first to the last covered instant (`covered`, else the
     contacts' own first and last instants)."""
     lf = contacts.lazy().filter((pl.col("direction") == "in") & pl.col("service_id").is_not_null())
+    floor = _floor(lf, tz, minutes)
     one = pl.len().cast(pl.Float64)
     answered = pl.col("outcome") == "answered"
     parts = [
         _by(
             lf.filter(pl.col("outcome").is_in(OFFERED)),
             "arrived_at",
-            tz,
-            minutes,
+            floor,
             offered=one,
             sl_n=(answered & (pl.col("wait_s") <= sl_threshold_s)).cast(pl.Float64).sum(),
         ),
         _by(
             lf.filter(answered & pl.col("answered_at").is_not_null()),
             "answered_at",
-            tz,
-            minutes,
+            floor,
             answered=one,
             answer_delay_s=pl.col("wait_s").fill_null(0).sum(),
         ),
         _by(
             lf.filter(answered),
             "ended_at",
-            tz,
-            minutes,
+            floor,
             handled=one,
             talk_s=pl.col("talk_s").sum(),
             hold_s=pl.col("hold_s").sum(),
             acw_s=pl.col("acw_s").sum(),
         ),
-        _by(lf.filter(pl.col("outcome") == "abandoned"), "ended_at", tz, minutes, abandoned=one),
+        _by(lf.filter(pl.col("outcome") == "abandoned"), "ended_at", floor, abandoned=one),
     ]
     facts = pl.concat(parts, how="diagonal_relaxed").collect()
 
@@ -126,8 +130,9 @@ def agent_contacts(contacts: pl.DataFrame | pl.LazyFrame, tz: str, minutes: int)
     Handling starts at the answer (or, for outbound contacts without one, at arrival) and lasts
     talk + hold + ACW. `service_id` may be null (outbound contacts outside any queue)."""
     lf = contacts.lazy().filter(pl.col("agent_id").is_not_null() & pl.col("outcome").is_in(HANDLED))
+    floor = _floor(lf, tz, minutes)
     ended = (
-        lf.with_columns(floor_local(pl.col("ended_at"), tz, minutes).alias("interval_start"))
+        lf.with_columns(floor(pl.col("ended_at")).alias("interval_start"))
         .group_by("interval_start", "agent_id", "service_id")
         .agg(
             handled=pl.len().cast(pl.Float64),

@@ -22,25 +22,24 @@ HANDLING = ["TALKING", "WORK_NOT_READY", "WORK_READY", "HOLD"]
 def spans(events: pl.DataFrame | pl.LazyFrame, until: datetime, max_span_hours: float) -> tuple[pl.LazyFrame, int]:
     """Spans (agent_id, state, reason, start, end) and how many were cut at `max_span_hours`."""
     limit = int(max_span_hours * 3600 * US)
-    lf = (
-        events.lazy()
-        .select("agent_id", "at", "state", "reason", "raw_state")
-        .unique()
-        .sort("agent_id", "at", "state", "reason", "raw_state", nulls_last=True)
-        .with_columns(pl.col("at").shift(-1).over("agent_id").alias("end"))
+    keys = ["agent_id", "at", "state", "reason", "raw_state"]
+    frame = events.lazy().select(keys).sort(keys, nulls_last=True).collect()
+    # exact duplicates are neighbours once sorted: cheaper than hashing every row
+    same = pl.all_horizontal(pl.col(k).eq_missing(pl.col(k).shift(1)) for k in keys)
+    frame = frame.filter(~same.fill_null(False))
+    agent_changes = pl.col("agent_id").ne_missing(pl.col("agent_id").shift(-1))
+    frame = (
+        frame.with_columns(pl.when(agent_changes).then(None).otherwise(pl.col("at").shift(-1)).alias("end"))
         .with_columns(pl.min_horizontal(pl.col("end").fill_null(until), pl.lit(until)).alias("end"))
         .rename({"at": "start"})
         .filter(pl.col("end") > pl.col("start"))
-        .with_columns(((pl.col("end") - pl.col("start")).dt.total_microseconds() > limit).alias("_cut"))
     )
-    cut = lf.select(pl.col("_cut").sum()).collect().item()
-    lf = lf.with_columns(
-        pl.when(pl.col("_cut"))
-        .then(pl.col("start") + pl.duration(microseconds=limit))
-        .otherwise(pl.col("end"))
-        .alias("end")
-    ).drop("_cut")
-    return lf, int(cut or 0)
+    too_long = (pl.col("end") - pl.col("start")).dt.total_microseconds() > limit
+    cut = frame.select(too_long.sum()).item()
+    frame = frame.with_columns(
+        pl.when(too_long).then(pl.col("start") + pl.duration(microseconds=limit)).otherwise(pl.col("end")).alias("end")
+    )
+    return frame.lazy(), int(cut or 0)
 
 
 def state_seconds(
