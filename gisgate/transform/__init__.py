@@ -114,75 +114,68 @@ def agent_rows(
     """AGENT_INTERVALS: one row per agent × queue with contact metrics, the agent's state seconds
     repeated on each of its rows, and one home-queue row for an interval without contacts."""
     keys = ["interval_start", "agent_id"]
-    if per_agent is None:
-        per_agent = pl.DataFrame(
-            schema={"interval_start": model.UTC_TIME, "agent_id": pl.String, "service_id": pl.String}
-            | dict.fromkeys(CONTACT_METRICS, pl.Float64)
-        )
-    rows = per_agent
-    if states is not None:
-        idle = states.select(keys).join(per_agent.select(keys).unique(), on=keys, how="anti")
-        rows = pl.concat([rows, idle.with_columns(pl.lit(None, pl.String).alias("service_id"))], how="diagonal")
-    rows = rows.with_columns(pl.col(m).fill_null(0.0) for m in CONTACT_METRICS)
-    rows = _fill_queue(rows, contacts, options)
-    rows = rows.group_by("interval_start", "agent_id", "service_id").agg(pl.col(CONTACT_METRICS).sum())
     metrics = [m for m in STATE_METRICS if states is not None and m in states.columns]
-    if states is not None:
-        rows = rows.join(states.select(*keys, *metrics), on=keys, how="left")
-    rows = rows.with_columns(pl.col(m).fill_null(0.0) for m in metrics)
+    if per_agent is None or per_agent.is_empty():
+        # states only: one row per agent and interval, on the agent's home queue
+        rows = states.select(*keys, *metrics)
+        rows = rows.with_columns(_home_queue(rows, contacts, options), *[pl.lit(0.0).alias(m) for m in CONTACT_METRICS])
+    else:
+        rows = per_agent
+        if states is not None:
+            idle = states.select(keys).join(per_agent.select(keys).unique(), on=keys, how="anti")
+            rows = pl.concat([rows, idle.with_columns(pl.lit(None, pl.String).alias("service_id"))], how="diagonal")
+            rows = rows.with_columns(pl.col(m).fill_null(0.0) for m in CONTACT_METRICS)
+        if rows["service_id"].null_count():
+            rows = rows.with_columns(
+                pl.coalesce("service_id", _home_queue(rows, contacts, options)).alias("service_id")
+            )
+            rows = rows.group_by("interval_start", "agent_id", "service_id").agg(pl.col(CONTACT_METRICS).sum())
+        if states is not None:
+            rows = rows.join(states.select(*keys, *metrics), on=keys, how="left")
+            rows = rows.with_columns(pl.col(m).fill_null(0.0) for m in metrics)
     for m in ["ready_s", "not_ready_s", "in_session_s"]:
         if m not in rows.columns:
             rows = rows.with_columns(pl.lit(0.0).alias(m))
-    # Not Ready excludes time spent handling contacts (§1.9): never more than what is left of the
-    # session once Ready, Reserved and the handling of all the agent's queues are taken out.
-    left = (
-        pl.col("in_session_s")
-        - pl.col("ready_s")
-        - pl.col("period_handle_s").sum().over(keys)
-        - (pl.col("reserved_s") if "reserved_s" in rows.columns else 0.0)
-    )
-    rows = rows.with_columns(pl.min_horizontal("not_ready_s", left).clip(0.0).round(6).alias("not_ready_s"))
+    if per_agent is not None and not per_agent.is_empty():
+        # Not Ready excludes time spent handling contacts (§1.9): never more than what is left of the
+        # session once Ready, Reserved and the handling of all the agent's queues are taken out.
+        left = (
+            pl.col("in_session_s")
+            - pl.col("ready_s")
+            - pl.col("period_handle_s").sum().over(keys)
+            - (pl.col("reserved_s") if "reserved_s" in rows.columns else 0.0)
+        )
+        rows = rows.with_columns(pl.min_horizontal("not_ready_s", left).clip(0.0).round(6).alias("not_ready_s"))
     if contacts is None:
         rows = rows.drop("transferred_out", "external_out")
     return model.check(rows.sort("interval_start", "agent_id", "service_id"), "AGENT_INTERVALS", "derive")
 
 
-def _fill_queue(rows: pl.DataFrame, contacts: pl.DataFrame | None, options: ConvertOptions) -> pl.DataFrame:
-    """Give rows without a queue the agent's home queue: the mapping's `home_queue`, else the queue
-    of most of its contacts, else `--service` / `mapping.default_service`."""
-    if rows["service_id"].null_count() == 0:
-        return rows
+def _home_queue(rows: pl.DataFrame, contacts: pl.DataFrame | None, options: ConvertOptions) -> pl.Expr:
+    """Each agent's home queue: the mapping's `home_queue`, else the queue of most of its contacts,
+    else `--service` / `mapping.default_service`. Resolved once per distinct agent."""
     m = options.mapping
     home = dict(m.home_queue)
     home.update({acd: home[raw] for raw, acd in m.agents.items() if raw in home and acd not in home})
-    table = pl.DataFrame(
-        {"agent_id": list(home), "_home": list(home.values())},
-        schema={"agent_id": pl.String, "_home": pl.String},
-    )
+    frequent: dict[str, str] = {}
     if contacts is not None:
-        frequent = (
+        top = (
             contacts.filter(pl.col("agent_id").is_not_null() & pl.col("service_id").is_not_null())
             .group_by("agent_id", "service_id")
             .len()
             .sort(["agent_id", "len", "service_id"], descending=[False, True, False])
             .group_by("agent_id", maintain_order=True)
             .first()
-            .select("agent_id", pl.col("service_id").alias("_frequent"))
         )
-    else:
-        frequent = pl.DataFrame(schema={"agent_id": pl.String, "_frequent": pl.String})
+        frequent = dict(zip(top["agent_id"].to_list(), top["service_id"].to_list(), strict=True))
     default = options.service or m.default_service
-    rows = (
-        rows.join(table, on="agent_id", how="left")
-        .join(frequent, on="agent_id", how="left")
-        .with_columns(pl.coalesce("service_id", "_home", "_frequent", pl.lit(default, pl.String)).alias("service_id"))
-        .drop("_home", "_frequent")
-    )
-    missing = rows.filter(pl.col("service_id").is_null())["agent_id"].unique().sort().to_list()
+    agents = rows["agent_id"].unique().sort().to_list()
+    queue = {a: home.get(a) or frequent.get(a) or default for a in agents}
+    missing = [a for a, q in queue.items() if q is None]
     if missing:
         shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
         raise ConfigError(
             f"no queue for agent(s) {shown}: the input gives none; pass --service ID, or set "
             "mapping.default_service or mapping.home_queue in the config"
         )
-    return rows
+    return pl.col("agent_id").replace_strict(queue, return_dtype=pl.String).alias("service_id")

@@ -23,7 +23,11 @@ QUEUE_SUMS = ["offered", "handled", "answered", "abandoned", "talk_s", "hold_s",
 
 def _floor(lf: pl.LazyFrame, tz: str, minutes: int):
     cols = ["arrived_at", "answered_at", "ended_at"]
-    first, last = lf.select(pl.min_horizontal(pl.col(cols).min()).alias("a"), pl.max_horizontal(pl.col(cols).max()).alias("b")).collect().row(0)
+    first, last = (
+        lf.select(pl.min_horizontal(pl.col(cols).min()).alias("a"), pl.max_horizontal(pl.col(cols).max()).alias("b"))
+        .collect()
+        .row(0)
+    )
     return floor_for(tz, minutes, first, last)
 
 

@@ -13,21 +13,33 @@ from datetime import datetime
 
 import polars as pl
 
+from gisgate import model
 from gisgate.transform.split import US, seconds, split
 
 IN_SESSION = ["NOT_READY", "READY", "TALKING", "WORK_NOT_READY", "WORK_READY", "HOLD", "RESERVED"]
 HANDLING = ["TALKING", "WORK_NOT_READY", "WORK_READY", "HOLD"]
+RANK = {s: i for i, s in enumerate(model.STATES)}
 
 
 def spans(events: pl.DataFrame | pl.LazyFrame, until: datetime, max_span_hours: float) -> tuple[pl.LazyFrame, int]:
     """Spans (agent_id, state, reason, start, end) and how many were cut at `max_span_hours`."""
     limit = int(max_span_hours * 3600 * US)
     keys = ["agent_id", "at", "state", "reason", "raw_state"]
-    frame = events.lazy().select(keys).sort(keys, nulls_last=True).collect()
-    # exact duplicates are neighbours once sorted: cheaper than hashing every row
-    same = pl.all_horizontal(pl.col(k).eq_missing(pl.col(k).shift(1)) for k in keys)
-    frame = frame.filter(~same.fill_null(False))
-    agent_changes = pl.col("agent_id").ne_missing(pl.col("agent_id").shift(-1))
+    frame = events.lazy().select(keys).collect()
+    # Sort by an integer code of the agent (its order only groups an agent's events together), the
+    # time and the state: integer keys sort fast. Only when events of one agent share time and state
+    # are reason and raw text added as tie-breaks, so the result never depends on input order.
+    frame = frame.with_columns(
+        pl.col("agent_id").cast(pl.Categorical).to_physical().alias("_a"),
+        pl.col("state").replace_strict(RANK, default=len(RANK), return_dtype=pl.UInt8).alias("_s"),
+    ).sort("_a", "at", "_s")
+    tied = pl.all_horizontal(pl.col(k).eq_missing(pl.col(k).shift(1)) for k in ("_a", "at", "_s"))
+    if frame.select(tied.any()).item():
+        frame = frame.sort("_a", "at", "_s", "reason", "raw_state", nulls_last=True)
+        # exact duplicates are neighbours once sorted: cheaper than hashing every row
+        same = pl.all_horizontal(pl.col(k).eq_missing(pl.col(k).shift(1)) for k in keys)
+        frame = frame.filter(~same.fill_null(False))
+    agent_changes = pl.col("_a").ne_missing(pl.col("_a").shift(-1))
     frame = (
         frame.with_columns(pl.when(agent_changes).then(None).otherwise(pl.col("at").shift(-1)).alias("end"))
         .with_columns(pl.min_horizontal(pl.col("end").fill_null(until), pl.lit(until)).alias("end"))
@@ -53,15 +65,24 @@ def state_seconds(
     lf = lf.filter(pl.col("state").is_in(IN_SESSION))
     pieces = split(lf, "start", "end", tz, minutes)
     p = pl.col("piece_us")
+    state = pl.col("state")
     out = (
-        pieces.group_by("interval_start", "agent_id")
-        .agg(
-            seconds(p.filter(pl.col("state") == "READY").sum()).alias("ready_s"),
-            seconds(p.filter(pl.col("state") == "NOT_READY").sum()).alias("not_ready_s"),
-            seconds(p.sum()).alias("in_session_s"),
-            seconds(p.filter(pl.col("state") == "RESERVED").sum()).alias("reserved_s"),
-            seconds(p.filter(pl.col("state").is_in(HANDLING)).sum()).alias("handling_s"),
+        pieces.with_columns(
+            pl.when(state == "READY").then(p).otherwise(0).alias("ready"),
+            pl.when(state == "NOT_READY").then(p).otherwise(0).alias("not_ready"),
+            pl.when(state == "RESERVED").then(p).otherwise(0).alias("reserved"),
+            pl.when(state.is_in(HANDLING)).then(p).otherwise(0).alias("handling"),
         )
+        .group_by("interval_start", "_a")
+        .agg(
+            pl.col("agent_id").first(),
+            seconds(pl.col("ready").sum()).alias("ready_s"),
+            seconds(pl.col("not_ready").sum()).alias("not_ready_s"),
+            seconds(p.sum()).alias("in_session_s"),
+            seconds(pl.col("reserved").sum()).alias("reserved_s"),
+            seconds(pl.col("handling").sum()).alias("handling_s"),
+        )
+        .drop("_a")
         .sort("interval_start", "agent_id")
         .collect()
     )
