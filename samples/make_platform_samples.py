@@ -154,11 +154,12 @@ def write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8", newline="")
 
 
-def job(case: Path, args: list[str], config: str) -> None:
-    write(
-        case / "job.toml",
-        f"# gisgate convert <every file in input/> --out <dir> + these arguments\nargs = {json.dumps(args)}\n",
-    )
+def job(case: Path, args: list[str], config: str, about: str) -> None:
+    """job.toml: the inputs (relative to the case) and the arguments, run from the case folder
+    (`--config gisgate.toml` holds the case's mapping tables)."""
+    inputs = sorted(f"input/{p.name}" for p in (case / "input").iterdir())
+    args = ["--tz", "America/New_York", *args]
+    write(case / "job.toml", f"# {about}\ninputs = {json.dumps(inputs)}\nargs = {json.dumps(args)}\n")
     write(case / "gisgate.toml", config)
 
 
@@ -267,7 +268,8 @@ def talkdesk(day: Day, case: Path, to: str) -> None:
         )
     body = {"type": "contacts", "version": "v1", "total": len(entries), "entries": entries}
     write(case / "input" / "contacts.json", json.dumps(body, indent=1) + "\n")
-    job(case, ["--from", "talkdesk", "--to", to, "--config", "gisgate.toml"], ACD + MAPPING)
+    job(case, ["--from", "talkdesk", "--to", to, "--config", "gisgate.toml"], ACD + MAPPING,
+        f"Talkdesk user_status CSV + contacts JSON on the New York fall-back day → {to}.")
     truth(case, day, logged_in(day, AGENT_IDS, whole_seconds=True))
 
 
@@ -382,6 +384,7 @@ def livevox(day: Day, case: Path, to: str) -> None:
         case,
         ["--from", "livevox", "--to", to, "--config", "gisgate.toml", "--until", END.isoformat()],
         ACD + "[mapping]\n" + f"agents = {{ {', '.join(f'{k} = {json.dumps(v)}' for k, v in login_map.items())} }}\n",
+        f"LiveVox agent-event pages (overlapping, out of order, mixed epochs) + interaction events → {to}.",
     )
     truth(case, day, logged_in(day, AGENT_IDS))
 
@@ -452,7 +455,10 @@ def linklive(day: Day, case: Path) -> None:
         + 'home_queue = { "1001" = "101", "1002" = "102" }\n'
     )
     job(
-        case, ["--from", "linklive", "--config", "gisgate.toml", "--service", "101", "--until", END.isoformat()], config
+        case,
+        ["--from", "linklive", "--config", "gisgate.toml", "--service", "101", "--until", END.isoformat()],
+        config,
+        "LinkLive userStates (three-field and composite, s and ms epochs) + queueEngagementIntervals → gis.",
     )
     truth(case, day, {agents.get(f"u-{a}", f"u-{a}"): v for a, v in logged_in(day).items()})
 
@@ -518,7 +524,12 @@ def cwfm(day: Day, case: Path) -> None:
                 }
             )
     write(case / "input" / "agent_updates.csv", csv_text(rows))
-    job(case, ["--from", "cwfm", "--config", "gisgate.toml", "--service", "101", "--until", END.isoformat()], ACD)
+    job(
+        case,
+        ["--from", "cwfm", "--config", "gisgate.toml", "--service", "101", "--until", END.isoformat()],
+        ACD,
+        "CommunityWFM CallVolumeUpdates JSON (string numbers, M/D/YYYY dates) + AgentUpdates CSV → gis.",
+    )
     logged = logged_in(day, whole_seconds=True)
     truth(case, day, {AGENT_IDS.get(a, str(2000 + n)): logged[a] for n, a in enumerate(AGENTS)})
 
@@ -537,12 +548,11 @@ def expected(case: Path) -> None:
     """Run the real `gisgate convert` on the case and keep its outputs as the golden files."""
     import tomllib
 
-    args = tomllib.loads((case / "job.toml").read_text())["args"]
+    spec = tomllib.loads((case / "job.toml").read_text())
     out = case / "expected"
     shutil.rmtree(out, ignore_errors=True)
-    inputs = sorted(str(p) for p in (case / "input").iterdir())
-    args = [str(case / a) if (case / a).is_file() else a for a in args]
-    subprocess.run([sys.executable, "-m", "gisgate", "convert", *inputs, "--out", str(out), "-q", *args], check=True)
+    subprocess.run([sys.executable, "-m", "gisgate", "convert", *spec["inputs"], "--out", "expected", "-q",
+                    *spec["args"]], check=True, cwd=case)
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ CASES = sorted(p.parent for p in SAMPLES.glob("*/job.toml"))
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_sample_converts_to_the_golden_files(case, tmp_path):
     spec = tomllib.loads((case / "job.toml").read_text())
-    result = run_cli("convert", *[case / i for i in spec["inputs"]], "--out", tmp_path, *spec.get("args", []))
+    result = run_cli("convert", *[case / i for i in spec["inputs"]], "--out", tmp_path, *spec.get("args", []), cwd=case)
     assert result.returncode == 0, result.stderr
     expected = {p.name: p.read_bytes() for p in (case / "expected").iterdir()}
     produced = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
@@ -23,7 +23,10 @@ def test_sample_converts_to_the_golden_files(case, tmp_path):
         assert produced[name] == data, f"{case.name}/{name} differs from the golden file"
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+GIS_OR_WHIT = [c for c in CASES if not {"cwfm", "rtstate"} & set(tomllib.loads((c / "job.toml").read_text())["args"])]
+
+
+@pytest.mark.parametrize("case", GIS_OR_WHIT, ids=[c.name for c in GIS_OR_WHIT])
 def test_golden_files_pass_validate(case):
     spec = tomllib.loads((case / "job.toml").read_text())
     args = spec.get("args", [])

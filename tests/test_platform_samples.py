@@ -11,26 +11,17 @@ from click.testing import CliRunner
 from gisgate.cli import cli
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
-CASES = sorted(p.name for p in SAMPLES.iterdir() if (p / "truth.json").is_file())
 
 
 def run(case: str, out: Path) -> dict[str, bytes]:
+    """The case's conversion, in-process (the golden test runs the same through a child process)."""
     folder = SAMPLES / case
-    args = tomllib.loads((folder / "job.toml").read_text())["args"]
-    args = [str(folder / a) if (folder / a).is_file() else a for a in args]
-    inputs = sorted(str(p) for p in (folder / "input").iterdir())
+    spec = tomllib.loads((folder / "job.toml").read_text())
+    args = [str(folder / a) if (folder / a).is_file() else a for a in spec["args"]]
+    inputs = [str(folder / i) for i in spec["inputs"]]
     result = CliRunner().invoke(cli, ["convert", *inputs, "--out", str(out), "-q", *args], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
-
-
-@pytest.mark.parametrize("case", CASES)
-def test_golden(case, tmp_path):
-    got = run(case, tmp_path)
-    expected = {p.name: p.read_bytes() for p in sorted((SAMPLES / case / "expected").iterdir())}
-    assert sorted(got) == sorted(expected)
-    for name in expected:
-        assert got[name] == expected[name], name
 
 
 def gis_rows(files: dict[str, bytes], suffix: str) -> list[tuple[str, dict[str, str]]]:
