@@ -101,3 +101,4 @@ def test_rtstate_types_reason_codes_and_batches():
     assert stamps == sorted(stamps)
     again = list(rtstate.render(model.Batch(state_events=events(list(reversed(rows)))), ConvertOptions()))
     assert [o.data for o in again] == [o.data for o in out]
+
