@@ -1,5 +1,8 @@
 """Helpers shared by the platform adapters (talkdesk, linklive, livevox, cwfm).
 
+State events leave the adapters unsorted and possibly duplicated (overlapping feed pages): the span
+builder and the renderers drop exact duplicates and order them, once.
+
 Everything here works on frames of strings as read by `_io` (a `_line` column per row) and
 returns polars expressions or Problems, so each adapter stays a short list of column mappings.
 """

@@ -73,7 +73,7 @@ def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
             pl.when(pl.col("state").is_in(["NOT_READY", "LOGOUT"])).then(pl.col("reason")).alias("reason")
         )
         batch.state_events = model.check(
-            events.select(list(model.STATE_EVENTS)).unique().sort("agent_id", "at", "state"), "STATE_EVENTS", "cwfm"
+            events.select(list(model.STATE_EVENTS)), "STATE_EVENTS", "cwfm"
         )
     return batch
 

@@ -62,7 +62,7 @@ def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
         events, w = P.map_states(pl.concat(states), "_key", _table(options), "linklive userStates")
         warnings += w
         batch.state_events = model.check(
-            events.select(list(model.STATE_EVENTS)).unique().sort("agent_id", "at"), "STATE_EVENTS", "linklive"
+            events.select(list(model.STATE_EVENTS)), "STATE_EVENTS", "linklive"
         )
     return batch
 

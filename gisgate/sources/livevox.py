@@ -83,7 +83,7 @@ def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
             .alias("reason")
         )
         batch.state_events = model.check(
-            events.select(list(model.STATE_EVENTS)).unique().sort("agent_id", "at", "state"), "STATE_EVENTS", "livevox"
+            events.select(list(model.STATE_EVENTS)), "STATE_EVENTS", "livevox"
         )
     if interaction:
         batch.contacts = _contacts(pl.concat(interaction, how="diagonal_relaxed"), warnings)
