@@ -252,3 +252,23 @@ def test_state_mapping_table_is_checked_and_overrides_defaults(tmp_path):
         talkdesk.read([p], ConvertOptions(mapping=Mapping(states={"Break": "SLEEPING"})))
     b = talkdesk.read([p], ConvertOptions(mapping=Mapping(states={"after_call_work": "WORK_NOT_READY"})))
     assert b.state_events["state"][0] == "WORK_NOT_READY"
+
+
+def test_talkdesk_calls_report_and_day_fraction_durations(tmp_path):
+    p = put(tmp_path, "calls.csv", (
+        "call_id,callsid,type,start_at,end_at,user_id,talk_time,wait_time,hold_time,ring_groups,is_transfer\n"
+        "k1,CA1,inbound,2024-06-03T09:00:00Z,2024-06-03T09:05:00Z,u1,270,12,18,support,true\n"
+        "k2,CA2,abandoned,2024-06-03T09:01:00Z,2024-06-03T09:02:00Z,,0,60,0,support,false\n"
+        "k3,CA3,outbound,2024-06-03T09:03:00Z,2024-06-03T09:04:00Z,u1,0d 0h 0m 42s,0,0:00:05,,false\n"
+    ))
+    c = talkdesk.read([p], ConvertOptions()).contacts.sort("contact_id")
+    assert c["outcome"].to_list() == ["answered", "abandoned", "outbound"]
+    assert c["direction"].to_list() == ["in", "in", "out"]
+    assert c["talk_s"].to_list() == [270.0, 0.0, 42.0] and c["hold_s"].to_list() == [18.0, 0.0, 5.0]
+    assert c["answered_at"][0] == datetime(2024, 6, 3, 9, 0, 12, tzinfo=UTC)
+    assert c["agent_id"].to_list() == ["u1", None, "u1"] and c["transferred"].to_list() == [True, False, False]
+    bad = put(tmp_path, "bad.csv", (
+        "call_id,callsid,type,start_at,end_at,user_id,talk_time\n"
+        "k1,CA1,inbound,2024-06-03T09:00:00Z,2024-06-03T09:05:00Z,u1,lots\n"))
+    with pytest.raises(InputError, match=r"bad.csv:2: talk_time: not a number of seconds: lots"):
+        talkdesk.read([bad], ConvertOptions())

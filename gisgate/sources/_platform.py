@@ -188,6 +188,30 @@ def _fast_time(text: pl.Expr, naive_tz: str) -> pl.Expr:
     return pl.when(num.is_not_null()).then(epoch).otherwise(naive).cast(model.UTC_TIME)
 
 
+def per_value(frame: pl.DataFrame, column: str, fn, dtype: pl.DataType) -> pl.Expr:
+    """`fn(pl.col(column))` computed on the column's distinct values only and mapped back onto the
+    rows: labels, ring groups and Yes/No flags repeat millions of times but have few values."""
+    values = frame.get_column(column).unique().drop_nulls()
+    mapped = pl.DataFrame({column: values}).select(fn(pl.col(column)).cast(dtype))[:, 0]
+    null_value = pl.DataFrame({column: [None]}, schema={column: pl.String}).select(fn(pl.col(column)).cast(dtype))[0, 0]
+    return (
+        pl.when(pl.col(column).is_null())
+        .then(pl.lit(null_value, dtype))
+        .otherwise(pl.col(column).replace_strict(values, mapped, default=None, return_dtype=dtype))
+    )
+
+
+def with_seconds(frame: pl.DataFrame, columns: dict[str, tuple[str, float]]) -> pl.DataFrame:
+    """Add each `name: (source column, scale)` as float seconds (`seconds`): plain numbers are cast
+    at once; only values that are not numbers go through the text patterns."""
+    for name, (src, scale) in columns.items():
+        frame = frame.with_columns((pl.col(src).str.strip_chars().cast(pl.Float64, strict=False) * scale).alias(name))
+        todo = frame.select((pl.col(name).is_null() & pl.col(src).is_not_null()).arg_true().alias("i"))["i"]
+        if todo.len():
+            frame = frame.with_columns(frame[name].scatter(todo, frame[todo].select(seconds(pl.col(src), scale))[:, 0]))
+    return frame
+
+
 def seconds(expr: pl.Expr, scale: float = 1.0) -> pl.Expr:
     """A duration as float seconds: a number (× `scale`, e.g. 0.001 for ms, 86400 for day fractions),
     `h:mm:ss`, or `0d 0h 0m 42s`."""

@@ -143,27 +143,30 @@ def _first_group(expr: pl.Expr) -> pl.Expr:
 
 def _queue(f: pl.DataFrame, o: ConvertOptions) -> pl.Expr:
     groups = [c for c in ("handling_ring_groups", "ring_groups") if c in f.columns]
-    rg = pl.coalesce([_first_group(pl.col(c)) for c in groups]) if groups else pl.lit(None, pl.String)
+    rg = (
+        pl.coalesce([P.per_value(f, c, _first_group, pl.String) for c in groups]) if groups else pl.lit(None, pl.String)
+    )
     default = o.service or o.mapping.default_service
     return pl.coalesce(P.map_ids(rg, o.mapping.services), pl.lit(default, pl.String)).alias("service_id")
 
 
-def _num(f: pl.DataFrame, col: str) -> pl.Expr:
-    return P.seconds(pl.col(col)).fill_null(0.0) if col in f.columns else pl.lit(0.0)
+DURATIONS = {"wait_s": "wait_time", "talk_s": "talk_time", "hold_s": "hold_time", "acw_s": "after_call_work_time"}
 
 
-def _finish(f: pl.DataFrame, file: str, times: dict[str, str], durations: list[str]) -> pl.DataFrame:
-    """Report unparsable times and durations and bad IDs (all at once), then keep the CONTACTS columns."""
-    durations = [c for c in durations if c in f.columns]
-    checked = f.with_columns(P.seconds(pl.col(c)).alias(f"_{c}") for c in durations)
-    P.raise_problems(
-        [
-            P.check_parsed(checked, {f"_{c}": c for c in durations}, "a number of seconds"),
-            P.check_parsed(f, times, "a date and time"),
-            P.bad_ids(f, ["service_id", "agent_id"]),
-        ],
-        file,
+def _durations(f: pl.DataFrame, file: str) -> pl.DataFrame:
+    """Duration columns as seconds (0 when absent or empty); unreadable values are row errors."""
+    given = {dst: src for dst, src in DURATIONS.items() if src in f.columns}
+    f = P.with_seconds(f, {dst: (src, 1.0) for dst, src in given.items()})
+    P.raise_problems([P.check_parsed(f, given, "a number of seconds")], file)
+    return f.with_columns(
+        *[pl.col(dst).fill_null(0.0) for dst in given],
+        *[pl.lit(0.0).alias(dst) for dst in DURATIONS if dst not in given],
     )
+
+
+def _finish(f: pl.DataFrame, file: str, times: dict[str, str]) -> pl.DataFrame:
+    """Report unparsable times and bad IDs (all at once), then keep the CONTACTS columns."""
+    P.raise_problems([P.check_parsed(f, times, "a date and time"), P.bad_ids(f, ["service_id", "agent_id"])], file)
     return f.select(list(model.CONTACTS))
 
 
@@ -176,62 +179,55 @@ def _answered_at(parsed: pl.Expr) -> pl.Expr:
 
 def _contacts(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame:
     P.raise_problems([P.required(f, ["contact_id", "contact_type", "started_at", "finished_at", "direction"])], file)
-    out = pl.col("direction").str.to_lowercase().str.starts_with("out")
-    typ = P.state_key(pl.col("contact_type"))
+    out = P.per_value(f, "direction", lambda d: d.str.to_lowercase().str.starts_with("out"), pl.Boolean)
+    outcome = P.per_value(
+        f, "contact_type", lambda t: P.state_key(t).replace_strict(CONTACT_OUTCOMES, default="missed"), pl.String
+    )
     has_answer = "answered_at" in f.columns
     answer = pl.col("answered_at") if has_answer else pl.lit(None, pl.String)
     f = P.with_times(
         f, {"arrived_at": pl.col("started_at"), "ended_at": pl.col("finished_at"), "_answered": answer}, o.naive_tz
     )
+    f = _durations(f, file)
     f = f.with_columns(
         _queue(f, o),
         (P.map_ids(pl.col("user_id"), o.mapping.agents) if "user_id" in f.columns else pl.lit(None, pl.String)).alias(
             "agent_id"
         ),
-        pl.when(out).then(pl.lit("out")).otherwise(pl.lit("in")).alias("_direction"),
-        pl.col("arrived_at"),
-        pl.col("ended_at"),
-        pl.when(out)
-        .then(pl.lit("outbound"))
-        .otherwise(typ.replace_strict(CONTACT_OUTCOMES, default="missed"))
-        .alias("outcome"),
-        _num(f, "wait_time").alias("wait_s"),
-        _num(f, "talk_time").alias("talk_s"),
-        _num(f, "hold_time").alias("hold_s"),
-        _num(f, "after_call_work_time").alias("acw_s"),
-        (P.yes(pl.col("transfer_out")) if "transfer_out" in f.columns else pl.lit(False)).alias("transferred"),
+        pl.when(out).then(pl.lit("out")).otherwise(pl.lit("in")).alias("direction"),
+        pl.when(out).then(pl.lit("outbound")).otherwise(outcome).alias("outcome"),
+        (P.per_value(f, "transfer_out", P.yes, pl.Boolean) if "transfer_out" in f.columns else pl.lit(False)).alias(
+            "transferred"
+        ),
     )
-    times = {"arrived_at": "started_at", "ended_at": "finished_at"} | (
-        {"_answered": "answered_at"} if has_answer else {}
+    f = f.with_columns(_answered_at(pl.col("_answered")))
+    return _finish(
+        f,
+        file,
+        {"arrived_at": "started_at", "ended_at": "finished_at"} | ({"_answered": "answered_at"} if has_answer else {}),
     )
-    P.raise_problems([P.check_parsed(f, times, "a date and time")], file)
-    f = f.with_columns(_answered_at(pl.col("_answered")), pl.col("_direction").alias("direction"))
-    return _finish(f, file, {}, ["wait_time", "talk_time", "hold_time", "after_call_work_time"])
 
 
 def _calls(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame:
     P.raise_problems([P.required(f, ["call_id", "type", "start_at", "end_at"])], file)
-    typ = P.state_key(pl.col("type"))
+    typ = P.per_value(f, "type", P.state_key, pl.String)
     agent = pl.coalesce(
         [pl.col(c) for c in ("handling_user_id", "user_id") if c in f.columns] or [pl.lit(None, pl.String)]
     )
     f = P.with_times(f, {"arrived_at": pl.col("start_at"), "ended_at": pl.col("end_at")}, o.naive_tz)
+    f = _durations(f.drop("after_call_work_time", strict=False), file)  # calls carry no ACW
     f = f.with_columns(
         pl.col("call_id").alias("contact_id"),
         _queue(f, o),
         P.map_ids(agent, o.mapping.agents).alias("agent_id"),
         pl.when(typ.str.starts_with("outbound")).then(pl.lit("out")).otherwise(pl.lit("in")).alias("direction"),
-        pl.col("arrived_at"),
-        pl.col("ended_at"),
         typ.replace_strict(CALL_OUTCOMES, default="missed").alias("outcome"),
-        _num(f, "wait_time").alias("wait_s"),
-        _num(f, "talk_time").alias("talk_s"),
-        _num(f, "hold_time").alias("hold_s"),
-        pl.lit(0.0).alias("acw_s"),
-        (P.yes(pl.col("is_transfer")) if "is_transfer" in f.columns else pl.lit(False)).alias("transferred"),
+        (P.per_value(f, "is_transfer", P.yes, pl.Boolean) if "is_transfer" in f.columns else pl.lit(False)).alias(
+            "transferred"
+        ),
     )
     f = f.with_columns(
         _answered_at(pl.lit(None, model.UTC_TIME)),
         pl.when(pl.col("outcome").is_in(["answered", "outbound"])).then(pl.col("agent_id")).alias("agent_id"),
     )
-    return _finish(f, file, {"arrived_at": "start_at", "ended_at": "end_at"}, ["wait_time", "talk_time", "hold_time"])
+    return _finish(f, file, {"arrived_at": "start_at", "ended_at": "end_at"})
