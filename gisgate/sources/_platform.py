@@ -99,12 +99,19 @@ def map_states(frame: pl.DataFrame, raw: str, table: dict[str, str], what: str) 
 
 
 def nulls(frame: pl.DataFrame) -> pl.DataFrame:
-    """Null markers (`None`, `null`, `N/A`, ...) and blank strings become nulls in every text column."""
-    return frame.with_columns(
-        pl.when(pl.col(c).str.strip_chars().is_in(NULLS)).then(None).otherwise(pl.col(c).str.strip_chars()).alias(c)
-        for c, t in frame.schema.items()
-        if t == pl.String
+    """Null markers (`None`, `null`, `N/A`, ...) and blank strings become nulls in every text column;
+    surrounding blanks are stripped (only in columns that have any: stripping copies every value)."""
+    text = [c for c, t in frame.schema.items() if t == pl.String]
+    if not text:
+        return frame
+    padded = frame.select(pl.any_horizontal(pl.col(c).str.contains(r"^\s|\s$").any()).alias(c) for c in text).row(
+        0, named=True
     )
+    exprs = []
+    for c in text:
+        v = pl.col(c).str.strip_chars() if padded[c] else pl.col(c)
+        exprs.append(pl.when(v.is_in(NULLS)).then(None).otherwise(v).alias(c))
+    return frame.with_columns(exprs)
 
 
 def map_ids(expr: pl.Expr, table: dict[str, str]) -> pl.Expr:

@@ -19,7 +19,7 @@ from gisgate.config import ConvertOptions
 from gisgate.errors import ConfigError
 from gisgate.model import Batch
 from gisgate.transform.contacts import agent_contacts, queue_intervals
-from gisgate.transform.states import state_seconds
+from gisgate.transform.states import sort_by_agent, state_seconds
 
 CONTACT_METRICS = [
     "handled",
@@ -148,7 +148,7 @@ def agent_rows(
         rows = rows.with_columns(pl.min_horizontal("not_ready_s", left).clip(0.0).round(6).alias("not_ready_s"))
     if contacts is None:
         rows = rows.drop("transferred_out", "external_out")
-    return model.check(rows.sort("interval_start", "agent_id", "service_id"), "AGENT_INTERVALS", "derive")
+    return model.check(sort_by_agent(rows, "service_id"), "AGENT_INTERVALS", "derive")
 
 
 def _home_queue(rows: pl.DataFrame, contacts: pl.DataFrame | None, options: ConvertOptions) -> pl.Expr:

@@ -31,10 +31,12 @@ def floor_for(tz: str, minutes: int, first: datetime | None, last: datetime | No
     """
     if first is None or last is None:
         return lambda e: floor_local(e, tz, minutes)
-    grid = pl.datetime_range(first - timedelta(days=1), last + timedelta(days=1), "15m", time_zone="UTC",
-                             eager=True).dt.truncate("15m")
-    offsets = (grid.dt.convert_time_zone(tz).dt.replace_time_zone(None) - grid.dt.replace_time_zone(None)
-               ).dt.total_seconds() // 60
+    grid = pl.datetime_range(
+        first - timedelta(days=1), last + timedelta(days=1), "15m", time_zone="UTC", eager=True
+    ).dt.truncate("15m")
+    offsets = (
+        grid.dt.convert_time_zone(tz).dt.replace_time_zone(None) - grid.dt.replace_time_zone(None)
+    ).dt.total_seconds() // 60
     residues = set((offsets % minutes).unique().to_list())
     if len(residues) != 1 or ((offsets % 15) != 0).any():
         return lambda e: floor_local(e, tz, minutes)

@@ -57,7 +57,8 @@ def spans(events: pl.DataFrame | pl.LazyFrame, until: datetime, max_span_hours: 
 def state_seconds(
     events: pl.DataFrame | pl.LazyFrame, tz: str, minutes: int, until: datetime, max_span_hours: float = 12.0
 ) -> tuple[pl.DataFrame, list[str]]:
-    """Per agent × interval: ready_s, not_ready_s, in_session_s, reserved_s, handling_s.
+    """Per agent × interval: ready_s, not_ready_s, in_session_s, reserved_s, handling_s (row order
+    is unspecified).
 
     Only intervals where the agent was in session (any state but LOGOUT) get a row.
     """
@@ -92,8 +93,7 @@ def state_seconds(
         )
         .drop("_k")
         .collect()
-    )
-    out = sort_by_agent(out)
+    )  # ordered by agent, then interval (AGENT rows are sorted once, when assembled)
     warnings = []
     if cut:
         warnings.append(
