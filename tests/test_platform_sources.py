@@ -255,20 +255,65 @@ def test_state_mapping_table_is_checked_and_overrides_defaults(tmp_path):
 
 
 def test_talkdesk_calls_report_and_day_fraction_durations(tmp_path):
-    p = put(tmp_path, "calls.csv", (
-        "call_id,callsid,type,start_at,end_at,user_id,talk_time,wait_time,hold_time,ring_groups,is_transfer\n"
-        "k1,CA1,inbound,2024-06-03T09:00:00Z,2024-06-03T09:05:00Z,u1,270,12,18,support,true\n"
-        "k2,CA2,abandoned,2024-06-03T09:01:00Z,2024-06-03T09:02:00Z,,0,60,0,support,false\n"
-        "k3,CA3,outbound,2024-06-03T09:03:00Z,2024-06-03T09:04:00Z,u1,0d 0h 0m 42s,0,0:00:05,,false\n"
-    ))
+    p = put(
+        tmp_path,
+        "calls.csv",
+        (
+            "call_id,callsid,type,start_at,end_at,user_id,talk_time,wait_time,hold_time,ring_groups,is_transfer\n"
+            "k1,CA1,inbound,2024-06-03T09:00:00Z,2024-06-03T09:05:00Z,u1,270,12,18,support,true\n"
+            "k2,CA2,abandoned,2024-06-03T09:01:00Z,2024-06-03T09:02:00Z,,0,60,0,support,false\n"
+            "k3,CA3,outbound,2024-06-03T09:03:00Z,2024-06-03T09:04:00Z,u1,0d 0h 0m 42s,0,0:00:05,,false\n"
+        ),
+    )
     c = talkdesk.read([p], ConvertOptions()).contacts.sort("contact_id")
     assert c["outcome"].to_list() == ["answered", "abandoned", "outbound"]
     assert c["direction"].to_list() == ["in", "in", "out"]
     assert c["talk_s"].to_list() == [270.0, 0.0, 42.0] and c["hold_s"].to_list() == [18.0, 0.0, 5.0]
     assert c["answered_at"][0] == datetime(2024, 6, 3, 9, 0, 12, tzinfo=UTC)
     assert c["agent_id"].to_list() == ["u1", None, "u1"] and c["transferred"].to_list() == [True, False, False]
-    bad = put(tmp_path, "bad.csv", (
-        "call_id,callsid,type,start_at,end_at,user_id,talk_time\n"
-        "k1,CA1,inbound,2024-06-03T09:00:00Z,2024-06-03T09:05:00Z,u1,lots\n"))
+    bad = put(
+        tmp_path,
+        "bad.csv",
+        (
+            "call_id,callsid,type,start_at,end_at,user_id,talk_time\n"
+            "k1,CA1,inbound,2024-06-03T09:00:00Z,2024-06-03T09:05:00Z,u1,lots\n"
+        ),
+    )
     with pytest.raises(InputError, match=r"bad.csv:2: talk_time: not a number of seconds: lots"):
         talkdesk.read([bad], ConvertOptions())
+
+
+def test_livevox_agent_stats_snapshots_become_agent_rows(tmp_path):
+    def snap(t, service, ready, nr, talk, wrap, calls):
+        return {
+            "timestamp": t,
+            "agentLoginId": "AG1",
+            "agentId": 5,
+            "serviceId": service,
+            "readyDuration": ready,
+            "totalNotReadyDuration": nr,
+            "talkDuration": talk,
+            "wrapupDuration": wrap,
+            "inboundCalls": calls,
+            "outboundCalls": 0,
+        }
+
+    p = put(
+        tmp_path,
+        "as.json",
+        {
+            "agentStats": [
+                snap("2024-11-04T04:30:02Z", "9", 100, 0, 50, 10, 1),
+                snap("2024-11-04T04:45:01Z", "9", 400, 100, 350, 60, 3),
+                snap("2024-11-04T04:30:02Z", "8", 0, 0, 0, 0, 0),
+                snap("2024-11-04T04:45:01Z", "8", 200, 0, 0, 0, 0),
+            ]
+        },
+    )
+    assert livevox.detect(head(p))
+    a = livevox.read([p], ConvertOptions()).agent_intervals
+    assert a["interval_start"].to_list() == [datetime(2024, 11, 4, 4, 30, tzinfo=UTC)] * 2
+    assert a["service_id"].to_list() == ["8", "9"]
+    assert a["ready_s"].to_list() == [500.0, 500.0] and a["in_session_s"].to_list() == [950.0, 950.0]
+    assert a["prorated_ready_s"].to_list() == [200.0, 300.0]
+    assert a["handled"].to_list() == [0.0, 2.0] and a["period_handle_s"].to_list() == [0.0, 350.0]

@@ -23,7 +23,7 @@ import polars as pl
 
 from gisgate import model
 from gisgate.config import ConvertOptions
-from gisgate.errors import InputError
+from gisgate.errors import ConfigError, InputError
 from gisgate.sources import _platform as P
 from gisgate.sources._io import LINE, Head
 
@@ -37,6 +37,8 @@ def kind(keys: set[str] | frozenset[str]) -> str | None:
         return "interaction"
     if {"serviceId", "totalOffered"} <= keys:
         return "service"
+    if "readyDuration" in keys and ({"agentId", "agentLoginId"} & keys):
+        return "agentstats"
     return None
 
 
@@ -45,7 +47,7 @@ def detect(head: Head) -> bool:
 
 
 def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
-    agent, interaction, service, warnings = [], [], [], []
+    agent, interaction, service, agentstats, warnings = [], [], [], [], []
     for path in paths:
         frames, scalars, w = P.tables(path)
         warnings += w
@@ -63,8 +65,10 @@ def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
                 agent.append(_agent_events(frame, str(path), options))
             elif k == "interaction":
                 interaction.append(_interaction_events(frame, str(path), options))
-            else:
+            elif k == "service":
                 service.append(_snapshots(frame, scalars, str(path), options))
+            else:
+                agentstats.append(_agent_snapshots(frame, scalars, str(path), options))
     batch = model.Batch(warnings=warnings)
     if agent:
         events, w = P.map_states(
@@ -82,13 +86,13 @@ def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
             .otherwise(pl.col("raw_state"))
             .alias("reason")
         )
-        batch.state_events = model.check(
-            events.select(list(model.STATE_EVENTS)), "STATE_EVENTS", "livevox"
-        )
+        batch.state_events = model.check(events.select(list(model.STATE_EVENTS)), "STATE_EVENTS", "livevox")
     if interaction:
         batch.contacts = _contacts(pl.concat(interaction, how="diagonal_relaxed"), warnings)
     if service:
         batch.queue_intervals = _deltas(pl.concat(service), options, warnings)
+    if agentstats:
+        batch.agent_intervals = _agent_deltas(pl.concat(agentstats), options)
     return batch
 
 
@@ -253,7 +257,7 @@ def _deltas(f: pl.DataFrame, o: ConvertOptions, warnings: list[str]) -> pl.DataF
         )
     handled = pl.col("d_totalHandled")
     out = d.select(
-        pl.col("_at").alias("interval_start"),
+        model.floor_local(pl.col("_at"), o.tz, step).alias("interval_start"),
         "service_id",
         pl.col("d_totalOffered").alias("offered"),
         handled.alias("handled"),
@@ -267,5 +271,94 @@ def _deltas(f: pl.DataFrame, o: ConvertOptions, warnings: list[str]) -> pl.DataF
         .then((pl.col("d_totalCallsAnsweredWithinSLA") * 100 / pl.col("d_totalOffered")).clip(0.0, 100.0))
         .otherwise(0.0)
         .alias("service_level_pct"),
-    ).sort("interval_start", "service_id")
+    )
+    out = out.group_by("interval_start", "service_id").agg(
+        pl.col("service_level_pct").mul(pl.col("offered")).sum().truediv(pl.col("offered").sum()).fill_nan(0.0),
+        pl.exclude("service_level_pct").sum(),
+    )
+    out = out.select(list(model.QUEUE_INTERVALS)[:11]).sort("interval_start", "service_id")
     return model.check(out, "QUEUE_INTERVALS", "livevox")
+
+
+AGENT_STATS = {
+    "ready": "readyDuration",
+    "not_ready": "totalNotReadyDuration",
+    "talk": "talkDuration",
+    "wrap": "wrapupDuration",
+    "inbound": "inboundCalls",
+    "outbound": "outboundCalls",
+}
+
+
+def _agent_snapshots(f: pl.DataFrame, scalars: dict, file: str, o: ConvertOptions) -> pl.DataFrame:
+    """Agent statistics snapshots (cumulative today, durations in seconds) per agent and service."""
+    stamp = next((c for c in SNAPSHOT_TIME if c in f.columns), None)
+    wrapped = next((scalars[k] for k in SNAPSHOT_TIME if k in scalars), None)
+    if stamp is None and wrapped is None:
+        raise InputError(
+            "LiveVox agent statistics need the snapshot time: a `timestamp` field on each record "
+            "or on the wrapping object",
+            file,
+        )
+    login = pl.col("agentLoginId") if "agentLoginId" in f.columns else pl.lit(None, pl.String)
+    numeric = pl.col("agentId") if "agentId" in f.columns else pl.lit(None, pl.String)
+    service = pl.col("serviceId") if "serviceId" in f.columns else pl.lit(None, pl.String)
+    f = P.with_times(f, {"_at": pl.col(stamp) if stamp else pl.lit(str(wrapped))}, o.naive_tz)
+    given = {k: v for k, v in AGENT_STATS.items() if v in f.columns}
+    f = P.with_seconds(f, {k: (v, 1.0) for k, v in given.items()})
+    f = f.with_columns(
+        P.map_ids(pl.coalesce(login, numeric), o.mapping.agents).alias("agent_id"),
+        pl.coalesce(P.map_ids(service, o.mapping.services), pl.lit(o.service or o.mapping.default_service)).alias(
+            "service_id"
+        ),
+        *[pl.col(k).fill_null(0.0) for k in given],
+        *[pl.lit(0.0).alias(k) for k in AGENT_STATS if k not in given],
+    )
+    P.raise_problems(
+        [
+            P.check_parsed(f, {"_at": stamp} if stamp else {}, "a time"),
+            P.check_parsed(f, given, "a non-negative number"),
+            P.bad_ids(f, ["agent_id", "service_id"]),
+        ],
+        file,
+    )
+    if f["service_id"].null_count():
+        raise ConfigError("LiveVox agent statistics without serviceId need --service ID (or mapping.default_service)")
+    return f.select("_at", "agent_id", "service_id", *AGENT_STATS)
+
+
+def _agent_deltas(f: pl.DataFrame, o: ConvertOptions) -> pl.DataFrame:
+    """AGENT rows from the differences of successive agent snapshots (a decrease is a counter reset)."""
+    keys = ["agent_id", "service_id"]
+    f = f.unique([*keys, "_at"], keep="last").sort(*keys, "_at")
+    nxt = {c: pl.col(c).shift(-1).over(keys) for c in [*AGENT_STATS, "_at"]}
+    reset = pl.any_horizontal(nxt[c] < pl.col(c) for c in AGENT_STATS)
+    d = f.with_columns(
+        *[pl.when(reset).then(nxt[c]).otherwise(nxt[c] - pl.col(c)).clip(0.0).alias(c) for c in AGENT_STATS],
+    ).filter(nxt["_at"].is_not_null())
+    step = o.source_interval or o.interval
+    rows = (
+        d.with_columns(model.floor_local(pl.col("_at"), o.tz, step).alias("interval_start"))
+        .group_by("interval_start", *keys)
+        .agg(pl.col(list(AGENT_STATS)).sum())
+        .with_columns(
+            (pl.col("inbound") + pl.col("outbound")).alias("handled"),
+            pl.col("talk").alias("talk_s"),
+            pl.lit(0.0).alias("hold_s"),
+            pl.col("wrap").alias("acw_s"),
+            (pl.col("talk") + pl.col("wrap")).alias("period_handle_s"),
+            # per-service state time: the agent's unprorated values are its sums over its services,
+            # and each service's own share is its prorated value
+            pl.col("ready").sum().over("interval_start", "agent_id").alias("ready_s"),
+            pl.col("not_ready").sum().over("interval_start", "agent_id").alias("not_ready_s"),
+            pl.sum_horizontal(AGENT_STATS_TIME).sum().over("interval_start", "agent_id").alias("in_session_s"),
+            pl.col("outbound").alias("external_out"),
+            pl.col("ready").alias("prorated_ready_s"),
+            pl.col("not_ready").alias("prorated_not_ready_s"),
+        )
+    )
+    cols = [c for c in model.AGENT_INTERVALS if c in rows.columns]
+    return model.check(rows.select(cols).sort("interval_start", *keys), "AGENT_INTERVALS", "livevox")
+
+
+AGENT_STATS_TIME = ["ready", "not_ready", "talk", "wrap"]
