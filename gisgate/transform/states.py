@@ -18,7 +18,7 @@ from gisgate.transform.split import US, seconds, split
 
 IN_SESSION = ["NOT_READY", "READY", "TALKING", "WORK_NOT_READY", "WORK_READY", "HOLD", "RESERVED"]
 HANDLING = ["TALKING", "WORK_NOT_READY", "WORK_READY", "HOLD"]
-RANK = {s: i for i, s in enumerate(model.STATES)}
+RANK = {s: i for i, s in enumerate(model.STATES)}  # 8 states: fits in 3 bits
 
 
 def spans(events: pl.DataFrame | pl.LazyFrame, until: datetime, max_span_hours: float) -> tuple[pl.LazyFrame, int]:
@@ -26,16 +26,21 @@ def spans(events: pl.DataFrame | pl.LazyFrame, until: datetime, max_span_hours: 
     limit = int(max_span_hours * 3600 * US)
     keys = ["agent_id", "at", "state", "reason", "raw_state"]
     frame = events.lazy().select(keys).collect()
-    # Sort by an integer code of the agent (its order only groups an agent's events together), the
-    # time and the state: integer keys sort fast. Only when events of one agent share time and state
-    # are reason and raw text added as tie-breaks, so the result never depends on input order.
-    frame = frame.with_columns(
-        pl.col("agent_id").cast(pl.Categorical).to_physical().alias("_a"),
-        pl.col("state").replace_strict(RANK, default=len(RANK), return_dtype=pl.UInt8).alias("_s"),
-    ).sort("_a", "at", "_s")
-    tied = pl.all_horizontal(pl.col(k).eq_missing(pl.col(k).shift(1)) for k in ("_a", "at", "_s"))
+    # Sort by an integer code of the agent (its order only groups an agent's events together), then
+    # time and state. Only when events of one agent share time and state are reason and raw text
+    # added as tie-breaks, so the result never depends on input order.
+    frame = (
+        frame.with_columns(
+            pl.col("agent_id").cast(pl.Categorical).to_physical().alias("_a"),
+            # time and state in one integer key (µs × 8 + state rank): two integer keys sort fastest
+            pl.col("state").replace_strict(RANK, default=7, return_dtype=pl.UInt8).alias("_s"),
+        )
+        .with_columns((pl.col("at").dt.epoch("us") * 8 + pl.col("_s").cast(pl.Int64)).alias("_t"))
+        .sort("_a", "_t")
+    )
+    tied = pl.all_horizontal(pl.col(k).eq_missing(pl.col(k).shift(1)) for k in ("_a", "_t"))
     if frame.select(tied.any()).item():
-        frame = frame.sort("_a", "at", "_s", "reason", "raw_state", nulls_last=True)
+        frame = frame.sort("_a", "_t", "reason", "raw_state", nulls_last=True)
         # exact duplicates are neighbours once sorted: cheaper than hashing every row
         same = pl.all_horizontal(pl.col(k).eq_missing(pl.col(k).shift(1)) for k in keys)
         frame = frame.filter(~same.fill_null(False))
@@ -63,16 +68,20 @@ def state_seconds(
     Only intervals where the agent was in session (any state but LOGOUT) get a row.
     """
     lf, cut = spans(events, until, max_span_hours)
-    lf = lf.filter(pl.col("state").is_in(IN_SESSION))
-    pieces = split(lf, "start", "end", tz, minutes)
+    frame = lf.collect()
+    # Only integer codes travel through the split (agent code, state rank), not the texts: the
+    # agent IDs are put back from one row per agent afterwards.
+    names = frame.filter(pl.col("_a").ne_missing(pl.col("_a").shift(1))).select("_a", "agent_id")
+    core = frame.select("_a", "_s", "start", "end").filter(pl.col("_s").is_in([RANK[s] for s in IN_SESSION]))
+    pieces = split(core, "start", "end", tz, minutes)
     p = pl.col("piece_us")
-    state = pl.col("state")
-    out = (
+    rank = pl.col("_s")
+    grouped = (
         pieces.with_columns(
-            pl.when(state == "READY").then(p).otherwise(0).alias("ready"),
-            pl.when(state == "NOT_READY").then(p).otherwise(0).alias("not_ready"),
-            pl.when(state == "RESERVED").then(p).otherwise(0).alias("reserved"),
-            pl.when(state.is_in(HANDLING)).then(p).otherwise(0).alias("handling"),
+            pl.when(rank == RANK["READY"]).then(p).otherwise(0).alias("ready"),
+            pl.when(rank == RANK["NOT_READY"]).then(p).otherwise(0).alias("not_ready"),
+            pl.when(rank == RANK["RESERVED"]).then(p).otherwise(0).alias("reserved"),
+            pl.when(rank.is_in([RANK[s] for s in HANDLING])).then(p).otherwise(0).alias("handling"),
         )
         # pieces come ordered by agent, then time: (agent code, interval) is a sorted key, and a
         # group-by on a sorted key needs no hashing
@@ -84,16 +93,18 @@ def state_seconds(
         .group_by("_k", maintain_order=True)
         .agg(
             pl.col("interval_start").first(),
-            pl.col("agent_id").first(),
+            pl.col("_a").first(),
             seconds(pl.col("ready").sum()).alias("ready_s"),
             seconds(pl.col("not_ready").sum()).alias("not_ready_s"),
             seconds(p.sum()).alias("in_session_s"),
             seconds(pl.col("reserved").sum()).alias("reserved_s"),
             seconds(pl.col("handling").sum()).alias("handling_s"),
         )
-        .drop("_k")
         .collect()
-    )  # ordered by agent, then interval (AGENT rows are sorted once, when assembled)
+    )
+    out = grouped.join(names, on="_a", how="left").select(
+        "interval_start", "agent_id", "ready_s", "not_ready_s", "in_session_s", "reserved_s", "handling_s"
+    )  # row order unspecified (AGENT rows are sorted once, when assembled)
     warnings = []
     if cut:
         warnings.append(
