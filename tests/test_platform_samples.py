@@ -77,3 +77,12 @@ def test_rtstate_arrays_are_ordered_and_typed(tmp_path):
     assert {e["gisStateIdentifier"] for e in events} <= {"1", "2", "3", "4", "5", "6", "10"}
     assert len(events) == len({(e["acdAgentId"], e["timestamp"], e["gisStateIdentifier"]) for e in events})
     assert any(e.get("reasonCode") == "BREAK" for e in events)
+
+
+def test_every_platform_sample_is_detected_without_from():
+    from gisgate import sources
+
+    for case in ["talkdesk", "livevox", "linklive", "cwfm"]:
+        spec = tomllib.loads((SAMPLES / case / "job.toml").read_text())
+        for name in spec["inputs"]:
+            assert sources.detect(SAMPLES / case / name) == case, name
