@@ -35,11 +35,18 @@ TZ = "America/New_York"
 STEP_US = 15 * 60 * 1_000_000
 DAY0 = datetime(2024, 11, 1, tzinfo=UTC)  # the week spans the 2024-11-03 fall-back day
 ACTIVITIES = np.array(["Ready", "OnCall", "Wrapup", "NotReady", "Hold"])
-ACTIVITY_STATE = {"loggedout": "LOGOUT", "notready": "NOT_READY", "ready": "READY", "oncall": "TALKING",
-                  "wrapup": "WORK_READY", "hold": "HOLD"}
+ACTIVITY_STATE = {
+    "loggedout": "LOGOUT",
+    "notready": "NOT_READY",
+    "ready": "READY",
+    "oncall": "TALKING",
+    "wrapup": "WORK_READY",
+    "hold": "HOLD",
+}
 
 
 # --- input generation (vectorised) -----------------------------------------------------------------
+
 
 def make_states(path: Path, agents: int, per_day: int, days: int, rng: np.random.Generator) -> int:
     shifts = agents * days
@@ -49,12 +56,22 @@ def make_states(path: Path, agents: int, per_day: int, days: int, rng: np.random
     act = ACTIVITIES[rng.integers(0, len(ACTIVITIES), (shifts, per_day))]
     act[:, -1] = "LoggedOut"
     agent = np.repeat(np.tile(np.arange(agents), days), per_day)
-    frame = pl.DataFrame({
-        "AgentId": agent.astype(str), "ms": at.ravel(), "Activity": act.ravel(),
-    }).with_columns(
-        (pl.lit(DAY0) + pl.duration(milliseconds=pl.col("ms"))).dt.strftime("%Y-%m-%d %H:%M:%S%.3f").alias("EventTime"),
-        pl.when(pl.col("Activity") == "NotReady").then(pl.lit("Break")).otherwise(pl.lit("")).alias("ReasonCode"),
-    ).select("AgentId", "EventTime", "Activity", "ReasonCode")
+    frame = (
+        pl.DataFrame(
+            {
+                "AgentId": agent.astype(str),
+                "ms": at.ravel(),
+                "Activity": act.ravel(),
+            }
+        )
+        .with_columns(
+            (pl.lit(DAY0) + pl.duration(milliseconds=pl.col("ms")))
+            .dt.strftime("%Y-%m-%d %H:%M:%S%.3f")
+            .alias("EventTime"),
+            pl.when(pl.col("Activity") == "NotReady").then(pl.lit("Break")).otherwise(pl.lit("")).alias("ReasonCode"),
+        )
+        .select("AgentId", "EventTime", "Activity", "ReasonCode")
+    )
     frame.write_csv(path)
     return frame.height
 
@@ -72,22 +89,41 @@ def make_contacts(path: Path, n: int, agents: int, days: int, rng: np.random.Gen
     def stamp(seconds: pl.Expr) -> pl.Expr:
         return (pl.lit(DAY0) + pl.duration(seconds=seconds)).dt.strftime("%Y-%m-%d %H:%M:%S")
 
-    frame = pl.DataFrame({
-        "id": np.arange(n), "arr": arrived, "wait": wait, "fin": finished, "answered": answered,
-        "contact_type": outcome, "talk_time": talk, "hold_time": hold, "after_call_work_time": acw,
-        "rg": rng.integers(0, 20, n), "agent": rng.integers(0, agents, n), "xfer": rng.random(n) < 0.05,
-    }).select(
+    frame = pl.DataFrame(
+        {
+            "id": np.arange(n),
+            "arr": arrived,
+            "wait": wait,
+            "fin": finished,
+            "answered": answered,
+            "contact_type": outcome,
+            "talk_time": talk,
+            "hold_time": hold,
+            "after_call_work_time": acw,
+            "rg": rng.integers(0, 20, n),
+            "agent": rng.integers(0, agents, n),
+            "xfer": rng.random(n) < 0.05,
+        }
+    ).select(
         ("i" + pl.col("id").cast(pl.String)).alias("interaction_id"),
         ("c" + pl.col("id").cast(pl.String)).alias("contact_id"),
-        pl.lit("IN").alias("direction"), "contact_type",
+        pl.lit("IN").alias("direction"),
+        "contact_type",
         stamp(pl.col("arr")).alias("started_at"),
-        pl.when(pl.col("answered")).then(stamp(pl.col("arr") + pl.col("wait"))).otherwise(pl.lit("None"))
+        pl.when(pl.col("answered"))
+        .then(stamp(pl.col("arr") + pl.col("wait")))
+        .otherwise(pl.lit("None"))
         .alias("answered_at"),
         stamp(pl.col("fin")).alias("finished_at"),
-        pl.col("wait").alias("wait_time"), "talk_time", "hold_time", "after_call_work_time",
+        pl.col("wait").alias("wait_time"),
+        "talk_time",
+        "hold_time",
+        "after_call_work_time",
         pl.when(pl.col("xfer")).then(pl.lit("Yes")).otherwise(pl.lit("No")).alias("transfer_out"),
         ("rg" + pl.col("rg").cast(pl.String)).alias("ring_groups"),
-        pl.when(pl.col("answered")).then("u" + pl.col("agent").cast(pl.String)).otherwise(pl.lit("None"))
+        pl.when(pl.col("answered"))
+        .then("u" + pl.col("agent").cast(pl.String))
+        .otherwise(pl.lit("None"))
         .alias("user_id"),
     )
     frame.write_csv(path)
@@ -95,6 +131,7 @@ def make_contacts(path: Path, n: int, agents: int, days: int, rng: np.random.Gen
 
 
 # --- pandas implementation of the same transforms ---------------------------------------------------
+
 
 def pd_floor_local(utc: pd.Series) -> pd.Series:
     local = utc.dt.tz_convert(TZ)
@@ -162,25 +199,37 @@ def pandas_contacts(path: Path, out: Path, sl: float) -> int:
     a = df[ans].assign(iv=lambda d: pd_floor_local(d["answered"]))
     q2 = a.groupby(["iv", "service"]).agg(answered=("contact_id", "size"), answer_delay=("wait_time", "sum"))
     e = df[ans].assign(iv=lambda d: pd_floor_local(d["ended"]))
-    q3 = e.groupby(["iv", "service"]).agg(handled=("contact_id", "size"), talk=("talk_time", "sum"),
-                                          hold=("hold_time", "sum"), acw=("after_call_work_time", "sum"))
+    q3 = e.groupby(["iv", "service"]).agg(
+        handled=("contact_id", "size"),
+        talk=("talk_time", "sum"),
+        hold=("hold_time", "sum"),
+        acw=("after_call_work_time", "sum"),
+    )
     ab = df[df["outcome"] == "abandoned"].assign(iv=lambda d: pd_floor_local(d["ended"]))
     q4 = ab.groupby(["iv", "service"]).agg(abandoned=("contact_id", "size"))
     q = pd.concat([q1, q2, q3, q4], axis=1).fillna(0.0)
     grid = pd.MultiIndex.from_product(
         [pd.date_range(q.index.levels[0].min(), q.index.levels[0].max(), freq="15min"), sorted(df["service"].unique())],
-        names=["iv", "service"])
+        names=["iv", "service"],
+    )
     q = q.reindex(grid, fill_value=0.0)
-    q["sl_pct"] = np.where(q["offered"] > 0, (100 * q["sl_n"] / q["offered"].where(q["offered"] > 0, 1)).clip(0, 100), 0)
+    q["sl_pct"] = np.where(
+        q["offered"] > 0, (100 * q["sl_n"] / q["offered"].where(q["offered"] > 0, 1)).clip(0, 100), 0
+    )
     q = q.drop(columns="sl_n").reset_index().rename(columns={"iv": "interval_start"})
     files = pd_write_intervals(q, out, "SERVICE")
     # agents: whole-contact metrics by end interval, period handle time clipped to every interval
     ag = e.groupby(["iv", "agent", "service"]).agg(
-        handled=("contact_id", "size"), talk=("talk_time", "sum"), hold=("hold_time", "sum"),
-        acw=("after_call_work_time", "sum"), transferred_out=("transfer_out", lambda s: (s == "Yes").sum()))
+        handled=("contact_id", "size"),
+        talk=("talk_time", "sum"),
+        hold=("hold_time", "sum"),
+        acw=("after_call_work_time", "sum"),
+        transferred_out=("transfer_out", lambda s: (s == "Yes").sum()),
+    )
     work = df[ans].copy()
     work["h_end"] = work["answered"] + pd.to_timedelta(
-        (work["talk_time"] + work["hold_time"] + work["after_call_work_time"]) * 1e6, unit="us")
+        (work["talk_time"] + work["hold_time"] + work["after_call_work_time"]) * 1e6, unit="us"
+    )
     pieces = pd_split(work[["agent", "service", "answered", "h_end"]], "answered", "h_end")
     ph = pieces.groupby(["interval_start", "agent", "service"])["piece_us"].sum() / 1e6
     ph.index = ph.index.set_names(["iv", "agent", "service"])
@@ -189,6 +238,7 @@ def pandas_contacts(path: Path, out: Path, sl: float) -> int:
 
 
 # --- runs --------------------------------------------------------------------------------------------
+
 
 def timed(fn):
     t = time.perf_counter()
@@ -199,6 +249,7 @@ def timed(fn):
 def floor(path: Path, out: Path) -> float:
     def run():
         pl.read_csv(path, infer_schema=False).write_csv(out / "copy.csv")
+
     return timed(run)[0]
 
 
@@ -206,6 +257,7 @@ def gisgate_run(path: Path, out: Path, options: ConvertOptions) -> tuple[float, 
     def run():
         conversion = pipeline.convert([path], options)
         return len(pipeline.write(conversion, out))
+
     return timed(run)
 
 
