@@ -86,3 +86,21 @@ def test_every_platform_sample_is_detected_without_from():
         spec = tomllib.loads((SAMPLES / case / "job.toml").read_text())
         for name in spec["inputs"]:
             assert sources.detect(SAMPLES / case / name) == case, name
+
+
+def test_agents_without_a_queue_stop_with_a_usage_error(tmp_path):
+    from tests.conftest import run_cli
+
+    case = SAMPLES / "linklive"
+    result = run_cli(
+        "convert",
+        case / "input" / "user_states.json",
+        "--from",
+        "linklive",
+        "--tz",
+        "America/New_York",
+        "--out",
+        tmp_path,
+    )
+    assert result.returncode == 2
+    assert "--service" in result.stderr and not list(tmp_path.iterdir())
