@@ -58,6 +58,8 @@ def derive(batch: Batch, options: ConvertOptions) -> Batch:
             services=sorted(set(options.mapping.services.values())),
             covered=_covered(contacts, events if has_events else None, until),
         )
+    if options.to in AGENTLESS:
+        return replace(batch, queue_intervals=qi, warnings=warnings, source_interval=minutes)
     states = None
     if has_events:
         states, w = state_seconds(events, tz, minutes, until, options.max_span_hours)
@@ -66,8 +68,6 @@ def derive(batch: Batch, options: ConvertOptions) -> Batch:
             states = states.drop("reserved_s")
     per_agent = agent_contacts(contacts, tz, minutes) if contacts is not None else None
     agents = batch.agent_intervals
-    if options.to in AGENTLESS:
-        return replace(batch, queue_intervals=qi, warnings=warnings, source_interval=minutes)
     if agents is None and (states is not None or (per_agent is not None and not per_agent.is_empty())):
         agents = agent_rows(states, per_agent, contacts, options)
     return replace(batch, queue_intervals=qi, agent_intervals=agents, warnings=warnings, source_interval=minutes)
