@@ -272,6 +272,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--only", choices=["states", "contacts"], default=None)
+    ap.add_argument("--no-pandas", action="store_true", help="skip the (slow) pandas runs")
     a = ap.parse_args()
     rng = np.random.default_rng(42)
     tmp = Path(tempfile.mkdtemp(prefix="gisgate-bench-"))
@@ -285,7 +286,11 @@ def main() -> None:
             for o in outs:
                 o.mkdir()
             g = gisgate_run(path, outs[0], opts)
-            p = timed(lambda: pandas_states(path, outs[1], pd.Timestamp(until), "101"))
+            p = (
+                (float("nan"), 0)
+                if a.no_pandas
+                else timed(lambda: pandas_states(path, outs[1], pd.Timestamp(until), "101"))
+            )
             report("states → AGENT", rows, path.stat().st_size / 1e6, g, p, floor(path, outs[2]))
         if a.only in (None, "contacts"):
             path = tmp / "contacts.csv"
@@ -295,7 +300,7 @@ def main() -> None:
             for o in outs:
                 o.mkdir()
             g = gisgate_run(path, outs[0], opts)
-            p = timed(lambda: pandas_contacts(path, outs[1], 20.0))
+            p = (float("nan"), 0) if a.no_pandas else timed(lambda: pandas_contacts(path, outs[1], 20.0))
             report("contacts → SERVICE + AGENT", rows, path.stat().st_size / 1e6, g, p, floor(path, outs[2]))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
