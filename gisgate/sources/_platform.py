@@ -100,18 +100,26 @@ def map_states(frame: pl.DataFrame, raw: str, table: dict[str, str], what: str) 
 
 def nulls(frame: pl.DataFrame) -> pl.DataFrame:
     """Null markers (`None`, `null`, `N/A`, ...) and blank strings become nulls in every text column;
-    surrounding blanks are stripped (only in columns that have any: stripping copies every value)."""
+    surrounding blanks are stripped. One scan finds the columns that need it; only those are
+    rewritten (rewriting copies every value)."""
     text = [c for c, t in frame.schema.items() if t == pl.String]
     if not text:
         return frame
-    padded = frame.select(pl.any_horizontal(pl.col(c).str.contains(r"^\s|\s$").any()).alias(c) for c in text).row(
-        0, named=True
-    )
+    found = frame.select(
+        *[pl.col(c).is_in(NULLS).any().alias(f"n{i}") for i, c in enumerate(text)],
+        *[
+            pl.any_horizontal([pl.col(c).str.starts_with(b) | pl.col(c).str.ends_with(b) for b in (" ", "\t")])
+            .any()
+            .alias(f"p{i}")
+            for i, c in enumerate(text)
+        ],
+    ).row(0, named=True)
     exprs = []
-    for c in text:
-        v = pl.col(c).str.strip_chars() if padded[c] else pl.col(c)
-        exprs.append(pl.when(v.is_in(NULLS)).then(None).otherwise(v).alias(c))
-    return frame.with_columns(exprs)
+    for i, c in enumerate(text):
+        v = pl.col(c).str.strip_chars() if found[f"p{i}"] else pl.col(c)
+        if found[f"p{i}"] or found[f"n{i}"]:
+            exprs.append(pl.when(v.is_in(NULLS)).then(None).otherwise(v).alias(c))
+    return frame.with_columns(exprs) if exprs else frame
 
 
 def map_ids(expr: pl.Expr, table: dict[str, str]) -> pl.Expr:
