@@ -136,7 +136,7 @@ def agent_rows(
     for m in ["ready_s", "not_ready_s", "in_session_s"]:
         if m not in rows.columns:
             rows = rows.with_columns(pl.lit(0.0).alias(m))
-    if per_agent is not None and not per_agent.is_empty():
+    if states is not None and per_agent is not None and not per_agent.is_empty():
         # Not Ready excludes time spent handling contacts (§1.9): never more than what is left of the
         # session once Ready, Reserved and the handling of all the agent's queues are taken out.
         left = (
