@@ -23,15 +23,7 @@ def test_sample_converts_to_the_golden_files(case, tmp_path):
         assert produced[name] == data, f"{case.name}/{name} differs from the golden file"
 
 
-def _to(case) -> str:
-    args = tomllib.loads((case / "job.toml").read_text()).get("args", [])
-    return args[args.index("--to") + 1] if "--to" in args else "gis"
-
-
-GIS_OR_WHIT = [c for c in CASES if _to(c) not in ("cwfm", "rtstate")]  # JSON bodies: nothing to validate
-
-
-@pytest.mark.parametrize("case", GIS_OR_WHIT, ids=[c.name for c in GIS_OR_WHIT])
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_golden_files_pass_validate(case):
     spec = tomllib.loads((case / "job.toml").read_text())
     args = spec.get("args", [])
