@@ -42,6 +42,10 @@ INPUT_OPTIONS = [
     click.option("--date-order", type=click.Choice(["ymd", "mdy", "dmy"]), default=None,
                  help="WHIT dates: ymd (default), or mdy / dmy for MM/DD/YYYY / DD/MM/YYYY."),
     click.option("--whit-utc", is_flag=True, default=None, help="WHIT date/period are UTC, not --tz."),
+    # platform exports (talkdesk, linklive, livevox, cwfm)
+    click.option("--until", default=None, help="End of an event export (ISO-8601); default: the latest event."),
+    click.option("--service", default=None, help="acdServiceId for agent rows that have no queue."),
+    click.option("--naive-tz", default=None, help="IANA zone of naive timestamps in platform exports (default UTC)."),
 ]
 
 
@@ -63,7 +67,8 @@ def _options(config_path, **given):
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
-@click.option("--to", type=click.Choice(["gis", "whit", "contact", "textcontact"]), default="gis", show_default=True)
+@click.option("--to", type=click.Choice(["gis", "whit", "contact", "textcontact", "cwfm", "rtstate"]), default="gis",
+              show_default=True)
 @input_options
 @click.option("--newline", type=click.Choice(["crlf", "lf"]), default=None, help="Line endings (default crlf).")
 @click.option("--rejects", type=click.Path(dir_okay=False), default=None, help="Write every problem as CSV.")

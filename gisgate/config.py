@@ -307,6 +307,7 @@ class ConvertOptions(Strict):
     service: str | None = None  # default acdServiceId for agent rows without a queue
     sl_threshold_s: float = 20.0  # service-level threshold for contact-derived intervals
     max_span_hours: float = 12.0  # state spans longer than this are cut and warned
+    cwfm_account_id: str = "1"  # AccountId of CommunityWFM Cloud Connect bodies (--to cwfm)
     newline: Literal["crlf", "lf"] = "crlf"
     utc_offset_token: Literal["P0000", "N0000"] = "P0000"
     mapping: Mapping = Mapping()

@@ -21,12 +21,14 @@ from gisgate.config import ConvertOptions
 from gisgate.errors import ConfigError, InputError, Problem, TransientDeliveryError
 from gisgate.model import Batch, Output
 from gisgate.render import contact as render_contact
+from gisgate.render import cwfm as render_cwfm
 from gisgate.render import gis as render_gis
+from gisgate.render import rtstate as render_rtstate
 from gisgate.render import textcontact as render_textcontact
 from gisgate.render import whit as render_whit
 from gisgate.transform import intervals
 
-OUTPUTS = ("gis", "whit", "contact", "textcontact")
+OUTPUTS = ("gis", "whit", "contact", "textcontact", "cwfm", "rtstate")
 # --- bulk contact import (domain §3): outputs with no intervals; media travel with their data file.
 CONTACT_RENDERERS = {"contact": render_contact, "textcontact": render_textcontact}
 CONTACT_SOURCES = ("contacts", "textcontacts")
@@ -50,6 +52,10 @@ class Conversion:
             yield from render_whit.render(b.queue_intervals, o)
         elif o.to in CONTACT_RENDERERS:  # media / bodies first, the data file last (sending order)
             yield from CONTACT_RENDERERS[o.to].render(b, o)
+        elif o.to == "cwfm":
+            yield from render_cwfm.render(b, o)
+        elif o.to == "rtstate":
+            yield from render_rtstate.render(b, o)
 
     def output_count(self) -> int:
         """How many files `outputs()` will yield (for a progress bar; nothing is rendered)."""
@@ -110,6 +116,11 @@ def convert(paths: list[Path], options: ConvertOptions) -> Conversion:
     warnings = list(batch.warnings)
     if options.to == "gis" and batch.queue_intervals is None and batch.agent_intervals is None:
         raise InputError("nothing to convert: the input holds no interval data", ", ".join(map(str, paths)))
+    if options.to == "rtstate" and batch.state_events is None:
+        raise InputError("real-time states need agent state events; the input has none", ", ".join(map(str, paths)))
+    if options.to == "cwfm" and batch.queue_intervals is None and batch.state_events is None:
+        raise InputError("Cloud Connect bodies need queue intervals or agent state events; the input has neither",
+                         ", ".join(map(str, paths)))
     if options.to == "whit":
         if batch.queue_intervals is None:
             raise InputError("WHIT needs service (queue) data; the input holds agent data only",

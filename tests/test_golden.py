@@ -14,7 +14,7 @@ CASES = sorted(p.parent for p in SAMPLES.glob("*/job.toml"))
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_sample_converts_to_the_golden_files(case, tmp_path):
     spec = tomllib.loads((case / "job.toml").read_text())
-    result = run_cli("convert", *[case / i for i in spec["inputs"]], "--out", tmp_path, *spec.get("args", []))
+    result = run_cli("convert", *[case / i for i in spec["inputs"]], "--out", tmp_path, *spec.get("args", []), cwd=case)
     assert result.returncode == 0, result.stderr
     expected = {p.name: p.read_bytes() for p in (case / "expected").iterdir()}
     produced = {p.name: p.read_bytes() for p in tmp_path.iterdir()}

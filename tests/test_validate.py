@@ -103,3 +103,31 @@ def test_validate_refuses_unknown_files(tmp_path, cli):
     shutil.copy(GOOD_SERVICE, tmp_path / "notes.txt")
     r = cli("validate", tmp_path / "notes.txt")
     assert r.returncode == 3 and "not a GIS file name" in r.stderr
+
+
+RT = SAMPLES / "livevox-rtstate" / "expected" / "rtstate-0001.json"
+CV = SAMPLES / "talkdesk-cwfm" / "expected" / "cwfm-callvolume-0001.json"
+AA = SAMPLES / "talkdesk-cwfm" / "expected" / "cwfm-agentactivity-0001.json"
+BODY_DEFECTS = [
+    ("state as number", RT, lambda d: d.replace(b'"gisStateIdentifier":"3"', b'"gisStateIdentifier":3', 1),
+     "gisStateIdentifier: must be one of"),
+    ("state code", RT, lambda d: d.replace(b'"gisStateIdentifier":"3"', b'"gisStateIdentifier":"7"', 1),
+     "gisStateIdentifier: must be one of"),
+    ("seconds timestamp", RT, lambda d: d.replace(b'"timestamp":1730608222000', b'"timestamp":1730608222', 1),
+     "timestamp: must be an integer of epoch milliseconds"),
+    ("interval not aligned", CV, lambda d: d.replace(b'"Interval":"2024-11-03 04:30:00"',
+                                                     b'"Interval":"2024-11-03 04:31:00"', 1), "Interval: must be"),
+    ("activity too long", AA, lambda d: d.replace(b'"Activity":"Ready"', b'"Activity":"ReadyForCalls"', 1),
+     "Activity: longer than 10 characters"),
+    ("local event time", AA, lambda d: d.replace(b'"EventTime":"2024-11-03 04:30:22"',
+                                                 b'"EventTime":"11/3/2024 4:30:22"', 1), "EventTime: must be UTC"),
+]
+
+
+@pytest.mark.parametrize(("label", "source", "edit", "message"), BODY_DEFECTS, ids=[d[0] for d in BODY_DEFECTS])
+def test_json_body_defect_is_rejected(tmp_path, cli, label, source, edit, message):
+    path = mutate(tmp_path, source, edit)
+    assert path.read_bytes() != source.read_bytes(), "the edit must change the file"
+    r = cli("validate", path)
+    assert r.returncode == 3, label
+    assert message in r.stderr

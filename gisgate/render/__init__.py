@@ -67,13 +67,16 @@ def render_template(name: str, **context) -> str:
     return environment().get_template(name).render(**context)
 
 
-def number(expr: pl.Expr, decimals: int) -> pl.Expr:
+def number(expr: pl.Expr, decimals: int, small: bool = False) -> pl.Expr:
     """A non-negative float as plain decimal text: no exponent, no grouping, no trailing zeros.
 
     `12.0` → `12`, `734.5` → `734.5`, `0.1 + 0.2` → `0.3`, `1e-7` → `0`. Rounds half away from
-    zero at `decimals`. Only called on validated values (finite, ≥ 0).
+    zero at `decimals`. Only called on validated values (finite, ≥ 0). `small=True` promises every
+    value is below 1e15, which spares a branch.
     """
     rounded = expr.round(decimals, mode="half_away_from_zero")
+    if small:
+        return rounded.cast(pl.String).str.strip_suffix(".0")
     # Below 1e15 polars prints the shortest round-trip decimal ("734.5", "12.0"); above, it would
     # switch to exponent notation, and a double has no fractional digits left to show anyway.
     return (

@@ -32,12 +32,14 @@ KINDS = {
 def _line_expr(frame: pl.DataFrame, columns: list[Column]) -> pl.Expr:
     """One data line per row. Columns holding only whole numbers take the (much cheaper) integer path."""
     metrics = [c.name for c in columns if c.kind != "id"]
-    whole = frame.select([((pl.col(m) == pl.col(m).round(0)) & (pl.col(m) < 1e15)).all().alias(m)
-                          for m in metrics]).row(0, named=True) if metrics else {}
+    stats = frame.select(
+        *[(pl.col(m) == pl.col(m).round(0)).all().alias(m) for m in metrics],
+        *[(pl.col(m).max() < 1e15).alias(f"{m}<") for m in metrics],
+    ).row(0, named=True) if metrics else {}
     parts = [
         pl.col(c.name) if c.kind == "id"
-        else pl.col(c.name).cast(pl.Int64).cast(pl.String) if whole[c.name]
-        else number(pl.col(c.name), DECIMALS[c.kind])
+        else pl.col(c.name).cast(pl.Int64).cast(pl.String) if stats[c.name] and stats[f"{c.name}<"]
+        else number(pl.col(c.name), DECIMALS[c.kind], small=stats[f"{c.name}<"])
         for c in columns
     ]
     return pl.concat_str(parts, separator=",")

@@ -21,6 +21,10 @@ SOURCES: dict[str, str] = {
     "contacts": "gisgate.sources.contacts",  # CONTACT.* recordings (domain §3.1), media beside / in ZIPs
     "textcontacts": "gisgate.sources.textcontacts",  # TEXTCONTACT chats / e-mails (§3.5) + .txt bodies
     "gis": "gisgate.sources.gisfiles",  # produced GIS files read back (for reports)
+    "talkdesk": "gisgate.sources.talkdesk",
+    "linklive": "gisgate.sources.linklive",
+    "livevox": "gisgate.sources.livevox",
+    "cwfm": "gisgate.sources.cwfm",
 }
 
 

@@ -70,7 +70,8 @@ def read(paths: list[Path], options: ConvertOptions) -> Batch:
 def _read_one(path: Path, index: int) -> tuple[pl.DataFrame, str, list[str]]:
     """One file → frame with canonical column names (metrics still unchecked), `_file`, `_line`."""
     file = str(path)
-    first = path.read_bytes()[:1].lstrip() if path.stat().st_size else b""
+    with open(path, "rb") as f:
+        first = f.read(64).lstrip()[:1]
     if path.suffix.lower() in (".json", ".ndjson", ".jsonl") or first in (b"[", b"{"):
         frame, warnings = json_frame(json_records(path)), []
     else:

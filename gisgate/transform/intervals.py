@@ -54,8 +54,14 @@ def roll_up_queue(frame: pl.DataFrame, tz: str, minutes: int) -> pl.DataFrame:
     return (
         frame.with_columns(floor_local(pl.col("interval_start"), tz, minutes).alias("interval_start"))
         .group_by("interval_start", "service_id", maintain_order=True)
-        .agg(*sums, *extra, pl.when(pl.col("offered").sum() > 0)
-             .then(weighted / pl.col("offered").sum()).otherwise(0.0).alias("service_level_pct"))
+        .agg(
+            *sums,
+            *extra,
+            pl.when(pl.col("offered").sum() > 0)
+            .then(weighted / pl.col("offered").sum())
+            .otherwise(0.0)
+            .alias("service_level_pct"),
+        )
         .select(frame.columns)
     )
 
@@ -71,12 +77,15 @@ def roll_up_agent(frame: pl.DataFrame, tz: str, minutes: int) -> pl.DataFrame:
     long_start = floor_local(pl.col("interval_start"), tz, minutes).alias("_long")
     frame = frame.with_columns(long_start)
     agent_totals = (
-        frame.group_by("interval_start", "agent_id").agg(pl.col(unprorated).first())
+        frame.group_by("interval_start", "agent_id")
+        .agg(pl.col(unprorated).first())
         .with_columns(floor_local(pl.col("interval_start"), tz, minutes).alias("_long"))
-        .group_by("_long", "agent_id").agg(pl.col(unprorated).sum())
+        .group_by("_long", "agent_id")
+        .agg(pl.col(unprorated).sum())
     )
-    per_queue = [c for c in frame.columns if c not in ("interval_start", "_long", "agent_id", "service_id",
-                                                       *unprorated)]
+    per_queue = [
+        c for c in frame.columns if c not in ("interval_start", "_long", "agent_id", "service_id", *unprorated)
+    ]
     return (
         frame.group_by("_long", "agent_id", "service_id", maintain_order=True)
         .agg(pl.col(per_queue).sum())

@@ -1,7 +1,8 @@
 """Checkers for produced files, used by `gisgate validate` and the tests.
 
 Each checker module has `matches(path) -> bool` and `check(path, ...) -> list[Problem]`; the file
-kind is told by name (GIS grammar, `CONTACT.*.csv`, `TEXTCONTACT.csv`) or by the column line (WHIT).
+kind is told by name (GIS grammar, `CONTACT.*.csv`, `TEXTCONTACT.csv`, `rtstate-*.json`, `cwfm-*.json`) or
+by the column line (WHIT).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gisgate.errors import Problem
-from gisgate.validate import contact, gis, whit
+from gisgate.validate import bodies, contact, gis, whit
 
 
 def validate(paths: list[Path], tz: str | None = None, interval: int = 15) -> list[Problem]:
@@ -28,10 +29,13 @@ def validate(paths: list[Path], tz: str | None = None, interval: int = 15) -> li
             problems += whit.check(path, interval)
         elif contact.matches(path):
             problems += contact.check(path)
+        elif bodies.matches(path):
+            problems += bodies.check(path)
         else:
             problems.append(Problem(str(path), 0, "", "not a GIS file name, not a CONTACT / TEXTCONTACT "
-                                                      "file or media they reference, and not a WHIT CSV "
-                                                      "(no serviceNumber/period columns)"))
+                                                      "file or media they reference, not a WHIT CSV "
+                                                      "(no serviceNumber/period columns), and not an "
+                                                      "rtstate-*.json / cwfm-*.json body"))
     return problems
 
 

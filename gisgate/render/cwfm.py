@@ -1,0 +1,101 @@
+"""`--to cwfm`: CommunityWFM Cloud Connect JSON bodies (domain-spec §4.2.3–4.2.5).
+
+    cwfm-callvolume-NNNN.json        {"AccountId", "CallVolumeUpdates": [...]}       from queue intervals
+    cwfm-agentactivity-NNNN.json     {"AccountId", "AgentUpdates": [...]}            from state events
+    cwfm-people-NNNN.json            {"AccountId", "AgentInserts": [...]}            agents seen
+    cwfm-collectionpoints-NNNN.json  {"AccountId", "CollectionPointInserts": [...]}  queues seen
+
+At most `batch_size` records per body; a call-volume body never splits an interval unless the
+interval alone is larger. Numbers are JSON strings, as every Cloud Connect example sends them;
+`Interval` and `EventTime` are UTC `yyyy-MM-dd HH:mm:ss`. `TalkTime` is talk plus wrap-up;
+`ContactsNotHandled` is every offered contact not answered. `Activity` uses the reverse table of
+§5.6 (LoggedOut, NotReady, Ready, OnCall, Wrapup, Hold); reason codes are cut to 10 characters.
+The inputs carry no person names, so People rows use the agent ID as first name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import polars as pl
+
+from gisgate.config import ConvertOptions
+from gisgate.errors import ConfigError
+from gisgate.model import Batch, Output
+from gisgate.render._json import UTC_TEXT, chunks, number_text, objects
+
+ACTIVITY = {
+    "LOGOUT": "LoggedOut",
+    "NOT_READY": "NotReady",
+    "READY": "Ready",
+    "TALKING": "OnCall",
+    "WORK_NOT_READY": "Wrapup",
+    "WORK_READY": "Wrapup",
+    "HOLD": "Hold",
+    "RESERVED": "NotReady",
+}
+
+
+def render(batch: Batch, options: ConvertOptions, batch_size: int = 500) -> Iterator[Output]:
+    """Yield the Cloud Connect bodies the batch supports, in a fixed order with numbered names."""
+    qi, events = batch.queue_intervals, batch.state_events
+    if qi is None and events is None:
+        raise ConfigError("--to cwfm needs queue intervals or agent state events; this input has neither")
+    account = options.cwfm_account_id
+    if qi is not None and not qi.is_empty():
+        q = qi.sort("interval_start", "service_id")
+        rows = objects(
+            q,
+            [
+                pl.lit("false").alias("UpdateExisting"),
+                pl.col("service_id").alias("CollectionPoint"),
+                pl.col("interval_start").dt.strftime(UTC_TEXT).alias("Interval"),
+                number_text(pl.col("offered")).alias("ContactsOffered"),
+                number_text((pl.col("offered") - pl.col("answered")).clip(0.0)).alias("ContactsNotHandled"),
+                number_text(pl.col("talk_s") + pl.col("acw_s")).alias("TalkTime"),
+                number_text(pl.col("hold_s")).alias("HoldTime"),
+                number_text(pl.col("service_level_pct")).alias("ServiceLevelPct"),
+            ],
+        )
+        yield from _bodies("callvolume", "CallVolumeUpdates", account, rows, q["interval_start"], batch_size)
+        points = q.select(pl.col("service_id").unique().sort())
+        names = options.mapping.service_names
+        rows = objects(
+            points,
+            [
+                pl.col("service_id").alias("CollectionPointId"),
+                pl.col("service_id").replace(names).str.slice(0, 255).alias("Description"),
+            ],
+        )
+        yield from _bodies("collectionpoints", "CollectionPointInserts", account, rows, None, batch_size)
+    if events is not None and not events.is_empty():
+        e = events.unique(["agent_id", "at", "state", "reason"]).sort(
+            "at", "agent_id", "state", "reason", nulls_last=True
+        )
+        rows = objects(
+            e,
+            [
+                pl.col("agent_id").alias("AgentId"),
+                pl.col("at").dt.strftime(UTC_TEXT).alias("EventTime"),
+                pl.col("state").replace_strict(ACTIVITY).alias("Activity"),
+            ],
+            {"ReasonCode": pl.col("reason").str.strip_chars().str.slice(0, 10)},
+        )
+        yield from _bodies("agentactivity", "AgentUpdates", account, rows, None, batch_size)
+        people = e.select(pl.col("agent_id").unique().sort())
+        rows = objects(
+            people,
+            [
+                pl.col("agent_id").alias("AgentId"),
+                pl.col("agent_id").str.slice(0, 20).alias("FirstName"),
+                pl.lit("").alias("LastName"),
+            ],
+        )
+        yield from _bodies("people", "AgentInserts", account, rows, None, batch_size)
+
+
+def _bodies(name: str, key: str, account: str, rows: pl.Series, groups, size: int) -> Iterator[Output]:
+    head = '{"AccountId":' + json.dumps(account) + ',"' + key + '":['
+    for n, body in enumerate(chunks(rows, groups, size), start=1):
+        yield Output(f"cwfm-{name}-{n:04d}.json", (head + body + "]}\n").encode(), "cwfm")

@@ -1,0 +1,59 @@
+"""`--to rtstate`: Webex WFO real-time agent-state JSON arrays (domain-spec §4.1.6).
+
+Each file is one request body: an array of at most `batch_size` objects
+`{"acdAgentId": "12345", "gisStateIdentifier": "3", "timestamp": 1730611200000, "reasonCode": 7}`,
+ordered by time (then agent), exact duplicates dropped. `gisStateIdentifier` is a string code,
+`timestamp` epoch milliseconds UTC, `reasonCode` a number when numeric (1–65535), else the text,
+and only on Logout and Not Ready events that have one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import polars as pl
+
+from gisgate.config import ConvertOptions
+from gisgate.errors import ConfigError
+from gisgate.model import Batch, Output
+from gisgate.render._json import chunks, objects
+
+GIS_CODES = {
+    "LOGOUT": "1",
+    "NOT_READY": "2",
+    "READY": "3",
+    "TALKING": "4",
+    "WORK_NOT_READY": "5",
+    "WORK_READY": "6",
+    "HOLD": "10",
+    "RESERVED": "2",
+}  # GIS has no Reserved state
+
+
+def render(batch: Batch, options: ConvertOptions, batch_size: int = 500) -> Iterator[Output]:
+    """Yield `rtstate-0001.json`, `rtstate-0002.json`, ... from `batch.state_events`."""
+    events = batch.state_events
+    if events is None:
+        raise ConfigError("--to rtstate needs agent state events; this input has none (use --to gis)")
+    e = (
+        events.unique(["agent_id", "at", "state", "reason"])
+        .sort("at", "agent_id", "state", "reason", nulls_last=True)
+        .with_columns(pl.col("reason").str.strip_chars())
+    )
+    code = pl.col("state").replace_strict(GIS_CODES)
+    numeric = pl.col("reason").cast(pl.Int64, strict=False)
+    may_reason = code.is_in(["1", "2"])
+    rows = objects(
+        e,
+        [
+            pl.col("agent_id").alias("acdAgentId"),
+            code.alias("gisStateIdentifier"),
+            (pl.col("at").dt.epoch("us") // 1000).alias("timestamp"),
+        ],
+        {
+            "reasonCode": pl.when(may_reason & numeric.is_between(1, 65535)).then(numeric),
+            "reasonText": pl.when(may_reason & ~numeric.is_between(1, 65535).fill_null(False)).then(pl.col("reason")),
+        },
+    ).str.replace('"reasonText":', '"reasonCode":', literal=True)
+    for n, body in enumerate(chunks(rows, None, batch_size), start=1):
+        yield Output(f"rtstate-{n:04d}.json", f"[{body}]\n".encode(), "rtstate")

@@ -1,0 +1,78 @@
+"""Cutting time spans at interval boundaries on the ACD's local clock, vectorised.
+
+A span [start, end) that crosses k boundaries becomes k + 1 pieces, one per interval it touches,
+each clipped to its interval. No Python loop runs per row: the number of pieces is computed per
+span, `int_ranges` + `explode` makes the pieces, and `clip` cuts them.
+
+Local-clock boundaries are `minutes` apart in UTC too: every DST change (whole hour, or half an
+hour on Lord Howe) and every zone offset in use is a multiple of 15 minutes, so stepping from the
+first interval start by whole intervals in UTC lands on every later boundary, DST days included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from gisgate.model import floor_local
+
+US = 1_000_000  # microseconds per second
+
+
+def floor_for(tz: str, minutes: int, first: datetime | None, last: datetime | None) -> Callable[[pl.Expr], pl.Expr]:
+    """`floor_local` for instants between `first` and `last`, as a plain UTC truncation when it can be.
+
+    The local interval start is t − ((t + offset) mod step). When the zone's offset is a multiple of
+    15 minutes and the same modulo the interval over the whole range (New York's −4 h/−5 h, Kathmandu's
+    +5:45, UTC...), that is truncate(t + c) − c with one constant c: no time-zone conversion per row.
+    Otherwise (Lord Howe's half-hour DST with 30-minute intervals) the exact `floor_local` is used.
+    """
+    if first is None or last is None:
+        return lambda e: floor_local(e, tz, minutes)
+    grid = pl.datetime_range(
+        first - timedelta(days=1), last + timedelta(days=1), "15m", time_zone="UTC", eager=True
+    ).dt.truncate("15m")
+    offsets = (
+        grid.dt.convert_time_zone(tz).dt.replace_time_zone(None) - grid.dt.replace_time_zone(None)
+    ).dt.total_seconds() // 60
+    residues = set((offsets % minutes).unique().to_list())
+    if len(residues) != 1 or ((offsets % 15) != 0).any():
+        return lambda e: floor_local(e, tz, minutes)
+    c = pl.duration(minutes=residues.pop())
+    return lambda e: (e + c).dt.truncate(f"{minutes}m") - c
+
+
+def split(frame: pl.LazyFrame | pl.DataFrame, start: str, end: str, tz: str, minutes: int) -> pl.LazyFrame:
+    """One row per (span, interval it overlaps), with `interval_start` and the overlap `piece_us`.
+
+    `start`/`end` are UTC datetime columns; spans with end <= start are dropped. All other columns
+    are carried along. `piece_us` is an Int64 count of microseconds, so sums are exact.
+    """
+    step = minutes * 60 * US
+    lf = frame.lazy().filter(pl.col(end) > pl.col(start))
+    bounds = lf.select(pl.col(start).min(), pl.col(end).max()).collect().row(0)
+    floor = floor_for(tz, minutes, *bounds)
+    first = floor(pl.col(start))
+    last = floor(pl.col(end) - pl.duration(microseconds=1))
+    return (
+        lf.with_columns(first.alias("_first"), ((last - first).dt.total_microseconds() // step).alias("_n"))
+        .with_columns(pl.int_ranges(0, pl.col("_n") + 1, dtype=pl.Int64).alias("_k"))
+        .explode("_k")
+        .with_columns((pl.col("_first") + pl.duration(microseconds=pl.col("_k") * step)).alias("interval_start"))
+        .with_columns(
+            (
+                pl.min_horizontal(pl.col(end), pl.col("interval_start") + pl.duration(microseconds=step))
+                - pl.max_horizontal(pl.col(start), pl.col("interval_start"))
+            )
+            .dt.total_microseconds()
+            .alias("piece_us")
+        )
+        .drop("_first", "_n", "_k")
+    )
+
+
+def seconds(us: pl.Expr) -> pl.Expr:
+    """Microseconds (Int64) to float seconds; millisecond precision survives any realistic sum."""
+    return us.cast(pl.Float64) / US
