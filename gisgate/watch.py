@@ -426,13 +426,6 @@ class Watcher:
 
     def run(self) -> None:
         g = self.gateway
-        recovered = g.recover()
-        if recovered:
-            log.info("recovered %d input(s) from the previous run", recovered)
-        g.start_worker()
-        if self.converters:
-            self.converters.warm()
-        self.start_observers()
         tick = max(0.02, min(0.25, min(i.settle for i in self.inboxes) / 4))
         next_rescan = 0.0
         next_canary = time.monotonic() + min(5.0, self.heartbeat_every)
@@ -440,6 +433,13 @@ class Watcher:
         next_prune = 0.0
         retention = g.cfg.archive
         try:
+            recovered = g.recover()
+            if recovered:
+                log.info("recovered %d input(s) from the previous run", recovered)
+            g.start_worker()
+            if self.converters:
+                self.converters.warm()
+            self.start_observers()
             while not self.stop.is_set():
                 self.wake.clear()  # before taking the hints: a hint arriving from here on wakes the wait below
                 now = time.monotonic()
