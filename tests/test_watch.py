@@ -313,3 +313,31 @@ def test_idle_gateway_does_not_spin_and_ctrl_c_stops_it(tmp_path):
         gate.proc.send_signal(signal.SIGINT)
         assert gate.wait_exit(30) == 0
     assert "received SIGINT" in gate.text()
+
+
+def test_queue_limit_bounds_what_is_tracked_and_oldest_go_first(tmp_path):
+    root = tmp_path / "gw"
+    inbox = root / "inbox" / "p"
+    inbox.mkdir(parents=True)
+    (root / "gisgate.toml").write_text(
+        '[watch]\nqueue_limit = 10\n[[route]]\nname = "p"\ntargets = ["ds"]\n'
+        '[target.ds]\nkind = "folder"\npath = "dataserver"\n')
+    for i in range(60):
+        p = inbox / f"q{i:02}.csv"
+        p.write_bytes(csv_file(i))
+        os.utime(p, (1_700_000_000 + i, 1_700_000_000 + i))  # q00 is the oldest
+    prom = tmp_path / "m.prom"
+    gate = Gate(root, "--metrics", str(prom), settle=0.3)
+    tracked = []
+    try:
+        while finished(root) < 60:
+            text = prom.read_text() if prom.exists() else ""
+            tracked += [float(line.split()[1]) for line in text.splitlines()
+                        if line.startswith("gisgate_files_tracked ")]
+            time.sleep(0.05)
+            assert gate.proc.poll() is None
+    finally:
+        assert gate.stop() == 0
+    assert tracked and max(tracked) <= 10
+    order = [name for (name,) in query(root, "SELECT name FROM inputs ORDER BY id")]
+    assert order == [f"q{i:02}.csv" for i in range(60)]
