@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from gisgate.errors import GisgateError, InputError
+from gisgate.errors import DeliveryError, GisgateError, InputError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -153,17 +153,28 @@ def root_options(f):
 @click.option("--polling/--events", default=None, help="Force the polling observer, or inotify events.")
 @click.option("--metrics", default=None, metavar="PATH|PORT", help="Prometheus text to a file or 127.0.0.1:PORT.")
 @click.option("--log-json", is_flag=True, help="One JSON object per log line.")
+@click.option("--tz", default=None, help="Override [acd] timezone (IANA zone of the ACD).")
+@click.option("--acd", type=int, default=None, help="Override [acd] number.")
+@click.option("--once", is_flag=True, help="Process what is in the inboxes, deliver it, then exit (4 if some "
+              "outputs could not be delivered within --drain seconds).")
+@click.option("--drain", type=float, default=120.0, show_default=True,
+              help="With --once: seconds to keep retrying deliveries after the inboxes emptied.")
 @click.pass_context
-def watch(ctx, config_path, root, settle, rescan, polling, metrics, log_json):
+def watch(ctx, config_path, root, settle, rescan, polling, metrics, log_json, tz, acd, once, drain):
     """Run the gateway until SIGTERM / Ctrl-C: watch the inboxes, convert, deliver.
 
     \b
     Example: gisgate watch --root /var/lib/gisgate
+             gisgate watch --root demo --once     (cron style: drain the inboxes, then exit)
     """
     from gisgate import watch as gateway
 
-    gateway.run(config_path, root, settle=settle, rescan=rescan, polling=polling, metrics=metrics,
-                log_json=log_json, verbose=ctx.obj["verbose"])
+    waiting = gateway.run(config_path, root, settle=settle, rescan=rescan, polling=polling, metrics=metrics,
+                          log_json=log_json, verbose=ctx.obj["verbose"], once=drain if once else None,
+                          acd={k: v for k, v in (("timezone", tz), ("number", acd)) if v is not None})
+    if once and waiting:
+        raise DeliveryError(f"{waiting} output(s) are still waiting in the outbox; run again to retry them "
+                            "(see gisgate status)")
 
 
 @cli.command()

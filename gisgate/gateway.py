@@ -117,11 +117,12 @@ def default_config(root: Path) -> Config:
     )
 
 
-def setup(config_path: str | Path | None = None, root: str | Path | None = None) -> Setup:
+def setup(config_path: str | Path | None = None, root: str | Path | None = None, acd: dict | None = None) -> Setup:
     """Load `config_path` (or `<root>/gisgate.toml`, or the built-in defaults) and resolve paths.
 
     `root` given on the command line wins over the file's `root`; relative paths in the file are
-    relative to the file's folder, relative inboxes and folder targets to the root.
+    relative to the file's folder, relative inboxes and folder targets to the root. `acd` overrides
+    keys of the `[acd]` table (`--tz`, `--acd` on the command line).
     """
     if config_path is None and root is not None and (Path(root) / "gisgate.toml").is_file():
         config_path = Path(root) / "gisgate.toml"
@@ -134,6 +135,9 @@ def setup(config_path: str | Path | None = None, root: str | Path | None = None)
         cfg = default_config(resolved_root)
     if not cfg.route:
         raise ConfigError(f"{config_path}: no [[route]] table: the gateway has nothing to watch")
+    if acd:
+        cfg = cfgmod.parse({**cfg.model_dump(exclude_unset=True), "acd": {**cfg.acd.model_dump(), **acd}},
+                           "command line")
     targets = {}
     for name, spec in cfg.target.items():
         if spec.kind == "folder":

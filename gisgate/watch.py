@@ -235,8 +235,11 @@ class Watcher:
     """The main loop: list, look, process the stable files, keep the observers healthy."""
 
     def __init__(self, gateway: gw.Gateway, settle: float | None = None, rescan: float | None = None,
-                 polling: bool | None = None, metrics: str | None = None):
+                 polling: bool | None = None, metrics: str | None = None, once: float | None = None):
         self.gateway = gateway
+        # --once: stop when the inboxes are empty and the outbox has drained (or `once` seconds later)
+        self.once = once
+        self.idle_since: float | None = None
         s = gateway.setup
         w = s.config.watch
         self.rescan = rescan if rescan is not None else w.rescan_seconds
@@ -424,6 +427,15 @@ class Watcher:
 
     # -- the loop
 
+    def _drained(self, now: float, ready: list) -> bool:
+        """--once: every inbox listed and empty, and the outbox empty (or the drain deadline passed)."""
+        if ready or any(i.seen for i in self.inboxes):
+            self.idle_since = None
+            return False
+        self.idle_since = self.idle_since or now
+        waiting = sum(outbox.depth(self.gateway.setup.layout.outbox).values())
+        return waiting == 0 or now - self.idle_since > self.once
+
     def run(self) -> None:
         g = self.gateway
         tick = max(0.02, min(0.25, min(i.settle for i in self.inboxes) / 4))
@@ -464,6 +476,8 @@ class Watcher:
                 if self.metrics and now >= next_metrics:
                     self.metrics.publish()
                     next_metrics = now + 2.0
+                if self.once is not None and self._drained(now, ready):
+                    break
                 if not ready:
                     self.wake.wait(self._until_next_look(tick))
         finally:
@@ -629,11 +643,16 @@ def setup_logging(json_lines: bool, verbose: bool, secrets: list[str]) -> None:
 
 def run(config_path: str | None = None, root: str | None = None, *, settle: float | None = None,
         rescan: float | None = None, polling: bool | None = None, metrics: str | None = None,
-        log_json: bool = False, verbose: bool = False) -> None:
-    """Run the gateway until SIGTERM / SIGINT; in-flight work is finished before it returns."""
-    s = gw.setup(config_path, root)
+        log_json: bool = False, verbose: bool = False, once: float | None = None, acd: dict | None = None) -> int:
+    """Run the gateway until SIGTERM / SIGINT; in-flight work is finished before it returns.
+
+    With `once` (seconds), return as soon as the inboxes are empty and every output was delivered,
+    or `once` seconds after the inboxes emptied. Returns the number of outputs still waiting.
+    """
+    s = gw.setup(config_path, root, acd)
     setup_logging(log_json, verbose, secrets_of(s))
-    watcher = Watcher(gw.Gateway(s, convert_file), settle=settle, rescan=rescan, polling=polling, metrics=metrics)
+    watcher = Watcher(gw.Gateway(s, convert_file), settle=settle, rescan=rescan, polling=polling, metrics=metrics,
+                      once=once)
 
     def stop(signum, frame):
         log.info("received %s", signal.Signals(signum).name)
@@ -645,6 +664,7 @@ def run(config_path: str | None = None, root: str | None = None, *, settle: floa
     log.info("gisgate watch: root %s, %d route(s), target(s): %s", s.root, len(s.config.route),
              ", ".join(s.config.target) or "none")
     watcher.run()
+    return sum(outbox.depth(s.layout.outbox).values())
 
 
 def status(config_path: str | None = None, root: str | None = None) -> dict:
