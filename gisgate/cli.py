@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from gisgate.errors import DeliveryError, GisgateError, InputError
+from gisgate.errors import ConfigError, DeliveryError, GisgateError, InputError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -188,6 +188,28 @@ def status(config_path, root, as_json):
 
     report = gateway.status(config_path, root)
     click.echo(json.dumps(report, indent=2, default=str) if as_json else gateway.format_status(report))
+
+
+@cli.command()
+@root_options
+@click.option("--target", "targets", multiple=True, help="Check only this target (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+def doctor(config_path, root, targets, as_json):
+    """Check config, folders, free disk and every target's connection (host key, TLS, login).
+
+    Exit 0 when all is well, 2 for a config / folder / disk problem, 4 when a target fails.
+    Example: gisgate doctor --root /var/lib/gisgate
+    """
+    import dataclasses
+    import json
+
+    from gisgate import doctor as checks
+
+    results = checks.run(config_path, root, list(targets))
+    click.echo(json.dumps([dataclasses.asdict(c) for c in results], indent=2) if as_json else checks.text(results))
+    code = checks.exit_code(results)
+    if code:
+        raise (ConfigError if code == 2 else DeliveryError)(f"{sum(not c.ok for c in results)} check(s) failed")
 
 
 @cli.command()

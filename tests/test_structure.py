@@ -20,7 +20,7 @@ README = (PACKAGE.parent / "README.md").read_text()
 # Layers top to bottom; a module may import only from layers below its own.
 LAYERS = [
     {"cli"},
-    {"watch"},
+    {"watch", "doctor"},
     {"pipeline", "gateway", "deliver", "report"},
     {"sources", "transform", "render", "validate", "outbox", "ledger", "targets"},
     {"model", "config"},

@@ -227,6 +227,11 @@ class CwfmTarget:
         details = [self._send_file(f) for f in batch]
         return Receipt(self.name, [f.name for f in batch], "; ".join(details))
 
+    def probe(self) -> str:
+        """For `gisgate doctor`: log in (reachability, TLS, credentials)."""
+        self._login()
+        return f"cwfm target {self.name!r}: {self.spec.base_url} reachable, logged in as {self.spec.username}"
+
     def close(self) -> None:
         """Forget the tokens (Cloud Connect has no logout) and release the connection pool."""
         self._token = self._refresh_token = None

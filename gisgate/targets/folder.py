@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -146,6 +147,17 @@ class FolderTarget:
             except OSError:
                 continue
         return names
+
+    def probe(self) -> str:
+        """For `gisgate doctor`: the folder exists (or can be created) and takes a file."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.path, prefix=".~gisgate-doctor-", suffix=".part"):
+                pass
+        except OSError as e:
+            raise PermanentDeliveryError(f"folder target {self.name!r}: cannot write into {self.path}: "
+                                         f"{e.strerror or e}") from e
+        return f"folder target {self.name!r}: {self.path} is writable"
 
     def close(self) -> None:
         return None

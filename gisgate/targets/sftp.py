@@ -504,6 +504,20 @@ class SftpTarget:
                        extra={"remote": [posixpath.join(u.remote_dir, u.final) for u in uploads],
                               "bytes": sum(u.size for u in uploads)})
 
+    def probe(self) -> str:
+        """For `gisgate doctor`: connect (host key verified, authenticated) and look at the remote folder."""
+        where = f"sftp target {self.name!r} ({self.spec.user}@{host_label(self.spec.host, self.spec.port)})"
+        with self._lock, self._deadline():
+            try:
+                sftp = self._connect_with_backoff()
+                folder = self.spec.path if not self._fields else self.spec.path.split("{")[0].rstrip("/") or "."
+                sftp.attrs(sftp.send(proto.CMD_STAT, folder), "stat", folder)
+            except Exception as e:  # noqa: BLE001 - translated once, here
+                self._drop()
+                raise _translate(e, where, self._expired.is_set()) from e
+        return (f"{where}: host key pinned, logged in, {folder!r} exists"
+                f"{'' if self.posix_rename else ' (no posix-rename: replacing files removes them first)'}")
+
     def close(self) -> None:
         """Close the connection (the next delivery opens a new one)."""
         with self._lock:

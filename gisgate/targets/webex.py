@@ -49,6 +49,12 @@ class WebexTarget:
         self.authorizations = 0  # how many sessions were opened (for tests and `doctor`)
         self._progress: dict[tuple, int] = {}  # file identity -> states already accepted
 
+    def probe(self) -> str:
+        """For `gisgate doctor`: open a session (reachability, TLS, credentials), then end it."""
+        self._authorize()
+        self.close()
+        return f"webex target {self.name!r}: {self.spec.base_url} reachable, logged in as {self.spec.username}"
+
     # -- session -------------------------------------------------------------------------------------
 
     def _authorize(self) -> None:
