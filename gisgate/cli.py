@@ -87,7 +87,8 @@ def convert(inputs, out_dir, to, config_path, rejects, as_json, quiet, **given):
     progress = Progress(enabled=not (quiet or as_json) and sys.stderr.isatty())
     try:
         conversion = pipeline.convert([Path(p) for p in inputs], options)
-        progress.total = conversion.output_count()
+        if progress.enabled:
+            progress.total = conversion.output_count()
         with progress:
             written = pipeline.write(conversion, Path(out_dir), progress=progress)
     except InputError as e:
