@@ -41,13 +41,13 @@ for name in ("agent", "service"):
 GISGATE = """
 import sys, runpy
 data, out = sys.argv[1], sys.argv[2]
-sys.argv = ["gisgate", "convert", f"{data}/agent.csv", f"{data}/service.csv", "--tz", "%s", "--out", out, "-q"]
+sys.argv = ["gisgate", "convert", f"{data}/agent.csv", f"{data}/service.csv", "--tz", "@TZ@", "--out", out, "-q"]
 try:
     runpy.run_module("gisgate", run_name="__main__")
 except SystemExit as e:
     if e.code:
         raise
-""" % TZ
+""".replace("@TZ@", TZ)
 
 # A straightforward pandas conversion: read, check, name each interval on the local clock, write
 # one file per interval with the GIS header and plain-decimal numbers.
@@ -56,11 +56,11 @@ import sys
 import numpy as np
 import pandas as pd
 data, out = sys.argv[1], sys.argv[2]
-TZ = "%s"
+TZ = "@TZ@"
 
 def fmt(values, decimals):
     scaled = np.floor(values.to_numpy(dtype="float64") * 10**decimals + 0.5).astype("int64")
-    whole, frac = scaled // 10**decimals, scaled %% 10**decimals
+    whole, frac = scaled // 10**decimals, scaled % 10**decimals
     text = pd.Series(whole.astype(str))
     fr = pd.Series(frac.astype(str)).str.zfill(decimals).str.rstrip("0")
     return text.where(fr == "", text + "." + fr)
@@ -72,7 +72,7 @@ def convert(path, word, suffix, keys):
         raise SystemExit(3)
     df["start"] = pd.to_datetime(df["periodStart"], utc=True, format="ISO8601")
     local = df["start"].dt.tz_convert(TZ)
-    if ((local.dt.minute %% 15) != 0).any():
+    if ((local.dt.minute % 15) != 0).any():
         raise SystemExit(3)
     if df.duplicated(["start", *keys]).any():
         raise SystemExit(3)
@@ -84,16 +84,17 @@ def convert(path, word, suffix, keys):
     for start, group in text.groupby("start", sort=True):
         ts = pd.Timestamp(start).tz_convert(TZ)
         off = int(ts.utcoffset().total_seconds() // 60)
-        sign, hh, mm = ("N" if off < 0 else "P"), abs(off) // 60, abs(off) %% 60
-        name = f"{ts:%%Y%%m%%d%%H%%M}{sign}{hh:02d}{mm:02d}_1_{suffix}"
-        header = f"{word} DATE: {ts:%%Y-%%m-%%d} INTERVAL: {ts:%%H:%%M} TZOFFSET: {'-' if off < 0 else '+'}{hh:02d}{mm:02d} ACD: 1"
+        sign, hh, mm = ("N" if off < 0 else "P"), abs(off) // 60, abs(off) % 60
+        name = f"{ts:%Y%m%d%H%M}{sign}{hh:02d}{mm:02d}_1_{suffix}"
+        header = (f"{word} DATE: {ts:%Y-%m-%d} INTERVAL: {ts:%H:%M} "
+                  f"TZOFFSET: {'-' if off < 0 else '+'}{hh:02d}{mm:02d} ACD: 1")
         with open(f"{out}/{name}", "w", newline="") as f:
             f.write(header + "\\r\\n" + ",".join(cols) + "\\r\\n")
             group[cols].to_csv(f, header=False, index=False, lineterminator="\\r\\n")
 
 convert(f"{data}/agent.csv", "AGENT", "AgentProductivity.AGENT", ["acdAgentId", "acdServiceId"])
 convert(f"{data}/service.csv", "SERVICE", "ServiceHistorical.SERVICE", ["acdServiceId"])
-""" % TZ
+""".replace("@TZ@", TZ)
 
 
 def generate(agents: int, days: int) -> None:
@@ -111,7 +112,8 @@ def generate(agents: int, days: int) -> None:
     h = (pl.col("i") * 7 + pl.col("a") * 13 + pl.col("q") * 29) % 101  # deterministic pseudo-variety
     periods = pl.select(start).item()
     agent = frame.select(
-        (pl.lit(periods) + pl.duration(minutes=pl.col("i") * 15)).dt.strftime("%Y-%m-%dT%H:%M:%SZ").alias("periodStart"),
+        (pl.lit(periods) + pl.duration(minutes=pl.col("i") * 15))
+        .dt.strftime("%Y-%m-%dT%H:%M:%SZ").alias("periodStart"),
         pl.format("{}", 10000 + pl.col("a")).alias("acdAgentId"),
         pl.format("{}", 9912300 + pl.col("q")).alias("acdServiceId"),
         (h % 5).cast(pl.Int64).alias("contactsHandled"),

@@ -1,7 +1,10 @@
 """Gateway speed: latency from a file becoming stable to its output in the folder target, and
 end-to-end throughput for many small files. Runs a real `gisgate watch` process.
 
-    python bench/bench_watch.py [--drops 200] [--bulk 2000] [--settle 1.0]
+    python bench/bench_watch.py [--drops 200] [--bulk 2000] [--settle 1.0] [--no-reports]
+
+By default the gateway writes a report page beside every archived input, as it does out of the box;
+`--no-reports` measures it with `[watch] reports = false`.
 
 Targets: p95 latency <= settle + 500 ms; >= 100 small files/s end to end.
 """
@@ -38,8 +41,27 @@ def out_name(i: int) -> str:
     return f"{utc:%Y%m%d%H%M}P0000_1_ServiceHistorical.SERVICE"
 
 
+NO_REPORTS = """
+[watch]
+reports = false
+
+[[route]]
+name = "generic"
+inbox = "inbox"
+targets = ["dataserver"]
+
+[target.dataserver]
+kind = "folder"
+path = "dataserver"
+"""
+REPORTS = True
+
+
 def start(root: Path, settle: float) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO))
+    if not REPORTS:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "gisgate.toml").write_text(NO_REPORTS)
     log = open(root.parent / f"{root.name}.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "gisgate", "watch", "--root", str(root), "--settle", str(settle)],
                             cwd=REPO, env=env, stdout=log, stderr=log)
@@ -166,7 +188,10 @@ def main() -> None:
     ap.add_argument("--drops", type=int, default=200)
     ap.add_argument("--bulk", type=int, default=2000)
     ap.add_argument("--settle", type=float, default=1.0)
+    ap.add_argument("--no-reports", action="store_true", help="run the gateway with [watch] reports = false")
     args = ap.parse_args()
+    global REPORTS
+    REPORTS = not args.no_reports
     work = Path(tempfile.mkdtemp(prefix="gisgate-bench-"))
     try:
         lat = sorted(latency(work, args.drops, args.settle))

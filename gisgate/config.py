@@ -212,6 +212,8 @@ class Watch(Strict):
     stop_grace_seconds: float = Field(10.0, ge=0, description="on SIGTERM, time left to deliver staged files")
     converters: int | None = Field(None, ge=0, description="converter processes; 0: convert in the gateway "
                                    "process; default: 2 on machines with 2+ CPUs")
+    reports: bool = Field(True, description="write <input>.report.html (the `gisgate report` page) beside each "
+                          "archived input")
 
 
 class Outbox(Strict):

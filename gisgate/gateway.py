@@ -29,13 +29,14 @@ from pathlib import Path
 from gisgate import config as cfgmod
 from gisgate import ledger as ledgermod
 from gisgate import outbox
-from gisgate.config import Config, ConvertOptions, Route
+from gisgate.config import Config, ConvertOptions, Report, Route
 from gisgate.errors import ConfigError
 from gisgate.targets import open_target
 
 log = logging.getLogger("gisgate.gateway")
 
 DEFAULT_TARGET = "dataserver"
+REPORT_SUFFIX = ".report.html"  # the report page written beside each archived input
 CRASH_ENV = "GISGATE_CRASH_AT"  # fault injection for the recovery tests: "after-claim" or "after-claim:3"
 
 
@@ -176,6 +177,7 @@ class Job:
     work: Path
     date: str
     options: list[ConvertOptions]
+    report: Report | None = None  # `[report]` settings when the watcher writes a report per input
 
 
 # ---- the gateway ---------------------------------------------------------------------------------
@@ -344,7 +346,7 @@ class Gateway:
             log.info("%s/%s: same content as input #%d, archived as a duplicate", route.name, name, earlier)
             return self._finish(input_id, route, work, dest, "duplicate")
         options = [convert_options(self.cfg, route, kind) for kind in route.outputs]
-        return Job(input_id, route, work, date, options)
+        return Job(input_id, route, work, date, options, self.cfg.report if self.cfg.watch.reports else None)
 
     def complete(self, job: Job, result: tuple) -> str:
         """Stage the outputs of a converted job and archive its input, or reject it with the reason."""
@@ -368,6 +370,8 @@ class Gateway:
             for _, job, outputs in plans:
                 staged = []
                 for out in outputs:
+                    if out.kind == "report":  # written beside the archived input below, never delivered
+                        continue
                     out_sha = hashlib.sha256(out.data).hexdigest()
                     batch, seq = batch_of(job.input_id, out)
                     interval = None if out.interval_start is None else str(out.interval_start)
@@ -381,6 +385,10 @@ class Gateway:
             self.hook("after-stage")
             for (i, job, outputs), staged in zip(plans, staged_per_job, strict=True):
                 dest = outbox.unique_path(self.layout.archive(job.route.name, job.date), job.work.name)
+                for out in outputs:
+                    if out.kind == "report":
+                        outbox.atomic_write(dest.with_name(dest.name + REPORT_SUFFIX), out.data)
+                outputs = [o for o in outputs if o.kind != "report"]
                 queued = self.ledger.record_outputs(job.input_id, staged, str(dest))
                 done.append((i, job, dest, len(outputs), queued))
         self.worker.wake.set()

@@ -331,6 +331,9 @@ class Ledger:
         last_ok = dict(
             self.db.execute("SELECT route, MAX(finished_at) FROM inputs WHERE state='archived' GROUP BY route")
         )
+        archived = self.db.execute(
+            "SELECT dest FROM inputs WHERE state='archived' AND dest IS NOT NULL ORDER BY id DESC LIMIT 1"
+        ).fetchone()
         return {
             "inputs": inputs,
             "deliveries": per_target,
@@ -341,6 +344,7 @@ class Ledger:
             "last_rejected": [{"route": r, "name": n, "at": at, "error": e} for r, n, at, e in errors],
             "last_failed": [{"target": t, "name": n, "attempts": a, "error": e} for t, n, a, e in failed],
             "last_success": last_ok,
+            "last_archived": archived[0] if archived else None,
             "penalty_box": [{"target": t, "name": n, "delivered_at": at} for t, n, at in refused],
         }
 

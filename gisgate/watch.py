@@ -33,8 +33,10 @@ from pathlib import Path
 from gisgate import gateway as gw
 from gisgate import ledger as ledgermod
 from gisgate import outbox, pipeline
-from gisgate.config import ConvertOptions, Route
+from gisgate import report as reports
+from gisgate.config import ConvertOptions, Report, Route
 from gisgate.errors import ConfigError, InputError
+from gisgate.model import Output
 
 log = logging.getLogger("gisgate.watch")
 
@@ -42,6 +44,7 @@ TEMP_PATTERNS = ("*.part", "*.tmp", ".*", "~$*")
 DONE_SUFFIX = ".done"
 CANARY = ".gisgate-canary"
 NETWORK_FS = {"cifs", "smb3", "smbfs", "nfs", "nfs4", "9p", "fuse", "fuseblk", "afs", "ceph", "glusterfs"}
+LISTING_NOTE_SECONDS = 2.0  # a listing that takes longer logs its progress (start-up over a big backlog)
 
 
 # ---- what is a candidate -------------------------------------------------------------------------
@@ -84,16 +87,24 @@ def is_network(path: Path) -> bool:
 # ---- conversion (in this process or in converter processes) --------------------------------------
 
 
-def convert_file(path: str, options: list[ConvertOptions]) -> tuple[str, object]:
+def convert_file(path: str, options: list[ConvertOptions], report: Report | None = None) -> tuple[str, object]:
     """Convert one input into every requested output; never raises.
 
     Returns ("ok", [Output...]), or ("input" | "config" | "bug", [reason lines]). Plain picklable
-    values, so it runs the same in a converter process.
+    values, so it runs the same in a converter process. With `report` settings, one more Output of
+    kind "report" holds the `gisgate report` page of the input (interval data only).
     """
     try:
         outputs = []
         for o in options:
-            outputs.extend(pipeline.convert([Path(path)], o).outputs())
+            conversion = pipeline.convert([Path(path)], o)
+            outputs.extend(conversion.outputs())
+            if report is not None and (conversion.batch.queue_intervals is not None
+                                       or conversion.batch.agent_intervals is not None):
+                page = reports.render(reports.build(conversion.batch, o, report, inputs=[Path(path)],
+                                                    warnings=conversion.warnings))
+                outputs.append(Output(Path(path).name + gw.REPORT_SUFFIX, page.encode("utf-8"), "report"))
+                report = None  # one page per input
         return "ok", outputs
     except InputError as e:
         return "input", [str(p) for p in e.problems]
@@ -152,7 +163,7 @@ class Converters:
             f.result()
 
     def submit(self, job: gw.Job):
-        return self.pool.submit(convert_file, str(job.work), job.options)
+        return self.pool.submit(convert_file, str(job.work), job.options, job.report)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -325,9 +336,14 @@ class Watcher:
         times = times or {}
         room = self.queue_limit - sum(len(i.seen) for i in self.inboxes)
         fresh = []
+        started = time.monotonic()
+        next_note = started + LISTING_NOTE_SECONDS
         try:
             with os.scandir(inbox.path) as it:
                 for e in it:
+                    if time.monotonic() > next_note:  # a huge inbox (or a slow share): say it is being read
+                        log.info("listing inbox %s: %d candidate file(s) so far", inbox.path, len(fresh))
+                        next_note += LISTING_NOTE_SECONDS
                     if e.name in inbox.seen or not is_candidate(e.name, inbox.route):
                         continue
                     try:
@@ -344,6 +360,10 @@ class Watcher:
         except OSError as e:
             log.error("cannot list inbox %s: %s", inbox.path, e.strerror)
             return
+        took = time.monotonic() - started
+        if took > LISTING_NOTE_SECONDS or len(fresh) > room:
+            log.info("listed inbox %s in %.1f s: %d candidate file(s), %d taken into the queue (limit %d)",
+                     inbox.path, took, len(fresh), max(0, min(room, len(fresh))), self.queue_limit)
         if room <= 0 or not fresh:
             return
         fresh.sort()
@@ -416,14 +436,14 @@ class Watcher:
 
     def _result(self, job, future) -> tuple:
         if future is None:
-            return convert_file(str(job.work), job.options)
+            return convert_file(str(job.work), job.options, job.report)
         try:
             return future.result()
         except Exception as e:  # the converter process died (killed, out of memory): restart the pool
             log.error("converter process failed on %s: %s; restarting the converters", job.work.name, e)
             self.converters.close()
             self.converters = Converters(self.converters.workers)
-            return convert_file(str(job.work), job.options)
+            return convert_file(str(job.work), job.options, job.report)
 
     # -- the loop
 
@@ -680,6 +700,9 @@ def status(config_path: str | None = None, root: str | None = None) -> dict:
         led.close()
     out["root"] = str(s.root)
     out["outbox_depth"] = outbox.depth(s.layout.outbox)
+    latest = out.pop("last_archived", None)
+    page = latest and Path(latest + gw.REPORT_SUFFIX)
+    out["latest_report"] = page.as_uri() if page and page.is_file() else None
     return out
 
 
@@ -785,6 +808,8 @@ def format_status(report: dict) -> str:
                      + (f", last error: {o['last_error']}" if o["last_error"] else ""))
     for route, ts in sorted(report["last_success"].items()):
         lines.append(f"last success {route}: {ago(ts)}")
+    if report.get("latest_report"):
+        lines.append(f"latest report: {report['latest_report']}")
     for r in report["last_rejected"]:
         first = (r["error"] or "").splitlines()[0] if r["error"] else ""
         lines.append(f"rejected {r['route']}/{r['name']} ({ago(r['at'])}): {first}")

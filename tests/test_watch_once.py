@@ -18,7 +18,7 @@ def test_once_converts_delivers_and_exits_with_the_golden_files(tmp_path):
     delivered = {p.name: p.read_bytes() for p in (tmp_path / "dataserver").iterdir()}
     expected = {p.name: p.read_bytes() for p in (NY / "expected").iterdir()}
     assert delivered == expected
-    assert sorted(p.name for p in (tmp_path / "archive" / "generic").glob("*/*")) == ["agent.csv", "service.csv"]
+    assert sorted(p.name for p in (tmp_path / "archive" / "generic").glob("*/*.csv")) == ["agent.csv", "service.csv"]
     assert not list((tmp_path / "inbox").iterdir())
     # Running again finds nothing to do and delivers nothing twice.
     r = run_cli("watch", "--root", tmp_path, "--once", "--settle", "0.2", "--tz", "America/New_York")
@@ -54,3 +54,45 @@ timeout_s = 1
     assert r.returncode == 4, r.stderr
     assert "100 output(s) are still waiting in the outbox" in r.stderr
     assert len(list((tmp_path / "outbox" / "dataserver").glob("*/*.SERVICE"))) == 100
+
+
+def test_each_archived_input_gets_a_report_and_status_links_the_latest(tmp_path):
+    (tmp_path / "inbox").mkdir()
+    shutil.copy(NY / "input" / "service.csv", tmp_path / "inbox")
+    r = run_cli("watch", "--root", tmp_path, "--once", "--settle", "0.2", "--tz", "America/New_York")
+    assert r.returncode == 0, r.stderr
+    (archived,) = (tmp_path / "archive" / "generic").glob("*/service.csv")
+    page = archived.with_name("service.csv.report.html")
+    html = page.read_text()
+    assert "<svg" in html and "9912306" in html and "Missing intervals" in html
+    assert not list((tmp_path / "dataserver").glob("*.html")), "reports are never delivered"
+    status = run_cli("status", "--root", tmp_path)
+    assert f"latest report: {page.as_uri()}" in status.stdout
+
+
+def test_a_large_backlog_listing_is_logged(tmp_path):
+    (tmp_path / "inbox").mkdir()
+    for n in range(30):
+        shutil.copy(NY / "input" / "service.csv", tmp_path / "inbox" / f"s{n:02d}.csv")
+    (tmp_path / "gisgate.toml").write_text("""
+[watch]
+queue_limit = 10
+reports = false
+
+[acd]
+timezone = "America/New_York"
+
+[[route]]
+name = "generic"
+inbox = "inbox"
+targets = ["dataserver"]
+
+[target.dataserver]
+kind = "folder"
+path = "dataserver"
+""")
+    r = run_cli("watch", "--root", tmp_path, "--once", "--settle", "0.2")
+    assert r.returncode == 0, r.stderr
+    assert "30 candidate file(s), 10 taken into the queue (limit 10)" in r.stderr
+    archived = list((tmp_path / "archive" / "generic").glob("*/*.csv"))
+    assert len(archived) == 30  # the first copy converted, the other 29 archived as duplicates
