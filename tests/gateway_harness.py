@@ -113,10 +113,12 @@ def finished(root: Path) -> int:
 
 
 def files(folder: Path) -> list[Path]:
-    """Every regular file under `folder`, hidden ones excluded, sorted."""
+    """Every regular file under `folder`, sorted; hidden ones and the report pages written beside archived
+    inputs (tested on their own) excluded."""
     if not folder.exists():
         return []
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    return sorted(p for p in folder.rglob("*")
+                  if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".report.html"))
 
 
 def drop(inbox: Path, name: str, data: bytes) -> Path:
