@@ -297,6 +297,24 @@ def missing_columns(frame: pl.DataFrame, columns: list[str], file: str, what: st
         raise InputError([Problem(file, 1, c, f"missing: a {what} needs it") for c in absent])
 
 
+def classified(paths: list[Path], kind, what: str, warnings: list[str]):
+    """Every non-empty record table of every file, as (kind, frame, file, wrapper scalars).
+
+    `kind(columns)` names a table's kind, or None: a table of no known kind rejects its file,
+    saying it is not `what`. Reading warnings are appended to `warnings`.
+    """
+    for path in paths:
+        frames, scalars, w = tables(path)
+        warnings += w
+        for frame in frames.values():
+            if frame.height == 0:
+                continue
+            k = kind(set(frame.columns))
+            if k is None:
+                raise InputError(f"not {what} (fields {sorted(frame.columns)[:8]})", str(path))
+            yield k, frame, str(path), scalars
+
+
 def tables(path: Path) -> tuple[dict[str, pl.DataFrame], dict, list[str]]:
     """A file's record lists as string frames: CSV → {"": frame}; JSON → one frame per list of objects
     (keyed by its wrapper key, "" for a top-level array), plus the wrapper's scalar fields."""

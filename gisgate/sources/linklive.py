@@ -40,21 +40,12 @@ def detect(head: Head) -> bool:
 def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
     """Queue engagement intervals → QUEUE_INTERVALS (15-minute); user states → STATE_EVENTS."""
     intervals, states, warnings = [], [], []
-    for path in paths:
-        frames, _, w = P.tables(path)
-        warnings += w
-        for frame in frames.values():
-            if frame.height == 0:
-                continue
-            k = kind(set(frame.columns))
-            if k is None:
-                raise InputError(
-                    f"not LinkLive queueEngagementIntervals or userStates records (fields {sorted(frame.columns)[:8]})",
-                    str(path),
-                )
-            (intervals if k == "intervals" else states).append(
-                (_intervals if k == "intervals" else _states)(frame, str(path), options)
-            )
+    for k, frame, file, _ in P.classified(paths, kind, "LinkLive queueEngagementIntervals or userStates records",
+                                          warnings):
+        if k == "intervals":
+            intervals.append(_intervals(frame, file, options))
+        else:
+            states.append(_states(frame, file, options))
     batch = model.Batch(warnings=warnings)
     if intervals:
         batch.queue_intervals, batch.source_interval = _merge_intervals(pl.concat(intervals), warnings), 15

@@ -48,27 +48,16 @@ def detect(head: Head) -> bool:
 
 def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
     agent, interaction, service, agentstats, warnings = [], [], [], [], []
-    for path in paths:
-        frames, scalars, w = P.tables(path)
-        warnings += w
-        for frame in frames.values():
-            if frame.height == 0:
-                continue
-            k = kind(set(frame.columns))
-            if k is None:
-                raise InputError(
-                    "not a LiveVox agent event, interaction event or service statistics record "
-                    f"(fields {sorted(frame.columns)[:8]})",
-                    str(path),
-                )
-            if k == "agent":
-                agent.append(_agent_events(frame, str(path), options))
-            elif k == "interaction":
-                interaction.append(_interaction_events(frame, str(path), options))
-            elif k == "service":
-                service.append(_snapshots(frame, scalars, str(path), options))
-            else:
-                agentstats.append(_agent_snapshots(frame, scalars, str(path), options))
+    what = "a LiveVox agent event, interaction event or service statistics record"
+    for k, frame, file, scalars in P.classified(paths, kind, what, warnings):
+        if k == "agent":
+            agent.append(_agent_events(frame, file, options))
+        elif k == "interaction":
+            interaction.append(_interaction_events(frame, file, options))
+        elif k == "service":
+            service.append(_snapshots(frame, scalars, file, options))
+        else:
+            agentstats.append(_agent_snapshots(frame, scalars, file, options))
     batch = model.Batch(warnings=warnings)
     if agent:
         events, w = P.map_states(

@@ -15,7 +15,6 @@ import polars as pl
 
 from gisgate import model
 from gisgate.config import ConvertOptions
-from gisgate.errors import InputError
 from gisgate.sources import _platform as P
 from gisgate.sources._io import Head
 
@@ -53,22 +52,12 @@ def detect(head: Head) -> bool:
 def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
     """All the Talkdesk reports in `paths` as one batch of CONTACTS and STATE_EVENTS."""
     contacts, statuses, warnings = [], [], []
-    for path in paths:
-        frames, _, w = P.tables(path)
-        warnings += w
-        for frame in frames.values():
-            if frame.height == 0:
-                continue
-            k = kind(set(frame.columns))
-            if k is None:
-                raise InputError(
-                    f"not a Talkdesk contacts, calls or user_status report (columns {sorted(frame.columns)[:8]}...)",
-                    str(path),
-                )
-            if k == "user_status":
-                statuses.append(_statuses(frame, str(path), options))
-            else:
-                contacts.append((_contacts if k == "contacts" else _calls)(frame, str(path), options))
+    for k, frame, file, _ in P.classified(paths, kind, "a Talkdesk contacts, calls or user_status report",
+                                          warnings):
+        if k == "user_status":
+            statuses.append(_statuses(frame, file, options))
+        else:
+            contacts.append((_contacts if k == "contacts" else _calls)(frame, file, options))
     batch = model.Batch(warnings=warnings)
     if contacts:
         c = P.concat(contacts, model.CONTACTS).unique("contact_id", keep="first", maintain_order=True)
