@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -212,6 +213,8 @@ def _to_interval_length(batch: Batch, options: ConvertOptions) -> Batch:
     frames = [batch.queue_intervals, batch.agent_intervals]
     source = options.source_interval or batch.source_interval or intervals.infer_source_interval(frames, options.tz)
     source = source or options.interval
+    if source == 30:
+        _aligned_to_half_hours(frames, options.tz)
     if source == options.interval:
         return batch
     if source > options.interval:
@@ -225,6 +228,16 @@ def _to_interval_length(batch: Batch, options: ConvertOptions) -> Batch:
         batch.agent_intervals = intervals.roll_up_agent(batch.agent_intervals, options.tz, options.interval)
     batch.warnings.append(f"rolled {source}-minute intervals up to {options.interval} minutes")
     return batch
+
+
+def _aligned_to_half_hours(frames: list[pl.DataFrame | None], tz: str) -> None:
+    """30-minute data (declared, or written as 30-minute files) must start on :00 / :30 local."""
+    off = [f.filter(~intervals.is_aligned(pl.col("interval_start"), tz, 30)) for f in frames if f is not None]
+    starts = pl.concat([f.select("interval_start") for f in off]).unique().sort("interval_start") if off else None
+    if starts is not None and starts.height:
+        shown = ", ".join(t.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M") for t in starts["interval_start"][:5])
+        raise InputError(f"{starts.height} interval start(s) are not on a 30-minute boundary in {tz} ({shown}); "
+                         "30-minute data starts at :00 and :30 (for 15-minute input leave out --source-interval 30)")
 
 
 def write(conversion: Conversion, out_dir: Path, *, fsync: bool = False,

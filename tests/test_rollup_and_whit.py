@@ -107,3 +107,15 @@ def test_to_whit_round_trips_through_from_whit(tmp_path, cli):
     names = sorted(p.name for p in (tmp_path / "gis").iterdir())
     assert names == sorted(p.name for p in (SAMPLES / "generic-ny-fallback" / "expected").iterdir()
                            if p.name.endswith(".SERVICE"))
+
+
+def test_declared_30_minute_input_must_start_on_half_hours(tmp_path, cli):
+    src = tmp_path / "w.csv"
+    src.write_text(WHIT_HEADER + "\nB,1,2024-01-02,10:00,5,5,0,100,10,5,90\nB,1,2024-01-02,10:15,5,5,0,100,10,5,90\n")
+    r = cli("convert", src, "--out", tmp_path / "o", "--tz", "UTC", "--interval", "30", "--source-interval", "30")
+    assert r.returncode == 3
+    assert "1 interval start(s) are not on a 30-minute boundary in UTC (2024-01-02 10:15)" in r.stderr
+    assert not (tmp_path / "o").exists()
+    r = cli("convert", src, "--out", tmp_path / "o", "--tz", "UTC", "--interval", "30")
+    assert r.returncode == 0, r.stderr  # inferred as 15-minute data and rolled up
+    assert [p.name for p in (tmp_path / "o").iterdir()] == ["202401021000P0000_1_ServiceHistorical.SERVICE"]
