@@ -297,6 +297,24 @@ def missing_columns(frame: pl.DataFrame, columns: list[str], file: str, what: st
         raise InputError([Problem(file, 1, c, f"missing: a {what} needs it") for c in absent])
 
 
+def queue_rows(f: pl.DataFrame) -> pl.DataFrame:
+    """QUEUE_INTERVALS rows from interval totals that give offered, abandoned and talk seconds: handled
+    (and answered) = offered − abandoned; hold and service level when the export has them, else 0."""
+    handled = (pl.col("offered") - pl.col("abandoned")).clip(0.0)
+
+    def given(name: str) -> pl.Expr:
+        return pl.col(name).fill_null(0.0) if name in f.columns else pl.lit(0.0)
+
+    return f.select(
+        "interval_start", "service_id", "offered",
+        handled.alias("handled"), handled.alias("answered"),
+        "abandoned", "talk_s",
+        given("hold_s").alias("hold_s"),
+        pl.lit(0.0).alias("acw_s"), pl.lit(0.0).alias("answer_delay_s"),
+        given("service_level_pct").clip(0.0, 100.0).alias("service_level_pct"),
+    )
+
+
 def classified(paths: list[Path], kind, what: str, warnings: list[str]):
     """Every non-empty record table of every file, as (kind, frame, file, wrapper scalars).
 

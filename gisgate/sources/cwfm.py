@@ -102,20 +102,7 @@ def _volumes(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame:
         ],
         file,
     )
-    handled = (pl.col("offered") - pl.col("abandoned")).clip(0.0)
-    return f.select(
-        "interval_start",
-        "service_id",
-        "offered",
-        handled.alias("handled"),
-        handled.alias("answered"),
-        "abandoned",
-        "talk_s",
-        pl.col("hold_s").fill_null(0.0),
-        pl.lit(0.0).alias("acw_s"),
-        pl.lit(0.0).alias("answer_delay_s"),
-        pl.col("service_level_pct").fill_null(0.0).clip(0.0, 100.0),
-    )
+    return P.queue_rows(f)
 
 
 def _activity(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame:

@@ -81,17 +81,7 @@ def _intervals(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame:
         ],
         file,
     )
-    handled = (pl.col("offered") - pl.col("abandoned")).clip(0.0)
-    return f.select(
-        "interval_start",
-        "service_id",
-        "offered",
-        handled.alias("handled"),
-        handled.alias("answered"),
-        "abandoned",
-        "talk_s",
-        *[pl.lit(0.0).alias(c) for c in ("hold_s", "acw_s", "answer_delay_s", "service_level_pct")],
-    )
+    return P.queue_rows(f)
 
 
 def _merge_intervals(f: pl.DataFrame, warnings: list[str]) -> pl.DataFrame:

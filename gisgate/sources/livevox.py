@@ -197,16 +197,22 @@ STAT_AVERAGES = {
 }
 
 
-def _snapshots(f: pl.DataFrame, scalars: dict, file: str, o: ConvertOptions) -> pl.DataFrame:
+def _snapshot_time(f: pl.DataFrame, scalars: dict, file: str, what: str) -> tuple[str | None, pl.Expr]:
+    """The snapshot time: a field on each record (its name is returned too, for error messages), or
+    one on the wrapping object."""
     stamp = next((c for c in SNAPSHOT_TIME if c in f.columns), None)
     wrapped = next((scalars[k] for k in SNAPSHOT_TIME if k in scalars), None)
     if stamp is None and wrapped is None:
         raise InputError(
-            "LiveVox service statistics need the snapshot time: a `timestamp` field on each record "
+            f"LiveVox {what} statistics need the snapshot time: a `timestamp` field on each record "
             "or on the wrapping object",
             file,
         )
-    t = pl.col(stamp) if stamp else pl.lit(str(wrapped))
+    return stamp, pl.col(stamp) if stamp else pl.lit(str(wrapped))
+
+
+def _snapshots(f: pl.DataFrame, scalars: dict, file: str, o: ConvertOptions) -> pl.DataFrame:
+    stamp, t = _snapshot_time(f, scalars, file, "service")
     f = P.with_times(f, {"_at": t}, o.naive_tz)
     f = f.with_columns(
         pl.col("_at"),
@@ -281,18 +287,11 @@ AGENT_STATS = {
 
 def _agent_snapshots(f: pl.DataFrame, scalars: dict, file: str, o: ConvertOptions) -> pl.DataFrame:
     """Agent statistics snapshots (cumulative today, durations in seconds) per agent and service."""
-    stamp = next((c for c in SNAPSHOT_TIME if c in f.columns), None)
-    wrapped = next((scalars[k] for k in SNAPSHOT_TIME if k in scalars), None)
-    if stamp is None and wrapped is None:
-        raise InputError(
-            "LiveVox agent statistics need the snapshot time: a `timestamp` field on each record "
-            "or on the wrapping object",
-            file,
-        )
+    stamp, t = _snapshot_time(f, scalars, file, "agent")
     login = pl.col("agentLoginId") if "agentLoginId" in f.columns else pl.lit(None, pl.String)
     numeric = pl.col("agentId") if "agentId" in f.columns else pl.lit(None, pl.String)
     service = pl.col("serviceId") if "serviceId" in f.columns else pl.lit(None, pl.String)
-    f = P.with_times(f, {"_at": pl.col(stamp) if stamp else pl.lit(str(wrapped))}, o.naive_tz)
+    f = P.with_times(f, {"_at": t}, o.naive_tz)
     given = {k: v for k, v in AGENT_STATS.items() if v in f.columns}
     f = P.with_seconds(f, {k: (v, 1.0) for k, v in given.items()})
     f = f.with_columns(
