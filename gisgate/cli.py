@@ -95,17 +95,18 @@ def convert(inputs, out_dir, to, config_path, rejects, as_json, quiet, **given):
         if rejects:
             pipeline.write_rejects(e.problems, Path(rejects))
         raise
-    _echo_summary(conversion.summary(), written, as_json, quiet)
+    if as_json or not quiet:  # the summary scans every row again: only when someone reads it
+        _echo_summary(conversion.summary(), written, as_json)
 
 
-def _echo_summary(summary: dict, written: list, as_json: bool, quiet: bool) -> None:
+def _echo_summary(summary: dict, written: list, as_json: bool) -> None:
     import json
 
     from gisgate import pipeline
 
     if as_json:
         click.echo(json.dumps({**summary, "files": [str(p) for p in written]}, indent=2, default=str))
-    elif not quiet:
+    else:
         click.echo(pipeline.summary_text(summary, len(written)))
 
 

@@ -234,13 +234,33 @@ class Media:
     load: Callable[[], bytes] = field(repr=False, compare=False)
 
 
+PREV = "prev:"
+
+
+def with_previous(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """Rows 2..n of `columns`, each beside the row before it (as `prev:<name>`).
+
+    Both halves are zero-copy slices, so comparing neighbours this way costs no shifted copy of a
+    column (on millions of rows that copy is most of the work).
+    """
+    rows = frame.select(columns)
+    before = rows.slice(0, max(rows.height - 1, 0)).rename(lambda c: PREV + c)
+    return pl.concat([rows.slice(1), before], how="horizontal")
+
+
+def same_as_previous_any(frame: pl.DataFrame, columns: list[str]) -> bool:
+    """Whether any row equals the row before it in every one of `columns` (nulls equal nulls)."""
+    same = pl.all_horizontal([pl.col(c).eq_missing(pl.col(PREV + c)) for c in columns])
+    return bool(with_previous(frame, columns).select(same.any()).item())
+
+
 def is_sorted(frame: pl.DataFrame, order: list[str]) -> bool:
     """Whether rows are already in `order` (sources hand over sorted frames; sorting again costs a copy)."""
     after = pl.lit(True)
     for column in reversed(order):  # lexicographic: a row is >= its predecessor
-        c, prev = pl.col(column), pl.col(column).shift(1)
+        c, prev = pl.col(column), pl.col(PREV + column)
         after = (c > prev) | ((c == prev) & after)
-    return frame.select(after.fill_null(True).all()).item()
+    return bool(with_previous(frame, order).select(after.fill_null(True).all()).item())
 
 
 @dataclass

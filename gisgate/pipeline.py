@@ -232,8 +232,9 @@ def _to_interval_length(batch: Batch, options: ConvertOptions) -> Batch:
 
 def _aligned_to_half_hours(frames: list[pl.DataFrame | None], tz: str) -> None:
     """30-minute data (declared, or written as 30-minute files) must start on :00 / :30 local."""
-    off = [f.filter(~intervals.is_aligned(pl.col("interval_start"), tz, 30)) for f in frames if f is not None]
-    starts = pl.concat([f.select("interval_start") for f in off]).unique().sort("interval_start") if off else None
+    starts = [f.select(pl.col("interval_start").unique()) for f in frames if f is not None]
+    starts = pl.concat(starts).unique().filter(~intervals.is_aligned(pl.col("interval_start"), tz, 30)).sort(
+        "interval_start") if starts else None
     if starts is not None and starts.height:
         shown = ", ".join(t.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M") for t in starts["interval_start"][:5])
         raise InputError(f"{starts.height} interval start(s) are not on a 30-minute boundary in {tz} ({shown}); "

@@ -12,6 +12,8 @@ force at that instant, so the two 01:00 intervals of a fall-back day get differe
 from __future__ import annotations
 
 import heapq
+import io
+import itertools
 from collections.abc import Iterator
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -29,20 +31,36 @@ KINDS = {
 }
 
 
-def _line_expr(frame: pl.DataFrame, columns: list[Column]) -> pl.Expr:
-    """One data line per row. Columns holding only whole numbers take the (much cheaper) integer path."""
+def _text_columns(frame: pl.DataFrame, columns: list[Column]) -> list[pl.Expr]:
+    """Each column as the text a GIS file shows. Columns holding only whole numbers take the (much
+    cheaper) integer path."""
     metrics = [c.name for c in columns if c.kind != "id"]
     stats = frame.select(
         *[(pl.col(m) == pl.col(m).round(0)).all().alias(m) for m in metrics],
         *[(pl.col(m).max() < 1e15).alias(f"{m}<") for m in metrics],
     ).row(0, named=True) if metrics else {}
-    parts = [
+    return [
         pl.col(c.name) if c.kind == "id"
         else pl.col(c.name).cast(pl.Int64).cast(pl.String) if stats[c.name] and stats[f"{c.name}<"]
         else number(pl.col(c.name), DECIMALS[c.kind], small=stats[f"{c.name}<"])
         for c in columns
     ]
-    return pl.concat_str(parts, separator=",")
+
+
+def _lines(text: pl.DataFrame, nl: str) -> tuple[memoryview, pl.Series]:
+    """All rows of `text` (string columns) as CSV lines in one buffer, and each line's end offset.
+
+    polars' CSV writer joins the columns (faster than building one string per line); the values
+    need no quoting (IDs were checked to hold no comma, quote or blank; the rest are numbers).
+    """
+    buf = io.BytesIO()
+    text.write_csv(buf, include_header=False, quote_style="never", line_terminator=nl)
+    width = text.width - 1 + len(nl)  # separators and line end
+    ends = text.select((pl.sum_horizontal(pl.all().str.len_bytes()).cast(pl.Int64) + width).cum_sum())[:, 0]
+    data = buf.getbuffer()
+    if len(data) != (ends[-1] if len(ends) else 0):
+        raise RuntimeError("GIS data lines are not the expected length")  # a value was quoted or escaped
+    return data, ends
 
 
 def file_name(start_utc: datetime, kind: str, options: ConvertOptions) -> tuple[str, datetime, object]:
@@ -73,8 +91,8 @@ def render(frame: pl.DataFrame | None, kind: str, options: ConvertOptions) -> It
     """Yield one Output per interval of `frame`, in chronological order.
 
     The frame is sorted once (if it is not already); lines are formatted vectorised a chunk of
-    intervals at a time, and each interval is a zero-copy slice, so writing N intervals does not
-    scan the frame N times.
+    intervals at a time into one buffer, and each interval's body is a slice of it, so writing N
+    intervals does not scan the frame N times.
     """
     if frame is None or frame.is_empty():
         return
@@ -85,20 +103,21 @@ def render(frame: pl.DataFrame | None, kind: str, options: ConvertOptions) -> It
     order = ["interval_start", *keys]
     if not is_sorted(frame, order):
         frame = frame.sort(order)
-    line = _line_expr(frame, columns)
-    starts = frame.group_by("interval_start", maintain_order=True).len().rows()
+    parts = _text_columns(frame, columns)
+    runs = frame.select(pl.col("interval_start").rle()).unnest("interval_start")  # sorted: one run each
+    starts = list(zip(runs["value"], runs["len"], strict=True))
     offset = 0
     for chunk in _chunks(starts, CHUNK_ROWS):
         size = sum(n for _, n in chunk)
-        lines = frame.slice(offset, size).select(line)[:, 0]
+        data, ends = _lines(frame.slice(offset, size).select(parts), nl)
         offset += size
+        last_rows = itertools.accumulate(n for _, n in chunk)
         at = 0
-        for start, length in chunk:
-            body = lines.slice(at, length).str.join(nl).item()
-            at += length
+        for (start, _), end in zip(chunk, ends.gather([r - 1 for r in last_rows]).to_list(), strict=True):
             name, local, utc_offset = file_name(start, kind, options)
             header = render_template("gis/header.j2", type=word, start=local, offset=utc_offset, acd=options.acd)
-            yield Output(name, f"{header}{nl}{column_line}{nl}{body}{nl}".encode(), out_kind, start)
+            yield Output(name, f"{header}{nl}{column_line}{nl}".encode() + data[at:end], out_kind, start)
+            at = end
 
 
 def render_pairs(queue: pl.DataFrame | None, agent: pl.DataFrame | None,

@@ -99,9 +99,7 @@ def _read_one(path: Path, index: int) -> tuple[pl.DataFrame, str, list[str]]:
         by_name = {c.name: c.gis for c in columns}
         raise InputError([Problem(p.file, p.line, by_name.get(p.column, p.column), p.reason) for p in bad])
     ids = [c.name for c in columns if c.kind == "id"]
-    frame = frame.with_columns(pl.col(ids).cast(pl.String))
-    padded = [c for c in ids if frame.select(pl.col(c).str.contains(r"^\s|\s$").any()).item()]
-    return frame.with_columns(pl.col(padded).str.strip_chars()), layout, warnings
+    return frame.with_columns(pl.col(ids).cast(pl.String)), layout, warnings
 
 
 def _header(path: Path) -> list[str]:
@@ -154,7 +152,7 @@ def _check_rows(frame: pl.DataFrame, layout: str, options: ConvertOptions, files
         period.replace_strict(distinct[PERIOD], distinct["interval_start"], return_dtype=UTC_TIME)
         .alias("interval_start")
     ).drop(PERIOD)
-    checks = chk.id_checks([(c.name, c.gis) for c in columns if c.kind == "id"])
+    frame, checks = chk.clean_ids(frame, [(c.name, c.gis) for c in columns if c.kind == "id"])
     if "service_level_pct" in frame.columns:
         checks.append((pl.col("service_level_pct") > 100, "serviceLevelPercent", pl.lit("greater than 100")))
     bad = [chk.collect(checks, frame)]
