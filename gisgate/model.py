@@ -248,19 +248,28 @@ def with_previous(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     return pl.concat([rows.slice(1), before], how="horizontal")
 
 
+def repeats(columns: list[str]) -> pl.Expr:
+    """Over a `with_previous` frame: whether any row equals the row before it in all of `columns`."""
+    return pl.all_horizontal([pl.col(c).eq_missing(pl.col(PREV + c)) for c in columns]).any()
+
+
+def in_order(order: list[str]) -> pl.Expr:
+    """Over a `with_previous` frame: whether every row is >= the row before it in `order`."""
+    after = pl.lit(True)
+    for column in reversed(order):  # lexicographic
+        c, prev = pl.col(column), pl.col(PREV + column)
+        after = (c > prev) | ((c == prev) & after)
+    return after.fill_null(True).all()
+
+
 def same_as_previous_any(frame: pl.DataFrame, columns: list[str]) -> bool:
     """Whether any row equals the row before it in every one of `columns` (nulls equal nulls)."""
-    same = pl.all_horizontal([pl.col(c).eq_missing(pl.col(PREV + c)) for c in columns])
-    return bool(with_previous(frame, columns).select(same.any()).item())
+    return bool(with_previous(frame, columns).select(repeats(columns)).item())
 
 
 def is_sorted(frame: pl.DataFrame, order: list[str]) -> bool:
     """Whether rows are already in `order` (sources hand over sorted frames; sorting again costs a copy)."""
-    after = pl.lit(True)
-    for column in reversed(order):  # lexicographic: a row is >= its predecessor
-        c, prev = pl.col(column), pl.col(PREV + column)
-        after = (c > prev) | ((c == prev) & after)
-    return bool(with_previous(frame, order).select(after.fill_null(True).all()).item())
+    return bool(with_previous(frame, order).select(in_order(order)).item())
 
 
 @dataclass

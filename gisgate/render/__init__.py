@@ -58,6 +58,7 @@ def environment() -> jinja2.Environment:
         autoescape=False,
         keep_trailing_newline=True,
         newline_sequence="\n",  # templates are normalised to \n; callers choose CRLF or LF for files
+        auto_reload=False,  # templates ship with the package; no stat() per rendered file name
     )
     env.filters.update(FILTERS)
     return env

@@ -15,6 +15,7 @@ import heapq
 import io
 import itertools
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -33,7 +34,8 @@ KINDS = {
 
 def _text_columns(frame: pl.DataFrame, columns: list[Column]) -> list[pl.Expr]:
     """Each column as the text a GIS file shows. Columns holding only whole numbers take the (much
-    cheaper) integer path."""
+    cheaper) integer path; either path writes a whole number the same way, so the choice may
+    differ from chunk to chunk."""
     metrics = [c.name for c in columns if c.kind != "id"]
     stats = frame.select(
         *[(pl.col(m) == pl.col(m).round(0)).all().alias(m) for m in metrics],
@@ -52,15 +54,34 @@ def _lines(text: pl.DataFrame, nl: str) -> tuple[memoryview, pl.Series]:
 
     polars' CSV writer joins the columns (faster than building one string per line); the values
     need no quoting (IDs were checked to hold no comma, quote or blank; the rest are numbers).
+    The line lengths are known beforehand, so the buffer is allocated once at its final size.
     """
-    buf = io.BytesIO()
-    text.write_csv(buf, include_header=False, quote_style="never", line_terminator=nl)
     width = text.width - 1 + len(nl)  # separators and line end
     ends = text.select((pl.sum_horizontal(pl.all().str.len_bytes()).cast(pl.Int64) + width).cum_sum())[:, 0]
-    data = buf.getbuffer()
-    if len(data) != (ends[-1] if len(ends) else 0):
+    buf = _Buffer(ends[-1] if len(ends) else 0)
+    text.write_csv(buf, include_header=False, quote_style="never", line_terminator=nl)
+    if buf.at != len(buf.view):
         raise RuntimeError("GIS data lines are not the expected length")  # a value was quoted or escaped
-    return data, ends
+    return buf.view, ends
+
+
+class _Buffer(io.RawIOBase):
+    """A write-only file over a preallocated buffer: no growing, no copying it around."""
+
+    def __init__(self, size: int) -> None:
+        self.view = memoryview(bytearray(size))
+        self.at = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        n = len(data)
+        if self.at + n > len(self.view):
+            raise RuntimeError("GIS data lines are longer than expected")  # a value was quoted or escaped
+        self.view[self.at:self.at + n] = data
+        self.at += n
+        return n
 
 
 def file_name(start_utc: datetime, kind: str, options: ConvertOptions) -> tuple[str, datetime, object]:
@@ -90,9 +111,10 @@ def _chunks(starts: list[tuple[datetime, int]], rows: int) -> Iterator[list[tupl
 def render(frame: pl.DataFrame | None, kind: str, options: ConvertOptions) -> Iterator[Output]:
     """Yield one Output per interval of `frame`, in chronological order.
 
-    The frame is sorted once (if it is not already); lines are formatted vectorised a chunk of
-    intervals at a time into one buffer, and each interval's body is a slice of it, so writing N
-    intervals does not scan the frame N times.
+    Lines are formatted vectorised a chunk of whole intervals at a time into one buffer, and each
+    interval's body is a slice of it, so writing N intervals does not scan the frame N times. A
+    chunk holds whole intervals, so putting each chunk in key order puts the frame in key order;
+    the check (and the sort, when needed) happens chunk by chunk on the formatting thread.
     """
     if frame is None or frame.is_empty():
         return
@@ -101,23 +123,33 @@ def render(frame: pl.DataFrame | None, kind: str, options: ConvertOptions) -> It
     nl = NEWLINES[options.newline]
     column_line = ",".join(c.gis for c in columns)
     order = ["interval_start", *keys]
-    if not is_sorted(frame, order):
+    if not frame["interval_start"].is_sorted():
         frame = frame.sort(order)
-    parts = _text_columns(frame, columns)
     runs = frame.select(pl.col("interval_start").rle()).unnest("interval_start")  # sorted: one run each
-    starts = list(zip(runs["value"], runs["len"], strict=True))
-    offset = 0
-    for chunk in _chunks(starts, CHUNK_ROWS):
-        size = sum(n for _, n in chunk)
-        data, ends = _lines(frame.slice(offset, size).select(parts), nl)
-        offset += size
-        last_rows = itertools.accumulate(n for _, n in chunk)
-        at = 0
-        for (start, _), end in zip(chunk, ends.gather([r - 1 for r in last_rows]).to_list(), strict=True):
-            name, local, utc_offset = file_name(start, kind, options)
-            header = render_template("gis/header.j2", type=word, start=local, offset=utc_offset, acd=options.acd)
-            yield Output(name, f"{header}{nl}{column_line}{nl}".encode() + data[at:end], out_kind, start)
-            at = end
+    chunks = list(_chunks(list(zip(runs["value"], runs["len"], strict=True)), CHUNK_ROWS))
+    bounds = list(itertools.accumulate((sum(n for _, n in chunk) for chunk in chunks), initial=0))
+
+    def lines(i: int) -> tuple[memoryview, pl.Series]:
+        rows = frame.slice(bounds[i], bounds[i + 1] - bounds[i])
+        if not is_sorted(rows, order):
+            rows = rows.sort(order)
+        return _lines(rows.select(_text_columns(rows, columns)), nl)
+
+    # polars releases the GIL: the next chunk is formatted on a second thread while this one
+    # renders names and headers and the caller writes the files of the current chunk.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gisgate-lines") as pool:
+        ahead = pool.submit(lines, 0)
+        for i, chunk in enumerate(chunks):
+            data, ends = ahead.result()
+            if i + 1 < len(chunks):
+                ahead = pool.submit(lines, i + 1)
+            at = 0
+            last_rows = itertools.accumulate(n for _, n in chunk)
+            for (start, _), end in zip(chunk, ends.gather([r - 1 for r in last_rows]).to_list(), strict=True):
+                name, local, utc_offset = file_name(start, kind, options)
+                header = render_template("gis/header.j2", type=word, start=local, offset=utc_offset, acd=options.acd)
+                yield Output(name, f"{header}{nl}{column_line}{nl}".encode() + data[at:end], out_kind, start)
+                at = end
 
 
 def render_pairs(queue: pl.DataFrame | None, agent: pl.DataFrame | None,

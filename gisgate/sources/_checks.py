@@ -10,7 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from gisgate.errors import Problem
-from gisgate.model import PREV, UNPRORATED, Column, floor_local, is_sorted, same_as_previous_any, with_previous
+from gisgate.model import PREV, UNPRORATED, Column, floor_local, in_order, repeats, same_as_previous_any, with_previous
 from gisgate.sources._io import LINE
 
 FILE = "_file"
@@ -95,9 +95,11 @@ def duplicates(frame: pl.DataFrame, keys: list[str], values: list[str], shown: d
     Sorting once (the renderer wants that order anyway) turns both checks into comparisons of
     neighbouring rows. Returns (sorted frame without exact duplicates, problems, rows dropped).
     """
-    if not is_sorted(frame, keys):  # exports usually come in time order: skip the copy a sort makes
+    ordered, repeated = with_previous(frame, keys).select(in_order(keys).alias("o"), repeats(keys).alias("r")).row(0)
+    if not ordered:  # exports usually come in time order: skip the copy a sort makes
         frame = frame.sort(keys, maintain_order=True)
-    if not same_as_previous_any(frame, keys):  # no repeated key, so no exact duplicate either
+        repeated = same_as_previous_any(frame, keys)
+    if not repeated:  # no repeated key, so no exact duplicate either
         return frame, pl.DataFrame(schema=PROBLEM_SCHEMA), 0
     clash = _same_as_previous(keys)
     exact = _same_as_previous(keys + values)
