@@ -133,7 +133,7 @@ def _warm_up() -> int:
     return os.getpid()
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(gateway_pid: int) -> None:
     """Converter processes end when the gateway does, even after a kill -9 (Linux); Ctrl-C in a
     terminal reaches the whole process group, but only the gateway decides when to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -143,6 +143,8 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    if os.getppid() != gateway_pid:  # the gateway died before the line above: nobody will stop us
+        os._exit(1)
 
 
 class Converters:
@@ -153,7 +155,7 @@ class Converters:
         from concurrent.futures import ProcessPoolExecutor
 
         self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_die_with_parent)
+                                        initializer=_die_with_parent, initargs=(os.getpid(),))
         self.workers = workers
 
     def warm(self) -> None:

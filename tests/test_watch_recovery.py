@@ -76,3 +76,18 @@ def test_kill_9_at_random_moments_in_a_loop(tmp_path):
     assert len(files(root / "archive")) == 40 and files(root / "work") == []
     assert query(root, "SELECT name FROM deliveries WHERE state='sent' GROUP BY name HAVING COUNT(*) > 1") == []
     assert len(files(root / "outbox" / "dataserver" / "sent")) == 40
+
+
+def test_a_converter_whose_gateway_died_while_it_started_exits(tmp_path):
+    """kill -9 can land between starting a converter process and it asking to die with its
+    parent; it must then end on its own instead of waiting forever for work."""
+    import subprocess
+    import sys
+
+    code = ("import os; from gisgate.watch import _die_with_parent; "
+            "_die_with_parent(os.getppid() + 1_000_000); print('still running')")  # not our parent
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "still running" not in r.stdout
+    r = subprocess.run([sys.executable, "-c", code.replace(" + 1_000_000", "")], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and "still running" in r.stdout
