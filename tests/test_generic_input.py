@@ -150,18 +150,3 @@ def test_undetectable_input(tmp_path, cli):
     src = write(tmp_path, "x.csv", ["a,b,c", "1,2,3"])
     r = cli("convert", src, "--out", tmp_path / "o")
     assert r.returncode == 3 and "pass --from" in r.stderr
-
-
-def test_line_widths_match_what_the_csv_writer_prints():
-    """The renderer sizes its buffer from computed widths; integers of every length and negative
-    ones (never in valid input, but the writer must not be trusted blindly) agree with the bytes."""
-    import polars as pl
-
-    from gisgate.render.gis import _lines
-
-    values = [0, 7, 9, 10, 99, 100, 12345, 999_999_999_999_999, -1, -10]
-    text = pl.DataFrame({"id": [f"a{i}" for i in range(len(values))], "n": values, "f": ["1.5"] * len(values)})
-    data, ends = _lines(text, "\r\n")
-    expected = "".join(f"a{i},{v},1.5\r\n" for i, v in enumerate(values)).encode()
-    assert bytes(data) == expected
-    assert ends.to_list()[-1] == len(expected)

@@ -33,9 +33,9 @@ KINDS = {
 
 
 def _text_columns(frame: pl.DataFrame, columns: list[Column]) -> list[pl.Expr]:
-    """Each column as the GIS file shows it: IDs and fractional numbers as text, columns holding
-    only whole numbers as integers (the CSV writer prints those itself, much cheaper than making
-    text). A whole number reads the same either way, so the choice may differ between chunks."""
+    """Each column as the text a GIS file shows. Columns holding only whole numbers take the (much
+    cheaper) integer path; either path writes a whole number the same way, so the choice may
+    differ from chunk to chunk."""
     metrics = [c.name for c in columns if c.kind != "id"]
     stats = frame.select(
         *[(pl.col(m) == pl.col(m).round(0)).all().alias(m) for m in metrics],
@@ -43,34 +43,21 @@ def _text_columns(frame: pl.DataFrame, columns: list[Column]) -> list[pl.Expr]:
     ).row(0, named=True) if metrics else {}
     return [
         pl.col(c.name) if c.kind == "id"
-        else pl.col(c.name).cast(pl.Int64) if stats[c.name] and stats[f"{c.name}<"]
+        else pl.col(c.name).cast(pl.Int64).cast(pl.String) if stats[c.name] and stats[f"{c.name}<"]
         else number(pl.col(c.name), DECIMALS[c.kind], small=stats[f"{c.name}<"])
         for c in columns
     ]
 
 
-POWERS_OF_TEN = pl.Series([10**k for k in range(1, 19)], dtype=pl.Int64)
-
-
-def _width(name: str, dtype: pl.DataType) -> pl.Expr:
-    """How many bytes the CSV writer spends on each value of a text or Int64 column."""
-    if dtype == pl.Int64:
-        value = pl.col(name)
-        digits = pl.lit(POWERS_OF_TEN).search_sorted(value.abs(), side="right").cast(pl.Int64) + 1
-        return digits + (value < 0).cast(pl.Int64)
-    return pl.col(name).str.len_bytes().cast(pl.Int64)
-
-
 def _lines(text: pl.DataFrame, nl: str) -> tuple[memoryview, pl.Series]:
-    """All rows of `text` (text and integer columns) as CSV lines in one buffer, and each line's
-    end offset.
+    """All rows of `text` (string columns) as CSV lines in one buffer, and each line's end offset.
 
     polars' CSV writer joins the columns (faster than building one string per line); the values
     need no quoting (IDs were checked to hold no comma, quote or blank; the rest are numbers).
     The line lengths are known beforehand, so the buffer is allocated once at its final size.
     """
     width = text.width - 1 + len(nl)  # separators and line end
-    ends = text.select((pl.sum_horizontal(_width(n, t) for n, t in text.schema.items()) + width).cum_sum())[:, 0]
+    ends = text.select((pl.sum_horizontal(pl.all().str.len_bytes()).cast(pl.Int64) + width).cum_sum())[:, 0]
     buf = _Buffer(ends[-1] if len(ends) else 0)
     text.write_csv(buf, include_header=False, quote_style="never", line_terminator=nl)
     if buf.at != len(buf.view):
