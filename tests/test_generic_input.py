@@ -150,3 +150,17 @@ def test_undetectable_input(tmp_path, cli):
     src = write(tmp_path, "x.csv", ["a,b,c", "1,2,3"])
     r = cli("convert", src, "--out", tmp_path / "o")
     assert r.returncode == 3 and "pass --from" in r.stderr
+
+
+def test_line_ends_match_what_the_csv_writer_prints():
+    """The renderer sizes its buffer from the values' lengths; the bytes must agree exactly."""
+    import polars as pl
+
+    from gisgate.render.gis import _lines
+
+    values = ["0", "7", "10", "12345", "999999999999999", "1.5", "0.001"]
+    text = pl.DataFrame({"id": [f"a{i}" for i in range(len(values))], "n": values})
+    data, ends = _lines(text, "\r\n")
+    lines = [f"a{i},{v}\r\n" for i, v in enumerate(values)]
+    assert bytes(data) == "".join(lines).encode()
+    assert ends.to_list() == [len("".join(lines[: k + 1])) for k in range(len(lines))]
