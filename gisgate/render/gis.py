@@ -11,6 +11,7 @@ force at that instant, so the two 01:00 intervals of a fall-back day get differe
 
 from __future__ import annotations
 
+import collections
 import heapq
 import io
 import itertools
@@ -94,6 +95,9 @@ def file_name(start_utc: datetime, kind: str, options: ConvertOptions) -> tuple[
 
 
 CHUNK_ROWS = 250_000  # lines formatted at a time: bounds memory, keeps the per-call overhead small
+# Chunks formatted ahead, each on its own thread: parts of the formatting run on one core only, so
+# two chunks at once keep both cores busy while this thread hands out the files.
+AHEAD = 2
 
 
 def _chunks(starts: list[tuple[datetime, int]], rows: int) -> Iterator[list[tuple[datetime, int]]]:
@@ -135,14 +139,14 @@ def render(frame: pl.DataFrame | None, kind: str, options: ConvertOptions) -> It
             rows = rows.sort(order)
         return _lines(rows.select(_text_columns(rows, columns)), nl)
 
-    # polars releases the GIL: the next chunk is formatted on a second thread while this one
+    # polars releases the GIL: the next chunks are formatted on other threads while this one
     # renders names and headers and the caller writes the files of the current chunk.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gisgate-lines") as pool:
-        ahead = pool.submit(lines, 0)
+    with ThreadPoolExecutor(max_workers=AHEAD, thread_name_prefix="gisgate-lines") as pool:
+        ahead = collections.deque(pool.submit(lines, i) for i in range(min(AHEAD, len(chunks))))
         for i, chunk in enumerate(chunks):
-            data, ends = ahead.result()
-            if i + 1 < len(chunks):
-                ahead = pool.submit(lines, i + 1)
+            data, ends = ahead.popleft().result()
+            if i + AHEAD < len(chunks):
+                ahead.append(pool.submit(lines, i + AHEAD))
             at = 0
             last_rows = itertools.accumulate(n for _, n in chunk)
             for (start, _), end in zip(chunk, ends.gather([r - 1 for r in last_rows]).to_list(), strict=True):

@@ -87,15 +87,17 @@ def _same_as_previous(columns: list[str]) -> pl.Expr:
     return pl.all_horizontal([pl.col(c).eq_missing(pl.col(c).shift(1)) for c in columns]).fill_null(False)
 
 
-def duplicates(frame: pl.DataFrame, keys: list[str], values: list[str], shown: dict[str, str]) -> tuple[
-    pl.DataFrame, pl.DataFrame, int
-]:
+def duplicates(frame: pl.DataFrame, keys: list[str], values: list[str], shown: dict[str, str],
+               facts: tuple[bool, bool] | None = None) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """Sort by `keys`; drop exact duplicate rows; report rows that share a key but differ in values.
 
     Sorting once (the renderer wants that order anyway) turns both checks into comparisons of
-    neighbouring rows. Returns (sorted frame without exact duplicates, problems, rows dropped).
+    neighbouring rows. `facts` = (in key order, some key repeated), when the caller already looked.
+    Returns (sorted frame without exact duplicates, problems, rows dropped).
     """
-    ordered, repeated = with_previous(frame, keys).select(in_order(keys).alias("o"), repeats(keys).alias("r")).row(0)
+    if facts is None:
+        facts = with_previous(frame, keys).select(in_order(keys).alias("o"), repeats(keys).alias("r")).row(0)
+    ordered, repeated = facts
     if not ordered:  # exports usually come in time order: skip the copy a sort makes
         frame = frame.sort(keys, maintain_order=True)
         repeated = same_as_previous_any(frame, keys)
@@ -127,18 +129,22 @@ def duplicates(frame: pl.DataFrame, keys: list[str], values: list[str], shown: d
     return frame, bad, dropped
 
 
+def agent_totals_differ() -> pl.Expr:
+    """Over a `with_previous` frame in key order: whether two neighbouring rows of one agent and
+    interval differ in an unprorated value (any difference shows between neighbours)."""
+    group = ["interval_start", "agent_id"]
+    return (pl.all_horizontal([pl.col(c).eq_missing(pl.col(PREV + c)) for c in group])
+            & pl.any_horizontal([pl.col(c) != pl.col(PREV + c) for c in UNPRORATED]).fill_null(False)).any()
+
+
 def unprorated_consistency(frame: pl.DataFrame, columns: dict[str, Column]) -> pl.DataFrame:
     """An agent's unprorated values must be identical on all of its rows of one interval (§1.9).
 
     `frame` is sorted by interval and agent (see `duplicates`), so an agent's rows are neighbours.
     """
     group = ["interval_start", "agent_id"]
-    # Any difference shows between neighbours; only then name both rows of each differing pair.
     values = [c for c in UNPRORATED if c in frame.columns]
-    pairs = with_previous(frame, group + values)
-    clash = (pl.all_horizontal([pl.col(c).eq_missing(pl.col(PREV + c)) for c in group])
-             & pl.any_horizontal([pl.col(c) != pl.col(PREV + c) for c in values]).fill_null(False))
-    if not pairs.select(clash.any()).item():
+    if not with_previous(frame, group + values).select(agent_totals_differ()).item():
         return pl.DataFrame(schema=PROBLEM_SCHEMA)
     prev_same = _same_as_previous(group)
     next_same = pl.all_horizontal([pl.col(c).eq_missing(pl.col(c).shift(-1)) for c in group]).fill_null(False)

@@ -13,7 +13,19 @@ import polars as pl
 
 from gisgate.config import ConvertOptions
 from gisgate.errors import InputError, Problem
-from gisgate.model import AGENT_COLUMNS, QUEUE_COLUMNS, UTC_TIME, Batch, Column, check, gis_columns
+from gisgate.model import (
+    AGENT_COLUMNS,
+    QUEUE_COLUMNS,
+    UNPRORATED,
+    UTC_TIME,
+    Batch,
+    Column,
+    check,
+    gis_columns,
+    in_order,
+    repeats,
+    with_previous,
+)
 from gisgate.sources import _checks as chk
 from gisgate.sources._io import LINE, Head, head, json_frame, json_records, numbers, read_csv
 
@@ -143,10 +155,18 @@ def _check_rows(frame: pl.DataFrame, layout: str, options: ConvertOptions, files
 
     keys = [c.name for c in columns if c.kind in ("id", "time")]
     values = [c.name for c in columns if c.name in frame.columns and c.name not in keys]
-    frame, dup_bad, dropped = chk.duplicates(frame, keys, values, {c.name: c.gis for c in columns})
+    # One parallel pass over neighbouring rows answers the common case: in order, no repeated key
+    # and (agent data) every agent total repeated; anything else is looked at closely below.
+    agent = layout == "AGENT_INTERVALS"
+    ordered, repeated, differ = with_previous(frame, keys + (UNPRORATED if agent else [])).select(
+        in_order(keys).alias("o"), repeats(keys).alias("r"),
+        (chk.agent_totals_differ() if agent else pl.lit(False)).alias("d"),
+    ).row(0)
+    frame, dup_bad, dropped = chk.duplicates(frame, keys, values, {c.name: c.gis for c in columns},
+                                             facts=(ordered, repeated))
     bad.append(dup_bad)
     warnings = [f"dropped {dropped} identical duplicate row(s)"] if dropped else []
-    if layout == "AGENT_INTERVALS":
+    if agent and (differ or not ordered):
         bad.append(chk.unprorated_consistency(frame, by_name))
     frame = frame.drop(chk.FILE, LINE)
     return check(frame, layout, "generic"), pl.concat(bad), warnings
