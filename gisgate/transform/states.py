@@ -114,8 +114,21 @@ def state_seconds(
 
 
 def sort_by_agent(frame: pl.DataFrame, *more: str) -> pl.DataFrame:
-    """Sort by interval, agent ID (and `more`), ranking the few distinct agent IDs once so that the
-    big sort compares integers, not strings."""
-    agents = frame["agent_id"].unique().sort().to_list()
-    rank = pl.col("agent_id").replace_strict(agents, list(range(len(agents))), return_dtype=pl.UInt32)
-    return frame.sort(pl.col("interval_start"), rank, *more)
+    """Sort by interval, agent ID (and the text columns `more`), fast: the few distinct IDs are
+    ranked once, and interval and ranks are packed into one integer key (one-key sorts are several
+    times faster than many-key ones) when they fit in 64 bits."""
+    names = ["agent_id", *more]
+    distinct = [frame[c].unique().sort(nulls_last=True).to_list() for c in names]
+    ranks = [pl.col(c).replace_strict(v, list(range(len(v))), return_dtype=pl.UInt64) for c, v in zip(
+        names, distinct, strict=True)]
+    bits = [max(len(v) - 1, 1).bit_length() for v in distinct]
+    minutes = pl.col("interval_start").dt.epoch("s") // 60  # intervals start on whole minutes
+    low, high = frame.select(minutes.min().alias("lo"), minutes.max().alias("hi")).row(0) if frame.height else (0, 0)
+    if low < 0 or high >= 2 ** (64 - sum(bits)):
+        return frame.sort(pl.col("interval_start"), *ranks, maintain_order=True)
+    key = minutes.cast(pl.UInt64) * 2 ** sum(bits)
+    shift = sum(bits)
+    for rank, width in zip(ranks, bits, strict=True):
+        shift -= width
+        key = key + rank * 2**shift
+    return frame.sort(key, maintain_order=True)
