@@ -74,5 +74,10 @@ def split(frame: pl.LazyFrame | pl.DataFrame, start: str, end: str, tz: str, min
 
 
 def seconds(us: pl.Expr) -> pl.Expr:
-    """Microseconds (Int64) to float seconds; millisecond precision survives any realistic sum."""
-    return us.cast(pl.Float64) / US
+    """Microseconds (Int64) to float seconds, correctly rounded: 7000 µs is 0.007.
+
+    polars divides floats by multiplying with the reciprocal (7000 / 1e6 gives 0.006999999999999999,
+    and 500 µs could round the wrong way at three decimals); the decimal division is exact, and the
+    result is converted to a float once.
+    """
+    return (us.cast(pl.Decimal(38, 6)) / US).cast(pl.Float64)

@@ -36,8 +36,8 @@ def spans(events: pl.DataFrame | pl.LazyFrame, until: datetime, max_span_hours: 
             pl.col("state").replace_strict(RANK, default=7, return_dtype=pl.UInt8).alias("_s"),
         )
         .with_columns((pl.col("at").dt.epoch("us") * 8 + pl.col("_s").cast(pl.Int64)).alias("_t"))
-        .sort("_a", "_t")
     )
+    frame = frame.sort(_agent_time_key(frame))
     tied = pl.all_horizontal(pl.col(k).eq_missing(pl.col(k).shift(1)) for k in ("_a", "_t"))
     if frame.select(tied.any()).item():
         frame = frame.sort("_a", "_t", "reason", "raw_state", nulls_last=True)
@@ -57,6 +57,19 @@ def spans(events: pl.DataFrame | pl.LazyFrame, until: datetime, max_span_hours: 
         pl.when(too_long).then(pl.col("start") + pl.duration(microseconds=limit)).otherwise(pl.col("end")).alias("end")
     )
     return frame.lazy(), int(cut or 0)
+
+
+def _agent_time_key(frame: pl.DataFrame) -> pl.Expr | list[str]:
+    """(agent code, time-and-state) packed into one integer when both fit in 63 bits (a week of
+    events and thousands of agents do): a one-key sort is several times faster than a two-key one."""
+    if frame.is_empty():
+        return ["_a", "_t"]
+    t0, t1, a1 = frame.select(pl.col("_t").min().alias("t0"), pl.col("_t").max().alias("t1"),
+                              pl.col("_a").max().alias("a1")).row(0)
+    t_bits = max(t1 - t0, 1).bit_length()
+    if t_bits + max(a1, 1).bit_length() > 63:
+        return ["_a", "_t"]
+    return pl.col("_a").cast(pl.Int64) * 2**t_bits + (pl.col("_t") - t0)
 
 
 def state_seconds(
@@ -94,13 +107,15 @@ def state_seconds(
         .agg(
             pl.col("interval_start").first(),
             pl.col("_a").first(),
-            seconds(pl.col("ready").sum()).alias("ready_s"),
-            seconds(pl.col("not_ready").sum()).alias("not_ready_s"),
-            seconds(p.sum()).alias("in_session_s"),
-            seconds(pl.col("reserved").sum()).alias("reserved_s"),
-            seconds(pl.col("handling").sum()).alias("handling_s"),
+            pl.col("ready").sum().alias("ready_s"),
+            pl.col("not_ready").sum().alias("not_ready_s"),
+            p.sum().alias("in_session_s"),
+            pl.col("reserved").sum().alias("reserved_s"),
+            pl.col("handling").sum().alias("handling_s"),
         )
         .collect()
+        .with_columns(seconds(pl.col(c)) for c in ["ready_s", "not_ready_s", "in_session_s", "reserved_s",
+                                                   "handling_s"])
     )
     out = grouped.join(names, on="_a", how="left").select(
         "interval_start", "agent_id", "ready_s", "not_ready_s", "in_session_s", "reserved_s", "handling_s"
