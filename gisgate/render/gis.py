@@ -139,21 +139,30 @@ def render(frame: pl.DataFrame | None, kind: str, options: ConvertOptions) -> It
             rows = rows.sort(order)
         return _lines(rows.select(_text_columns(rows, columns)), nl)
 
-    # polars releases the GIL: the next chunks are formatted on other threads while this one
-    # renders names and headers and the caller writes the files of the current chunk.
+    for chunk, (data, ends) in zip(chunks, _in_order(lines, len(chunks)), strict=True):
+        at = 0
+        last_rows = itertools.accumulate(n for _, n in chunk)
+        for (start, _), end in zip(chunk, ends.gather([r - 1 for r in last_rows]).to_list(), strict=True):
+            name, local, utc_offset = file_name(start, kind, options)
+            header = render_template("gis/header.j2", type=word, start=local, offset=utc_offset, acd=options.acd)
+            yield Output(name, f"{header}{nl}{column_line}{nl}".encode() + data[at:end], out_kind, start)
+            at = end
+
+
+def _in_order(job, count: int) -> Iterator:
+    """job(0), job(1), ... job(count - 1), in order. polars releases the GIL, so with more than one
+    job the next AHEAD run on other threads while the caller names the files of the current one
+    and its caller writes them; a single job (a small input) runs right here."""
+    if count == 1:
+        yield job(0)
+        return
     with ThreadPoolExecutor(max_workers=AHEAD, thread_name_prefix="gisgate-lines") as pool:
-        ahead = collections.deque(pool.submit(lines, i) for i in range(min(AHEAD, len(chunks))))
-        for i, chunk in enumerate(chunks):
-            data, ends = ahead.popleft().result()
-            if i + AHEAD < len(chunks):
-                ahead.append(pool.submit(lines, i + AHEAD))
-            at = 0
-            last_rows = itertools.accumulate(n for _, n in chunk)
-            for (start, _), end in zip(chunk, ends.gather([r - 1 for r in last_rows]).to_list(), strict=True):
-                name, local, utc_offset = file_name(start, kind, options)
-                header = render_template("gis/header.j2", type=word, start=local, offset=utc_offset, acd=options.acd)
-                yield Output(name, f"{header}{nl}{column_line}{nl}".encode() + data[at:end], out_kind, start)
-                at = end
+        ahead = collections.deque(pool.submit(job, i) for i in range(min(AHEAD, count)))
+        for i in range(count):
+            result = ahead.popleft().result()
+            if i + AHEAD < count:
+                ahead.append(pool.submit(job, i + AHEAD))
+            yield result
 
 
 def render_pairs(queue: pl.DataFrame | None, agent: pl.DataFrame | None,
