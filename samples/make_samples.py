@@ -18,12 +18,11 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 HERE = Path(__file__).resolve().parent
-UTC = timezone.utc
 
 SERVICE_COLS = ["periodStart", "acdServiceId", "contactsOffered", "contactsHandled", "contactsAnswered",
                 "contactsAbandoned", "totalTalkSeconds", "totalHoldSeconds", "totalAfterContactWorkSeconds",
