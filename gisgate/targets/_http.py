@@ -66,12 +66,15 @@ def read_secret(target: str, spec, what: str = "password") -> str:
 class Redactor(logging.Filter):
     """Masks known secret values (password, tokens, session ids) in log records and messages.
 
-    One per target; `install()` hooks it onto the HTTP libraries' loggers, `uninstall()` removes it.
+    One per target, created with the secrets known up front and already hooked onto the HTTP
+    libraries' loggers; `uninstall()` removes it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *secrets: str | None) -> None:
         super().__init__()
         self._secrets: set[str] = set()
+        self.add(*secrets)
+        self.install()
 
     def add(self, *values: str | None) -> None:
         self._secrets.update(v for v in values if v and len(v) >= 4)

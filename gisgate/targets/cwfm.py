@@ -39,9 +39,7 @@ class CwfmTarget:
     def __init__(self, name: str, spec, *, clock: Callable[[], float] = time.monotonic):
         self.name, self.spec, self._clock = name, spec, clock
         self._password = read_secret(name, spec)
-        self._redact = Redactor()
-        self._redact.add(self._password)
-        self._redact.install()
+        self._redact = Redactor(self._password)  # masks it in every log line from now on
         self._client = make_client(name, spec)
         self._token: str | None = None
         self._refresh_token: str | None = None
