@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gisgate import config as cfgmod
+from gisgate import durable, outbox
 from gisgate import ledger as ledgermod
-from gisgate import outbox
 from gisgate.config import Config, ConvertOptions, Report, Route
 from gisgate.errors import ConfigError
 from gisgate.targets import open_target
@@ -263,7 +263,7 @@ class Gateway:
         """Finish what a previous run left half done. Returns how many inputs it touched."""
         touched = 0
         for sub in ("outbox", "archive", "rejected"):  # temp files of writes a kill -9 interrupted
-            for tmp in (self.root / sub).rglob(".~gisgate-*.part"):
+            for tmp in (self.root / sub).rglob(f"{durable.TEMP_PREFIX}*{durable.TEMP_SUFFIX}"):
                 tmp.unlink(missing_ok=True)
         for row in self.ledger.open_inputs():
             work = self.layout.work(row.route) / row.name
@@ -311,7 +311,7 @@ class Gateway:
             # The inbox is another file system (a network share): copy, then remove the original.
             # A crash in between leaves both; the second is then found to be a duplicate.
             try:
-                outbox.copy_atomic(path, work)
+                durable.copy_atomic(path, work)
             except FileNotFoundError:
                 return None
             except OSError as e2:
@@ -387,7 +387,7 @@ class Gateway:
                 dest = outbox.unique_path(self.layout.archive(job.route.name, job.date), job.work.name)
                 for out in outputs:
                     if out.kind == "report":
-                        outbox.atomic_write(dest.with_name(dest.name + REPORT_SUFFIX), out.data)
+                        durable.atomic_write(dest.with_name(dest.name + REPORT_SUFFIX), out.data)
                 outputs = [o for o in outputs if o.kind != "report"]
                 queued = self.ledger.record_outputs(job.input_id, staged, str(dest))
                 done.append((i, job, dest, len(outputs), queued))
@@ -421,7 +421,7 @@ class Gateway:
                 + "".join(f"  {line}\n" for line in lines)
                 + f"\nWhat to do: {todo}\n")
         self.ledger.set_input(input_id, "processing", dest=str(dest), error="\n".join(lines))
-        outbox.atomic_write(dest.with_name(dest.name + ".error.txt"), text.encode("utf-8"))
+        durable.atomic_write(dest.with_name(dest.name + ".error.txt"), text.encode("utf-8"))
         log.warning("%s/%s rejected: %s", route.name, work.name, lines[0] if lines else "")
         return self._finish(input_id, route, work, dest, "rejected")
 

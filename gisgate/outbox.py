@@ -19,14 +19,13 @@ import hashlib
 import logging
 import os
 import random
-import shutil
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from gisgate.durable import atomic_write, fsync_dir, temp_name
 from gisgate.errors import PermanentDeliveryError, TransientDeliveryError
 
 log = logging.getLogger("gisgate.outbox")
@@ -34,61 +33,6 @@ log = logging.getLogger("gisgate.outbox")
 STATES = ("pending", "sending", "sent", "failed")
 
 
-# ---- atomic file operations (shared by the gateway) ------------------------------------------
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename in `path` durable (a no-op where directories cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes, fsync: bool = True, sync_dir: bool = True) -> Path:
-    """Write `data` to `path` through a hidden temp name in the same folder: never half a file.
-
-    `sync_dir=False` leaves the folder's fsync to the caller (one for many files)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".~gisgate-{uuid.uuid4().hex}.part"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            if fsync:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if fsync and sync_dir:
-        fsync_dir(path.parent)
-    return path
-
-
-def copy_atomic(src: Path, dest: Path) -> Path:
-    """Copy `src` to `dest` through a hidden temp name, fsynced: for moves across file systems."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".~gisgate-{uuid.uuid4().hex}.part"
-    try:
-        with open(src, "rb") as fin, open(tmp, "wb") as fout:
-            while chunk := fin.read(1 << 20):
-                fout.write(chunk)
-            fout.flush()
-            os.fsync(fout.fileno())
-        shutil.copystat(src, tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(dest.parent)
-    return dest
 
 
 def unique_path(folder: Path, name: str) -> Path:
@@ -146,7 +90,7 @@ def stage_many(outbox: Path, files: list[tuple[str, str, bytes]]) -> list[Path]:
         for target, name, data in files:
             pending = folder(outbox, target, "pending")
             pending.mkdir(parents=True, exist_ok=True)
-            tmp = pending / f".~gisgate-{uuid.uuid4().hex}.part"
+            tmp = temp_name(pending)
             f = open(tmp, "wb")
             handles.append((f, tmp, pending / name))
             f.write(data)

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from gisgate import sources, transform
+from gisgate import durable, sources, transform
 from gisgate.config import ConvertOptions
 from gisgate.errors import ConfigError, InputError, Problem, TransientDeliveryError
 from gisgate.model import Batch, Output
@@ -276,20 +276,12 @@ def write(conversion: Conversion, out_dir: Path, *, fsync: bool = False,
             os.replace(path, target)
             final.append(target)
         if fsync:
-            _fsync_dir(out_dir)
+            durable.fsync_dir(out_dir)
         if conversion.rejected and conversion.options.rejects:
             write_rejects(conversion.rejected, Path(conversion.options.rejects))
         return final
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_rejects(problems: list, path: Path) -> None:

@@ -30,9 +30,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gisgate import durable, outbox, pipeline
 from gisgate import gateway as gw
 from gisgate import ledger as ledgermod
-from gisgate import outbox, pipeline
 from gisgate import report as reports
 from gisgate.config import ConvertOptions, Report, Route
 from gisgate.errors import ConfigError, InputError
@@ -596,7 +596,7 @@ class Metrics:
     def publish(self) -> None:
         self.text = self.render()
         if self.path is not None:
-            outbox.atomic_write(self.path, self.text.encode(), fsync=False)
+            durable.atomic_write(self.path, self.text.encode(), fsync=False)
 
     def close(self) -> None:
         if self.server is not None:
@@ -788,7 +788,7 @@ def init(folder: str) -> list[str]:
     for sub in ("inbox/generic", "work", "archive", "rejected", "outbox", "dataserver"):
         (root / sub).mkdir(parents=True, exist_ok=True)
         made.append(str(root / sub))
-    outbox.atomic_write(cfg, (template_dir() / "gisgate.toml").read_bytes())
+    durable.atomic_write(cfg, (template_dir() / "gisgate.toml").read_bytes())
     gw.setup(cfg)  # the example must itself be valid
     return [str(cfg), *made]
 

@@ -14,9 +14,9 @@ import os
 import socket
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
+from gisgate.durable import TEMP_PREFIX, TEMP_SUFFIX, atomic_write, fsync_dir
 from gisgate.errors import PermanentDeliveryError, TransientDeliveryError
 from gisgate.targets import Receipt
 
@@ -33,7 +33,6 @@ def _same_bytes(path: Path, data: bytes) -> bool:
         return False
 
 
-TEMP_PREFIX = ".~gisgate-"
 STALE_SECONDS = 86400.0  # another host's temp file is only swept after a day
 
 
@@ -66,7 +65,7 @@ class FolderTarget:
         except OSError:
             return
         for e in entries:
-            if not (e.name.startswith(TEMP_PREFIX) and e.name.endswith(".part")):
+            if not (e.name.startswith(TEMP_PREFIX) and e.name.endswith(TEMP_SUFFIX)):
                 continue
             parts = e.name[len(TEMP_PREFIX):].split("-")
             mine = len(parts) == 3 and parts[0] == self.host and parts[1].isdigit()
@@ -89,14 +88,7 @@ class FolderTarget:
                            f"{e.strerror or e}") from e
             done.append(src.name)
         if wrote:  # one folder fsync makes the whole batch's renames durable
-            try:
-                fd = os.open(self.path, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-            except OSError:
-                pass
+            fsync_dir(self.path)
         return Receipt(self.name, done, detail=str(self.path))
 
     def _put(self, src: Path) -> bool:
@@ -104,17 +96,7 @@ class FolderTarget:
         dest = self.path / src.name
         if _same_bytes(dest, data):
             return False
-        self.path.mkdir(parents=True, exist_ok=True)
-        tmp = self.path / f"{TEMP_PREFIX}{self.host}-{os.getpid()}-{uuid.uuid4().hex}.part"
-        try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, dest)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        atomic_write(dest, data, sync_dir=False, tag=f"{self.host}-{os.getpid()}-")
         return True
 
     def outcomes(self, sent: list[tuple[str, float]], now: float | None = None) -> dict[str, str]:
@@ -152,7 +134,7 @@ class FolderTarget:
         """For `gisgate doctor`: the folder exists (or can be created) and takes a file."""
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=self.path, prefix=".~gisgate-doctor-", suffix=".part"):
+            with tempfile.NamedTemporaryFile(dir=self.path, prefix=f"{TEMP_PREFIX}doctor-", suffix=TEMP_SUFFIX):
                 pass
         except OSError as e:
             raise PermanentDeliveryError(f"folder target {self.name!r}: cannot write into {self.path}: "

@@ -73,13 +73,12 @@ import paramiko
 from paramiko import sftp as proto
 from paramiko.message import Message
 
+from gisgate.durable import TEMP_PREFIX, TEMP_SUFFIX  # the same temp names as local writes
 from gisgate.errors import ConfigError, DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from gisgate.targets import Receipt
 
 log = logging.getLogger(__name__)
 
-TEMP_PREFIX = ".~gisgate-"
-TEMP_SUFFIX = ".part"
 CHUNK = 32768  # bytes per SFTP write: the largest paramiko's channel carries in one packet
 FLUSH_AT = 256 * 1024  # coalesced request bytes sent without waiting for a reply to be needed
 MAX_IN_FLIGHT = 256  # requests outstanding before replies are drained (bounds memory on big files)
