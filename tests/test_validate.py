@@ -22,6 +22,7 @@ def mutate(tmp_path, source, edit, name=None):
 
 DEFECTS = [
     ("bom", GOOD_SERVICE, lambda d: b"\xef\xbb\xbf" + d, None, "byte-order mark"),
+    ("not utf-8", GOOD_SERVICE, lambda d: d + b"x\xff\r\n", None, ":5: not valid UTF-8"),
     ("no final newline", GOOD_SERVICE, lambda d: d.rstrip(b"\r\n"), None, "last line is not terminated"),
     ("mixed endings", GOOD_SERVICE, lambda d: d.replace(b"\r\n", b"\n", 1), None, "mixes CRLF and LF"),
     ("header offset", GOOD_SERVICE, lambda d: d.replace(b"TZOFFSET: -0500", b"TZOFFSET: -0400"), None,

@@ -21,6 +21,7 @@ import polars as pl
 
 from gisgate import model
 from gisgate.errors import Problem
+from gisgate.validate._text import utf8_text
 
 TEXT_NAMES = ("TEXTCONTACT.csv", "TEXTCONTACT.json")
 
@@ -45,14 +46,10 @@ def check(path: Path) -> list[Problem]:
     elif not (path.name.startswith(model.CONTACT_PREFIX) and path.name.endswith(".csv")):
         problems.append(Problem(where, 0, "", "the name must start with upper-case 'CONTACT.' and end in '.csv' "
                                               "(the Data Server matches it case-sensitively)"))
-    raw = path.read_bytes()
-    if raw.startswith(b"\xef\xbb\xbf"):
-        problems.append(Problem(where, 1, "", "starts with a UTF-8 byte-order mark; write UTF-8 without BOM"))
-        raw = raw[3:]
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        return [*problems, Problem(where, text_line(raw, e.start), "", "not valid UTF-8")]
+    text, found = utf8_text(path)
+    problems += found
+    if text is None:
+        return problems
     if path.suffix.lower() == ".json":
         frame, found = _json_frame(where, text)
     else:
@@ -69,10 +66,6 @@ def check(path: Path) -> list[Problem]:
         problems += model.problems(model.contact_row_problems(frame), where)
         problems += model.problems(model.missing_media(frame, available), where)
     return sorted(problems)
-
-
-def text_line(raw: bytes, offset: int) -> int:
-    return raw[:offset].count(b"\n") + 1
 
 
 def _csv_frame(where: str, text: str, text_fields: list[str] | None) -> tuple[pl.DataFrame | None, list[Problem]]:

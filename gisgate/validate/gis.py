@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from gisgate.errors import Problem
 from gisgate.model import AGENT_COLUMNS, QUEUE_COLUMNS
+from gisgate.validate._text import utf8_text
 
 NAME = re.compile(r"^(\d{12})([NP])(\d{2})(\d{2})_(\d+)_(AgentProductivity\.AGENT|ServiceHistorical\.SERVICE)$")
 HEADER = re.compile(
@@ -43,15 +44,9 @@ def check(path: Path, tz: str | None = None, interval: int = 15) -> list[Problem
                                      "AgentProductivity.AGENT or ..._ServiceHistorical.SERVICE")]
     stamp, sign, oh, om, acd, suffix = m.groups()
     word, columns, keys = LAYOUTS[suffix]
-    raw = path.read_bytes()
-    problems: list[Problem] = []
-    if raw.startswith(b"\xef\xbb\xbf"):
-        problems.append(Problem(file, 1, "", "starts with a UTF-8 byte-order mark (the Data Server rejects it)"))
-        raw = raw[3:]
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        return problems + [Problem(file, 0, "", f"not UTF-8 (byte {e.start})")]
+    text, problems = utf8_text(path)
+    if text is None:
+        return problems
     if not text.endswith("\n"):
         problems.append(Problem(file, text.count("\n") + 1, "", "last line is not terminated by a newline"))
     lines = text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")

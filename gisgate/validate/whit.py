@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from gisgate.errors import Problem
+from gisgate.validate._text import utf8_text
 
 REQUIRED = ["serviceName", "serviceNumber", "date", "period", "receivedCalls", "handledCalls",
             "avgTalkTime", "avgACWTime"]
@@ -29,17 +30,11 @@ def matches(path: Path) -> bool:
 
 def check(path: Path, interval: int = 15) -> list[Problem]:
     file = str(path)
-    raw = path.read_bytes()
-    out: list[Problem] = []
-    if raw.startswith(b"\xef\xbb\xbf"):
-        out.append(Problem(file, 1, "", "starts with a UTF-8 byte-order mark"))
-        raw = raw[3:]
-    if not raw.endswith(b"\n"):
+    text, out = utf8_text(path)
+    if text is None:
+        return out
+    if not text.endswith("\n"):
         out.append(Problem(file, 0, "", "last line is not terminated by a newline"))
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        return out + [Problem(file, 0, "", f"not UTF-8 (byte {e.start})")]
     rows = list(csv.reader(io.StringIO(text)))
     if not rows:
         return out + [Problem(file, 1, "", "empty file")]
