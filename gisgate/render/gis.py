@@ -103,11 +103,13 @@ AHEAD = 2
 def _chunks(starts: list[tuple[datetime, int]], rows: int) -> Iterator[list[tuple[datetime, int]]]:
     """Consecutive intervals grouped until a group would pass `rows` lines (a group has at least one)."""
     chunk: list[tuple[datetime, int]] = []
+    size = 0
     for item in starts:
-        if chunk and sum(n for _, n in chunk) + item[1] > rows:
+        if chunk and size + item[1] > rows:
             yield chunk
-            chunk = []
+            chunk, size = [], 0
         chunk.append(item)
+        size += item[1]
     if chunk:
         yield chunk
 

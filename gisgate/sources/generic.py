@@ -184,8 +184,8 @@ def _iso_starts(frame: pl.DataFrame, tz: str) -> pl.Series | None:
     if starts.null_count():
         return None
     distinct = starts.unique().to_frame()
-    aligned, _, _ = chk.alignment_check(tz, 15, PERIOD)
-    return starts if distinct.select(aligned.not_().all()).item() else None
+    misaligned, _, _ = chk.alignment_check(tz, 15, PERIOD)
+    return None if distinct.select(misaligned.any()).item() else starts
 
 
 def _parse_periods(frame: pl.DataFrame, options: ConvertOptions) -> tuple[pl.DataFrame, pl.DataFrame]:
