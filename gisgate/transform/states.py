@@ -37,7 +37,7 @@ def spans(events: pl.DataFrame | pl.LazyFrame, until: datetime, max_span_hours: 
         )
         .with_columns((pl.col("at").dt.epoch("us") * 8 + pl.col("_s").cast(pl.Int64)).alias("_t"))
     )
-    frame = frame.sort(_agent_time_key(frame))
+    frame = sort_packed(frame, [pl.col("_a"), pl.col("_t")])
     tied = pl.all_horizontal(pl.col(k).eq_missing(pl.col(k).shift(1)) for k in ("_a", "_t"))
     if frame.select(tied.any()).item():
         frame = frame.sort("_a", "_t", "reason", "raw_state", nulls_last=True)
@@ -59,17 +59,30 @@ def spans(events: pl.DataFrame | pl.LazyFrame, until: datetime, max_span_hours: 
     return frame.lazy(), int(cut or 0)
 
 
-def _agent_time_key(frame: pl.DataFrame) -> pl.Expr | list[str]:
-    """(agent code, time-and-state) packed into one integer when both fit in 63 bits (a week of
-    events and thousands of agents do): a one-key sort is several times faster than a two-key one."""
-    if frame.is_empty():
-        return ["_a", "_t"]
-    t0, t1, a1 = frame.select(pl.col("_t").min().alias("t0"), pl.col("_t").max().alias("t1"),
-                              pl.col("_a").max().alias("a1")).row(0)
-    t_bits = max(t1 - t0, 1).bit_length()
-    if t_bits + max(a1, 1).bit_length() > 63:
-        return ["_a", "_t"]
-    return pl.col("_a").cast(pl.Int64) * 2**t_bits + (pl.col("_t") - t0)
+def sort_packed(frame: pl.DataFrame, keys: list[pl.Expr]) -> pl.DataFrame:
+    """`frame` sorted by the integer `keys` (most significant first), stable.
+
+    When the keys' ranges fit in 63 bits together (weeks of microseconds and thousands of agents
+    do), they are packed into one integer: a one-key sort is several times faster than a many-key
+    one. Otherwise the keys are sorted as they are.
+    """
+    if frame.height < 2:
+        return frame
+    names = [f"_sort{i}" for i in range(len(keys))]
+    keyed = frame.with_columns(k.cast(pl.Int64).alias(n) for k, n in zip(keys, names, strict=True))
+    bounds = keyed.select(*[pl.col(n).min().alias(f"lo{n}") for n in names],
+                          *[pl.col(n).max().alias(f"hi{n}") for n in names]).row(0)
+    lows, highs = bounds[:len(names)], bounds[len(names):]
+    if None in lows:  # a key that is all null: nothing to pack
+        return keyed.sort(names, maintain_order=True).drop(names)
+    bits = [max(hi - lo, 1).bit_length() for lo, hi in zip(lows, highs, strict=True)]
+    if sum(bits) > 63:
+        return keyed.sort(names, maintain_order=True).drop(names)
+    packed, shift = pl.lit(0, pl.Int64), sum(bits)
+    for name, low, width in zip(names, lows, bits, strict=True):
+        shift -= width
+        packed = packed + (pl.col(name) - low) * 2**shift
+    return keyed.sort(packed, maintain_order=True).drop(names)
 
 
 def state_seconds(
@@ -129,21 +142,10 @@ def state_seconds(
 
 
 def sort_by_agent(frame: pl.DataFrame, *more: str) -> pl.DataFrame:
-    """Sort by interval, agent ID (and the text columns `more`), fast: the few distinct IDs are
-    ranked once, and interval and ranks are packed into one integer key (one-key sorts are several
-    times faster than many-key ones) when they fit in 64 bits."""
-    names = ["agent_id", *more]
-    distinct = [frame[c].unique().sort(nulls_last=True).to_list() for c in names]
-    ranks = [pl.col(c).replace_strict(v, list(range(len(v))), return_dtype=pl.UInt64) for c, v in zip(
-        names, distinct, strict=True)]
-    bits = [max(len(v) - 1, 1).bit_length() for v in distinct]
-    minutes = pl.col("interval_start").dt.epoch("s") // 60  # intervals start on whole minutes
-    low, high = frame.select(minutes.min().alias("lo"), minutes.max().alias("hi")).row(0) if frame.height else (0, 0)
-    if low < 0 or high >= 2 ** (64 - sum(bits)):
-        return frame.sort(pl.col("interval_start"), *ranks, maintain_order=True)
-    key = minutes.cast(pl.UInt64) * 2 ** sum(bits)
-    shift = sum(bits)
-    for rank, width in zip(ranks, bits, strict=True):
-        shift -= width
-        key = key + rank * 2**shift
-    return frame.sort(key, maintain_order=True)
+    """Sort by interval, agent ID (and the text columns `more`): the few distinct IDs are ranked
+    once, so that the big sort compares integers, not strings."""
+    ranks = []
+    for column in ["agent_id", *more]:
+        values = frame[column].unique().sort(nulls_last=True).to_list()
+        ranks.append(pl.col(column).replace_strict(values, list(range(len(values))), return_dtype=pl.Int64))
+    return sort_packed(frame, [pl.col("interval_start").dt.epoch("us"), *ranks])
