@@ -71,9 +71,12 @@ class Conversion:
         if self.options.to in CONTACT_RENDERERS:
             frame = self.batch.recordings if self.options.to == "contact" else self.batch.text_contacts
             bad = {(p.file, p.line) for p in self.rejected}
-            rows = [] if frame is None else frame.select("origin_file", "origin_line").iter_rows()
+            origin = ["origin_file", "origin_line"]
+            kept = 0 if frame is None else frame.select(origin).join(
+                pl.DataFrame(list(bad), schema=frame.select(origin).schema, orient="row"), on=origin, how="anti"
+            ).height
             return {"inputs": [str(p) for p in self.inputs], "to": self.options.to,
-                    "contacts": sum(1 for r in rows if r not in bad), "rejected": len(bad),
+                    "contacts": kept, "rejected": len(bad),
                     "media": len(self.batch.media), "warnings": list(self.warnings)}
         q, a = self.batch.queue_intervals, self.batch.agent_intervals
         frames = [f for f in (q, a) if f is not None]
