@@ -348,9 +348,6 @@ class Ledger:
             "penalty_box": [{"target": t, "name": n, "delivered_at": at} for t, n, at in refused],
         }
 
-    def integrity_ok(self) -> bool:
-        return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-
 
 class _Transaction:
     def __init__(self, db: sqlite3.Connection):

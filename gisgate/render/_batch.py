@@ -66,14 +66,6 @@ def split(strings: pl.DataFrame, found: list[Problem], options: ConvertOptions,
     return good, found
 
 
-def rejects_csv(found: list[Problem]) -> bytes:
-    """The rejected rows' problems as a CSV (`file,line,field,reason`), for `--rejects FILE`."""
-    frame = pl.DataFrame([(p.file, p.line, p.column, p.reason) for p in sorted(found)],
-                         schema={"file": pl.String, "line": pl.Int64, "field": pl.String, "reason": pl.String},
-                         orient="row")
-    return frame.write_csv(quote_style="necessary").encode("utf-8")
-
-
 def drop_empty(frame: pl.DataFrame, keep: list[str]) -> pl.DataFrame:
     """Drop optional columns no row has a value in (the CONTACT column set is variable, §3.2)."""
     counts = frame.select(pl.all().is_not_null().sum()).row(0, named=True) if not frame.is_empty() else {}
