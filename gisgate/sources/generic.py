@@ -82,13 +82,12 @@ def read(paths: list[Path], options: ConvertOptions) -> Batch:
 def _read_one(path: Path, index: int) -> tuple[pl.DataFrame, str, list[str]]:
     """One file → frame with canonical column names (metrics still unchecked), `_file`, `_line`."""
     file = str(path)
-    with open(path, "rb") as f:
-        first = f.read(64).lstrip()[:1]
-    if path.suffix.lower() in (".json", ".ndjson", ".jsonl") or first in (b"[", b"{"):
+    peek = head(path)
+    if path.suffix.lower() in (".json", ".ndjson", ".jsonl") or peek.kind == "json":
         frame, warnings = json_frame(json_records(path)), []
     else:
-        # Peek at the header to type the metric columns: typed parsing is the fast path.
-        layout_cols = _layout(_header(path))[2]
+        # The header types the metric columns: typed parsing is the fast path.
+        layout_cols = _layout(peek.keys)[2]
         schema = {g: pl.Float64 for g, c in layout_cols.items() if c.kind != "id"}
         frame, warnings = read_csv(path, schema)
     if frame.is_empty():
@@ -112,10 +111,6 @@ def _read_one(path: Path, index: int) -> tuple[pl.DataFrame, str, list[str]]:
         raise InputError([Problem(p.file, p.line, by_name.get(p.column, p.column), p.reason) for p in bad])
     ids = [c.name for c in columns if c.kind == "id"]
     return frame.with_columns(pl.col(ids).cast(pl.String)), layout, warnings
-
-
-def _header(path: Path) -> list[str]:
-    return list(head(path).keys)
 
 
 def parse_instant(col: pl.Expr) -> pl.Expr:
