@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
 
@@ -164,3 +165,16 @@ def test_line_ends_match_what_the_csv_writer_prints():
     lines = [f"a{i},{v}\r\n" for i, v in enumerate(values)]
     assert bytes(data) == "".join(lines).encode()
     assert ends.to_list() == [len("".join(lines[: k + 1])) for k in range(len(lines))]
+
+
+def test_json_behind_a_byte_order_mark_is_read_as_json(tmp_path, cli):
+    rows = [{"periodStart": "2024-11-03T05:00:00Z", "acdServiceId": "9912306", "contactsOffered": 12,
+             "contactsHandled": 10, "contactsAnswered": 11, "contactsAbandoned": 1, "totalTalkSeconds": 2311.5,
+             "totalHoldSeconds": 120, "totalAfterContactWorkSeconds": 340, "totalAnswerDelaySeconds": 96,
+             "serviceLevelPercent": 83.33}]
+    src = tmp_path / "export.txt"  # no .json suffix: the content decides
+    src.write_bytes(b"\xef\xbb\xbf" + json.dumps(rows).encode())
+    r = cli("convert", src, "--out", tmp_path / "o", "--tz", "America/New_York")
+    assert r.returncode == 0, r.stderr
+    (out,) = (tmp_path / "o").iterdir()
+    assert out.read_bytes().splitlines()[2] == b"9912306,12,10,11,1,2311.5,120,340,96,83.33"
