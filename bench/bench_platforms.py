@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -29,8 +30,10 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from gisgate import pipeline
-from gisgate.config import ConvertOptions
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # time this checkout, not an installed copy
+
+from gisgate import pipeline  # noqa: E402
+from gisgate.config import ConvertOptions  # noqa: E402
 
 TZ = "America/New_York"
 STEP_US = 15 * 60 * 1_000_000
