@@ -293,6 +293,12 @@ class Batch:
     text_contacts: pl.DataFrame | None = None
     media: dict[str, Media] = field(default_factory=dict)
     row_problems: list[Problem] = field(default_factory=list)
+    # Interval frames already in key order (interval, agent, service), so the renderer need not
+    # check again. Held by identity: a frame replaced later (merged, rolled up) is not in here.
+    in_key_order: list[pl.DataFrame] = field(default_factory=list)
+
+    def key_ordered(self, frame: pl.DataFrame | None) -> bool:
+        return any(frame is f for f in self.in_key_order)
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ class Conversion:
     def outputs(self) -> Iterator[Output]:
         b, o = self.batch, self.options
         if o.to == "gis":
-            yield from render_gis.render_pairs(b.queue_intervals, b.agent_intervals, o)
+            yield from render_gis.render_pairs(b.queue_intervals, b.agent_intervals, o, b.key_ordered)
         elif o.to == "whit":
             yield from render_whit.render(b.queue_intervals, o)
         elif o.to in CONTACT_RENDERERS:  # media / bodies first, the data file last (sending order)

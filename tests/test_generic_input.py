@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import random
 
 import pytest
 
@@ -178,3 +179,27 @@ def test_json_behind_a_byte_order_mark_is_read_as_json(tmp_path, cli):
     assert r.returncode == 0, r.stderr
     (out,) = (tmp_path / "o").iterdir()
     assert out.read_bytes().splitlines()[2] == b"9912306,12,10,11,1,2311.5,120,340,96,83.33"
+
+
+def test_row_order_and_file_split_do_not_change_the_output(tmp_path, cli):
+    """Rows shuffled, or spread over two files, give the same files, lines sorted by agent then service."""
+    rows = [f"2024-11-03T0{h}:{m:02d}:00Z,{agent},{service},1,10.5,0,2,12.5,300,60,900"
+            for h in (5, 6) for m in (0, 15) for agent in ("10002", "00007", "A12") for service in ("9912307", "42")]
+    shuffled = list(rows)
+    random.Random(7).shuffle(shuffled)
+    outs = {}
+    for label, inputs in {
+        "sorted": [write(tmp_path, "sorted.csv", [AGENT_HEADER, *rows])],
+        "shuffled": [write(tmp_path, "shuffled.csv", [AGENT_HEADER, *shuffled])],
+        "split": [write(tmp_path, "a.csv", [AGENT_HEADER, *shuffled[::2]]),
+                  write(tmp_path, "b.csv", [AGENT_HEADER, *shuffled[1::2]])],
+    }.items():
+        out = tmp_path / label
+        r = cli("convert", *inputs, "--out", out, "--tz", "America/New_York")
+        assert r.returncode == 0, r.stderr
+        outs[label] = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+    assert outs["sorted"] == outs["shuffled"] == outs["split"]
+    assert len(outs["sorted"]) == 4
+    for data in outs["sorted"].values():
+        keys = [tuple(line.split(",")[:2]) for line in data.decode().splitlines()[2:]]
+        assert keys == sorted(keys) and len(keys) == 6

@@ -15,7 +15,7 @@ import collections
 import heapq
 import io
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -114,13 +114,14 @@ def _chunks(starts: list[tuple[datetime, int]], rows: int) -> Iterator[list[tupl
         yield chunk
 
 
-def render(frame: pl.DataFrame | None, kind: str, options: ConvertOptions) -> Iterator[Output]:
+def render(frame: pl.DataFrame | None, kind: str, options: ConvertOptions, ordered: bool = False) -> Iterator[Output]:
     """Yield one Output per interval of `frame`, in chronological order.
 
     Lines are formatted vectorised a chunk of whole intervals at a time into one buffer, and each
     interval's body is a slice of it, so writing N intervals does not scan the frame N times. A
     chunk holds whole intervals, so putting each chunk in key order puts the frame in key order;
-    the check (and the sort, when needed) happens chunk by chunk on the formatting thread.
+    the check (and the sort, when needed) happens chunk by chunk on the formatting thread, unless
+    the caller knows the frame is `ordered` by interval and key already.
     """
     if frame is None or frame.is_empty():
         return
@@ -137,7 +138,7 @@ def render(frame: pl.DataFrame | None, kind: str, options: ConvertOptions) -> It
 
     def lines(i: int) -> tuple[memoryview, pl.Series]:
         rows = frame.slice(bounds[i], bounds[i + 1] - bounds[i])
-        if not is_sorted(rows, order):
+        if not ordered and not is_sorted(rows, order):
             rows = rows.sort(order)
         return _lines(rows.select(_text_columns(rows, columns)), nl)
 
@@ -167,9 +168,10 @@ def _in_order(job, count: int) -> Iterator:
             yield result
 
 
-def render_pairs(queue: pl.DataFrame | None, agent: pl.DataFrame | None,
-                 options: ConvertOptions) -> Iterator[Output]:
-    """SERVICE and AGENT files merged by interval, so an interval's pair is produced together."""
-    services = render(queue, "service", options)
-    agents = render(agent, "agent", options)
+def render_pairs(queue: pl.DataFrame | None, agent: pl.DataFrame | None, options: ConvertOptions,
+                 key_ordered: Callable[[pl.DataFrame | None], bool] = lambda frame: False) -> Iterator[Output]:
+    """SERVICE and AGENT files merged by interval, so an interval's pair is produced together.
+    `key_ordered(frame)` says whether a frame is known to be in key order already."""
+    services = render(queue, "service", options, key_ordered(queue))
+    agents = render(agent, "agent", options, key_ordered(agent))
     yield from heapq.merge(services, agents, key=lambda o: o.interval_start)

@@ -69,6 +69,7 @@ def read(paths: list[Path], options: ConvertOptions) -> Batch:
         frame, bad, w = _check_rows(pl.concat(parts, how="diagonal_relaxed"), layout, options, files)
         found.append(bad)
         warnings += w
+        batch.in_key_order.append(frame)  # `chk.duplicates` left it sorted by key
         if layout == "AGENT_INTERVALS":
             batch.agent_intervals = frame
         else:

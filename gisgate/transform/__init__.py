@@ -70,7 +70,10 @@ def derive(batch: Batch, options: ConvertOptions) -> Batch:
     agents = batch.agent_intervals
     if agents is None and (states is not None or (per_agent is not None and not per_agent.is_empty())):
         agents = agent_rows(states, per_agent, contacts, options)
-    return replace(batch, queue_intervals=qi, agent_intervals=agents, warnings=warnings, source_interval=minutes)
+    derived = agents is not None and agents is not batch.agent_intervals
+    ordered = [*batch.in_key_order, *([agents] if derived else [])]  # agent_rows sorts what it derives
+    return replace(batch, queue_intervals=qi, agent_intervals=agents, warnings=warnings, source_interval=minutes,
+                   in_key_order=ordered)
 
 
 def _covered(contacts: pl.DataFrame, events: pl.DataFrame | None, until: datetime | None):
