@@ -67,7 +67,8 @@ def clean_ids(frame: pl.DataFrame, columns: list[tuple[str, str]]) -> tuple[
     """
     names = [n for n, _ in columns]
     # Millions of rows hold a few thousand distinct IDs: run the regex on those.
-    dirty = {n: frame.select(pl.col(n).unique().str.contains(BAD_ID).any()).item() for n in names}
+    # (one select, so polars looks at the columns in parallel)
+    dirty = frame.select(pl.col(n).unique().str.contains(BAD_ID).any() for n in names).row(0, named=True)
     frame = frame.with_columns(pl.col(n).str.strip_chars() for n in names if dirty[n])
     checks = [check for name, shown in columns
               for check in id_checks([(name, shown)])[: 2 if dirty[name] else 1]]
