@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 SCHEMA = """
@@ -111,6 +111,11 @@ class DeliveryRow:
     next_try: float
 
 
+# The SELECT lists that fill those rows, in their field order.
+INPUT_COLUMNS = ", ".join(f.name for f in fields(InputRow))
+DELIVERY_COLUMNS = ", ".join(f.name for f in fields(DeliveryRow))
+
+
 class Ledger:
     """A connection to `<root>/gisgate.db`. Use one per thread; close it when done."""
 
@@ -136,7 +141,7 @@ class Ledger:
     def find_open_input(self, route: str, name: str, sha256: str) -> InputRow | None:
         """The unfinished row (processing / converted) for this file, left by an interrupted run."""
         row = self.db.execute(
-            "SELECT id, route, name, size, sha256, state, dest, error FROM inputs "
+            f"SELECT {INPUT_COLUMNS} FROM inputs "
             "WHERE route=? AND name=? AND sha256=? AND state IN ('processing','converted') ORDER BY id DESC",
             (route, name, sha256),
         ).fetchone()
@@ -144,7 +149,7 @@ class Ledger:
 
     def open_inputs(self) -> list[InputRow]:
         rows = self.db.execute(
-            "SELECT id, route, name, size, sha256, state, dest, error FROM inputs "
+            f"SELECT {INPUT_COLUMNS} FROM inputs "
             "WHERE state IN ('processing','converted') ORDER BY id"
         ).fetchall()
         return [InputRow(*r) for r in rows]
@@ -180,7 +185,7 @@ class Ledger:
 
     def input_by_dest(self, dest: str) -> InputRow | None:
         row = self.db.execute(
-            "SELECT id, route, name, size, sha256, state, dest, error FROM inputs WHERE dest=? ORDER BY id DESC",
+            f"SELECT {INPUT_COLUMNS} FROM inputs WHERE dest=? ORDER BY id DESC",
             (dest,),
         ).fetchone()
         return InputRow(*row) if row else None
@@ -247,14 +252,14 @@ class Ledger:
     def batch_rows(self, target: str, batch: str, states: tuple[str, ...]) -> list[DeliveryRow]:
         marks = ",".join("?" * len(states))
         rows = self.db.execute(
-            "SELECT id, target, name, sha256, batch, seq, state, attempts, next_try FROM deliveries "
+            f"SELECT {DELIVERY_COLUMNS} FROM deliveries "
             f"WHERE target=? AND batch=? AND state IN ({marks}) ORDER BY seq, id",
             (target, batch, *states),
         ).fetchall()
         return [DeliveryRow(*r) for r in rows]
 
     def deliveries_in(self, state: str, target: str | None = None) -> list[DeliveryRow]:
-        sql = "SELECT id, target, name, sha256, batch, seq, state, attempts, next_try FROM deliveries WHERE state=?"
+        sql = f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state=?"
         args: tuple = (state,)
         if target is not None:
             sql += " AND target=?"
