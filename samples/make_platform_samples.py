@@ -400,6 +400,18 @@ LINKLIVE = {
 }
 
 
+def queued_calls(day: Day) -> dict[tuple[str, datetime], list]:
+    """The day's queued calls (short abandons left out) by queue and 15-minute window of arrival;
+    every window from START to END of every queue is present, empty or not."""
+    step = timedelta(minutes=15)
+    windows: dict[tuple[str, datetime], list] = {(q, START + i * step): [] for i in range((END - START) // step)
+                                                  for q in QUEUES}
+    for c in day.calls:
+        if c.queue and c.outcome != "short_abandoned":
+            windows[(c.queue, START + (c.arrived - START) // step * step)].append(c)
+    return windows
+
+
 def linklive(day: Day, case: Path) -> None:
     states = []
     for n, (agent, segs) in enumerate(day.segments.items()):
@@ -419,28 +431,15 @@ def linklive(day: Day, case: Path) -> None:
         case / "input" / "user_states.json",
         json.dumps({"organizationId": "org_123", "userStates": states}, indent=1) + "\n",
     )
-    windows: dict[tuple[str, datetime], list[int]] = {}
-    t = START
-    while t < END:
-        for q in QUEUES:
-            windows[(q, t)] = [0, 0, 0]
-        t += timedelta(minutes=15)
-    for c in day.calls:
-        if not c.queue or c.outcome == "short_abandoned":
-            continue
-        w = windows[(c.queue, START + (c.arrived - START) // timedelta(minutes=15) * timedelta(minutes=15))]
-        w[0] += 1
-        w[1] += c.outcome in ("abandoned", "missed")
-        w[2] += (c.talk + c.hold + c.acw) * 1000
     rows = [
         {
             "queueId": f"q-{q}",
             "intervalStart": int(t.timestamp()),
-            "enqueuedCount": v[0],
-            "abandonedCount": v[1],
-            "totalHandleTimeMs": v[2],
+            "enqueuedCount": len(calls),
+            "abandonedCount": sum(c.outcome in ("abandoned", "missed") for c in calls),
+            "totalHandleTimeMs": sum((c.talk + c.hold + c.acw) * 1000 for c in calls),
         }
-        for (q, t), v in sorted(windows.items())
+        for (q, t), calls in sorted(queued_calls(day).items())
     ]
     write(
         case / "input" / "queue_intervals.json",
@@ -475,33 +474,21 @@ CWFM_ACTIVITY = {
 
 
 def cwfm(day: Day, case: Path) -> None:
-    windows: dict[tuple[str, datetime], list[float]] = {}
-    t = START
-    while t < END:
-        for q in QUEUES:
-            windows[(q, t)] = [0, 0, 0, 0, 0]
-        t += timedelta(minutes=15)
-    for c in day.calls:
-        if not c.queue or c.outcome == "short_abandoned":
-            continue
-        w = windows[(c.queue, START + (c.arrived - START) // timedelta(minutes=15) * timedelta(minutes=15))]
-        w[0] += 1
-        w[1] += c.outcome != "answered"
-        w[2] += c.talk + c.acw
-        w[3] += c.hold
-        w[4] += bool(c.answered and (c.answered - c.arrived).total_seconds() <= 20)
+    def within_20s(c) -> bool:
+        return bool(c.answered and (c.answered - c.arrived).total_seconds() <= 20)
+
     updates = [
         {
             "UpdateExisting": "false",
             "CollectionPoint": SERVICE_IDS[q],
             "Interval": f"{t.month}/{t.day}/{t.year} {t.hour}:{t.minute:02d}:00",
-            "ContactsOffered": str(v[0]),
-            "ContactsNotHandled": str(v[1]),
-            "TalkTime": str(v[2]),
-            "HoldTime": str(v[3]),
-            "ServiceLevelPct": f"{100 * v[4] / v[0]:.1f}" if v[0] else "0",
+            "ContactsOffered": str(len(calls)),
+            "ContactsNotHandled": str(sum(c.outcome != "answered" for c in calls)),
+            "TalkTime": str(sum(c.talk + c.acw for c in calls)),
+            "HoldTime": str(sum(c.hold for c in calls)),
+            "ServiceLevelPct": f"{100 * sum(map(within_20s, calls)) / len(calls):.1f}" if calls else "0",
         }
-        for (q, t), v in sorted(windows.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+        for (q, t), calls in sorted(queued_calls(day).items(), key=lambda kv: (kv[0][1], kv[0][0]))
     ]
     write(
         case / "input" / "call_volume.json",
