@@ -105,10 +105,10 @@ def test_readme_lists_the_exit_codes():
 
 
 def test_number_formatting():
-    values = [0.0, 12.0, 734.5, 0.1 + 0.2, 1e-7, 2311.5, 1234567.0005, 83.333333, 100.0, 1e15]
+    values = [0.0, 12.0, 734.5, 0.1 + 0.2, 1e-7, 2311.5, 1234567.0005, 83.333333, 100.0, 1e15, -0.0]
     out = pl.DataFrame({"x": values}).select(s=number(pl.col("x"), 3), p=number(pl.col("x"), 2))
     assert out["s"].to_list() == ["0", "12", "734.5", "0.3", "0", "2311.5", "1234567.001", "83.333", "100",
-                                  "1000000000000000"]
+                                  "1000000000000000", "0"]  # an input "-0" passes the checks: never print "-0"
     assert out["p"][7] == "83.33"
 
 

@@ -75,7 +75,8 @@ def number(expr: pl.Expr, decimals: int, small: bool = False) -> pl.Expr:
     zero at `decimals`. Only called on validated values (finite, ≥ 0). `small=True` promises every
     value is below 1e15, which spares a branch.
     """
-    rounded = expr.round(decimals, mode="half_away_from_zero")
+    # abs: values are >= 0, but an input "-0" is -0.0, which would print as "-0"
+    rounded = expr.round(decimals, mode="half_away_from_zero").abs()
     if small:
         return rounded.cast(pl.String).str.strip_suffix(".0")
     # Below 1e15 polars prints the shortest round-trip decimal ("734.5", "12.0"); above, it would
