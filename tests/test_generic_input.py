@@ -158,12 +158,19 @@ def test_line_ends_match_what_the_csv_writer_prints():
     """The renderer sizes its buffer from the values' lengths; the bytes must agree exactly."""
     import polars as pl
 
-    from gisgate.render.gis import _lines
+    from gisgate.model import AGENT_COLUMNS
+    from gisgate.render.gis import _lines, _text_columns
 
-    values = ["0", "7", "10", "12345", "999999999999999", "1.5", "0.001"]
-    text = pl.DataFrame({"id": [f"a{i}" for i in range(len(values))], "n": values})
-    data, ends = _lines(text, "\r\n")
-    lines = [f"a{i},{v}\r\n" for i, v in enumerate(values)]
+    # Whole numbers go out as integers (width counted from powers of ten), others as text.
+    whole = [0, 7, 9, 10, 99, 100, 12345, 999999999999999]
+    fractions = [1.5, 0.001, 0.0, 10.25, 3.0, 99.999, 1e15, 12.5]
+    rows = pl.DataFrame({"agent_id": [f"a{i}" for i in range(len(whole))], "ready_s": [float(v) for v in whole],
+                         "talk_s": fractions})
+    by_name = {c.name: c for c in AGENT_COLUMNS}
+    columns = [by_name[name] for name in rows.columns]
+    data, ends = _lines(rows, _text_columns(rows, columns), "\r\n")
+    shown = ["1.5", "0.001", "0", "10.25", "3", "99.999", "1000000000000000", "12.5"]
+    lines = [f"a{i},{w},{f}\r\n" for i, (w, f) in enumerate(zip(whole, shown, strict=True))]
     assert bytes(data) == "".join(lines).encode()
     assert ends.to_list() == [len("".join(lines[: k + 1])) for k in range(len(lines))]
 

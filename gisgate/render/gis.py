@@ -33,32 +33,43 @@ KINDS = {
 }
 
 
-def _text_columns(frame: pl.DataFrame, columns: list[Column]) -> list[pl.Expr]:
-    """Each column as the text a GIS file shows. Columns holding only whole numbers take the (much
-    cheaper) integer path; either path writes a whole number the same way, so the choice may
-    differ from chunk to chunk."""
+def _text_columns(frame: pl.DataFrame, columns: list[Column]) -> list[tuple[pl.Expr, pl.Expr]]:
+    """Each column as (value the CSV writer prints as the GIS file shows it, its width in bytes).
+
+    Columns holding only whole numbers below 1e15 go out as Int64, which the writer prints itself
+    (much cheaper than text); their width is counted from the column's largest value: one digit,
+    plus one for each power of ten a value reaches. Either path writes a whole number the same
+    way, so the choice may differ from chunk to chunk.
+    """
     metrics = [c.name for c in columns if c.kind != "id"]
     stats = frame.select(
         *[(pl.col(m) == pl.col(m).round(0)).all().alias(m) for m in metrics],
-        *[(pl.col(m).max() < 1e15).alias(f"{m}<") for m in metrics],
+        *[pl.col(m).max().alias(f"{m}^") for m in metrics],
     ).row(0, named=True) if metrics else {}
-    return [
-        pl.col(c.name) if c.kind == "id"
-        else pl.col(c.name).cast(pl.Int64).cast(pl.String) if stats[c.name] and stats[f"{c.name}<"]
-        else number(pl.col(c.name), DECIMALS[c.kind], small=stats[f"{c.name}<"])
-        for c in columns
-    ]
+    out = []
+    for c in columns:
+        col = pl.col(c.name)  # widths are computed over the values, which keep the column's name
+        top = stats.get(f"{c.name}^") or 0
+        if c.kind == "id":
+            out.append((col, col.str.len_bytes()))
+        elif stats[c.name] and top < 1e15:
+            powers = [col >= 10**k for k in range(1, len(str(int(top))))]
+            out.append((col.cast(pl.Int64), pl.sum_horizontal(pl.lit(1, pl.Int64), *powers)))
+        else:
+            out.append((number(col, DECIMALS[c.kind], small=top < 1e15), col.str.len_bytes()))
+    return out
 
 
-def _lines(text: pl.DataFrame, nl: str) -> tuple[memoryview, pl.Series]:
-    """All rows of `text` (string columns) as CSV lines in one buffer, and each line's end offset.
+def _lines(rows: pl.DataFrame, columns: list[tuple[pl.Expr, pl.Expr]], nl: str) -> tuple[memoryview, pl.Series]:
+    """All `rows` as CSV lines of `columns` (value, width) in one buffer, and each line's end offset.
 
     polars' CSV writer joins the columns (faster than building one string per line); the values
     need no quoting (IDs were checked to hold no comma, quote or blank; the rest are numbers).
     The line lengths are known beforehand, so the buffer is allocated once at its final size.
     """
+    text = rows.lazy().select(value for value, _ in columns).collect()  # lazily: polars splits the rows over cores
     width = text.width - 1 + len(nl)  # separators and line end
-    ends = text.select((pl.sum_horizontal(pl.all().str.len_bytes()).cast(pl.Int64) + width).cum_sum())[:, 0]
+    ends = text.select((pl.sum_horizontal(w for _, w in columns).cast(pl.Int64) + width).cum_sum())[:, 0]
     buf = _Buffer(ends[-1] if len(ends) else 0)
     text.write_csv(buf, include_header=False, quote_style="never", line_terminator=nl)
     if buf.at != len(buf.view):
@@ -140,7 +151,7 @@ def render(frame: pl.DataFrame | None, kind: str, options: ConvertOptions, order
         rows = frame.slice(bounds[i], bounds[i + 1] - bounds[i])
         if not ordered and not is_sorted(rows, order):
             rows = rows.sort(order)
-        return _lines(rows.select(_text_columns(rows, columns)), nl)
+        return _lines(rows, _text_columns(rows, columns), nl)
 
     for chunk, (data, ends) in zip(chunks, _in_order(lines, len(chunks)), strict=True):
         at = 0

@@ -154,10 +154,11 @@ def _check_rows(frame: pl.DataFrame, layout: str, options: ConvertOptions, files
     # One parallel pass over neighbouring rows answers the common case: in order, no repeated key
     # and (agent data) every agent total repeated; anything else is looked at closely below.
     agent = layout == "AGENT_INTERVALS"
-    ordered, repeated, differ = with_previous(frame, keys + (UNPRORATED if agent else [])).select(
+    # (lazily: polars then computes the comparisons the three answers share once, over both cores)
+    ordered, repeated, differ = with_previous(frame, keys + (UNPRORATED if agent else [])).lazy().select(
         in_order(keys).alias("o"), repeats(keys).alias("r"),
         (chk.agent_totals_differ() if agent else pl.lit(False)).alias("d"),
-    ).row(0)
+    ).collect().row(0)
     frame, dup_bad, dropped = chk.duplicates(frame, keys, values, {c.name: c.gis for c in columns},
                                              facts=(ordered, repeated))
     bad.append(dup_bad)
