@@ -9,6 +9,7 @@ expressions (`number`), because a Python loop per row would be the slowest part 
 from __future__ import annotations
 
 import functools
+import math
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -68,20 +69,24 @@ def render_template(name: str, **context) -> str:
     return environment().get_template(name).render(**context)
 
 
-def number(expr: pl.Expr, decimals: int, small: bool = False) -> pl.Expr:
+def number(expr: pl.Expr, decimals: int, top: float = math.inf) -> pl.Expr:
     """A non-negative float as plain decimal text: no exponent, no grouping, no trailing zeros.
 
     `12.0` → `12`, `734.5` → `734.5`, `0.1 + 0.2` → `0.3`, `1e-7` → `0`. Rounds half away from
-    zero at `decimals`. Only called on validated values (finite, ≥ 0). `small=True` promises every
-    value is below 1e15, which spares a branch.
+    zero at `decimals`. Only called on validated values (finite, ≥ 0). `top`, when the caller
+    knows the largest value, spares the branches that only large values need.
     """
-    # abs: values are >= 0, but an input "-0" is -0.0, which would print as "-0"
-    rounded = expr.round(decimals, mode="half_away_from_zero").abs()
-    if small:
-        return rounded.cast(pl.String).str.strip_suffix(".0")
-    # Below 1e15 polars prints the shortest round-trip decimal ("734.5", "12.0"); above, it would
-    # switch to exponent notation, and a double has no fractional digits left to show anyway.
-    return (
-        pl.when(rounded >= 1e15).then(rounded.round(0).cast(pl.Int64).cast(pl.String))
-        .otherwise(rounded.cast(pl.String).str.strip_suffix(".0"))
-    )
+    rounded = expr.round(decimals, mode="half_away_from_zero")
+    # Rounding scales by 10**decimals, which is exact only while the scaled value fits in a
+    # double's 53-bit mantissa; a larger double has no digits left at that place to round.
+    exact = 2**53 / 10**decimals
+    if top >= exact:
+        rounded = pl.when(expr < exact).then(rounded).otherwise(expr)
+    rounded = rounded.abs()  # values are >= 0, but an input "-0" is -0.0, which would print as "-0"
+    text = rounded.cast(pl.String).str.strip_suffix(".0")
+    if top < 1e15:
+        return text
+    # From 1e15 polars would print exponent notation; a double that large shows no decimals (as
+    # before): print its whole part, exactly.
+    whole = rounded.round(0, mode="half_away_from_zero").cast(pl.Decimal(38, 0)).cast(pl.String)
+    return pl.when(rounded >= 1e15).then(whole).otherwise(text)

@@ -56,7 +56,7 @@ def _text_columns(frame: pl.DataFrame, columns: list[Column]) -> list[tuple[pl.E
             powers = [col >= 10**k for k in range(1, len(str(int(top))))]
             out.append((col.cast(pl.Int64), pl.sum_horizontal(pl.lit(1, pl.Int64), *powers)))
         else:
-            out.append((number(col, DECIMALS[c.kind], small=top < 1e15), col.str.len_bytes()))
+            out.append((number(col, DECIMALS[c.kind], top), col.str.len_bytes()))
     return out
 
 

@@ -227,8 +227,14 @@ def problems_from(frame: pl.DataFrame, file: str) -> list[Problem]:
     return [Problem(file, line, column, reason) for line, column, reason in rows]
 
 
+# No interval statistic comes near this (1e12 s is 31,000 years), but an epoch timestamp in
+# milliseconds does; below it, rounding to three decimals is exact.
+TOO_LARGE = 1e12
+
+
 def numbers(frame: pl.DataFrame, columns: list[str], file: str) -> tuple[pl.DataFrame, list[Problem]]:
-    """Cast `columns` to Float64; every empty, non-numeric, negative or non-finite value is a Problem.
+    """Cast `columns` to Float64; every empty, non-numeric, negative, non-finite or too large
+    (`TOO_LARGE`) value is a Problem.
 
     The common case (every value fine) costs one vectorised pass; problem rows are only spelled
     out, cell by cell, for the rows that have one.
@@ -240,7 +246,7 @@ def numbers(frame: pl.DataFrame, columns: list[str], file: str) -> tuple[pl.Data
             pl.col(c).str.strip_chars().cast(pl.Float64, strict=False) for c in columns}
     frame = frame.with_columns([pl.col(c).alias(f"_raw_{c}") for c in columns if frame.schema[c] != pl.Float64])
     frame = frame.with_columns([e.alias(c) for c, e in nums.items()])
-    ok = pl.all_horizontal([pl.col(c).is_not_null() & pl.col(c).is_finite() & (pl.col(c) >= 0) for c in columns])
+    ok = pl.all_horizontal([pl.col(c).is_not_null() & (pl.col(c) >= 0) & (pl.col(c) < TOO_LARGE) for c in columns])
     bad_rows = frame.filter(~ok)
     raw = [c for c in frame.columns if c.startswith("_raw_")]
     if bad_rows.is_empty():
@@ -248,12 +254,15 @@ def numbers(frame: pl.DataFrame, columns: list[str], file: str) -> tuple[pl.Data
     checks = []
     for c in columns:
         src = pl.col(f"_raw_{c}") if f"_raw_{c}" in raw else pl.col(c)
+        shown = src.cast(pl.String).str.strip_suffix(".0")  # a typed read has no text: -1.0 → -1
         num = pl.col(c)
         reason = (
             pl.when(src.is_null()).then(pl.lit("value is empty"))
-            .when(num.is_null()).then(pl.lit("not a number: ") + src.cast(pl.String))
+            .when(num.is_null()).then(pl.lit("not a number: ") + shown)
             .when(~num.is_finite()).then(pl.lit("not a finite number"))
-            .when(num < 0).then(pl.lit("negative value ") + src.cast(pl.String))
+            .when(num < 0).then(pl.lit("negative value ") + shown)
+            .when(num >= TOO_LARGE).then(pl.lit("too large: ") + shown
+                                         + pl.lit(" (an epoch timestamp or an ID in a number column?)"))
         )
         checks.append(pl.struct(pl.col(LINE), pl.lit(c).alias("column"), reason.alias("reason")))
     bad = (
