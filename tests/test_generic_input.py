@@ -68,6 +68,8 @@ BAD_ROWS = [
     (GOOD.replace(",12,10,", ",twelve,10,"), "contactsOffered: not a number: twelve"),
     (GOOD.replace(",12,10,", ",-1,10,"), "contactsOffered: negative value -1"),
     (GOOD.replace(",12,10,", ",1730610000000,10,"), "contactsOffered: too large: 1730610000000 (an epoch"),
+    (GOOD.replace(",12,10,", ",NaN,10,"), "contactsOffered: not a finite number"),
+    (GOOD.replace(",12,10,", ",inf,10,"), "contactsOffered: not a finite number"),
     (GOOD.replace(",83.33", ",100.5"), "serviceLevelPercent: greater than 100"),
     (GOOD.replace("01:00:00-04:00", "01:07:00-04:00"), "periodStart: interval start 2024-11-03 01:07:00 is not on"),
     (GOOD.replace("-04:00", ""), "periodStart: no UTC offset"),

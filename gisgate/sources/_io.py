@@ -246,6 +246,7 @@ def numbers(frame: pl.DataFrame, columns: list[str], file: str) -> tuple[pl.Data
             pl.col(c).str.strip_chars().cast(pl.Float64, strict=False) for c in columns}
     frame = frame.with_columns([pl.col(c).alias(f"_raw_{c}") for c in columns if frame.schema[c] != pl.Float64])
     frame = frame.with_columns([e.alias(c) for c, e in nums.items()])
+    # (`< TOO_LARGE` is false for inf and for NaN, which polars orders above every number)
     ok = pl.all_horizontal([pl.col(c).is_not_null() & (pl.col(c) >= 0) & (pl.col(c) < TOO_LARGE) for c in columns])
     bad_rows = frame.filter(~ok)
     raw = [c for c in frame.columns if c.startswith("_raw_")]
