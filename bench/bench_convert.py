@@ -2,7 +2,7 @@
 
     python bench/bench_convert.py [--agents 2000] [--days 7] [--keep]
 
-Generates 2,000 agents × 3 queues × 7 days of 15-minute agent rows (≈ 4 M rows, ≈ 200 MB CSV) and
+Generates 2,000 agents × 3 queues × 7 days of 15-minute agent rows (≈ 4 M rows, ≈ 300 MB CSV) and
 the matching service CSV under bench/data/, then runs, each in its own process (so peak memory is
 measured per run):
 
@@ -41,7 +41,7 @@ for name in ("agent", "service"):
 """
 
 GISGATE = """
-import sys, runpy, os
+import sys, runpy
 data, out = sys.argv[1], sys.argv[2]
 sys.argv = ["gisgate", "convert", f"{data}/agent.csv", f"{data}/service.csv", "--tz", "@TZ@", "--out", out, "-q"]
 try:

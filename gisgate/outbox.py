@@ -33,8 +33,6 @@ log = logging.getLogger("gisgate.outbox")
 STATES = ("pending", "sending", "sent", "failed")
 
 
-
-
 def unique_path(folder: Path, name: str) -> Path:
     """`folder/name`, or `folder/stem~2.ext`, `~3`… when taken: archives never overwrite."""
     candidate = folder / name

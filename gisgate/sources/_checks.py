@@ -144,8 +144,7 @@ def unprorated_consistency(frame: pl.DataFrame, columns: dict[str, Column]) -> p
     `frame` is sorted by interval and agent (see `duplicates`), so an agent's rows are neighbours.
     """
     group = ["interval_start", "agent_id"]
-    values = [c for c in UNPRORATED if c in frame.columns]
-    if not with_previous(frame, group + values).select(agent_totals_differ()).item():
+    if not with_previous(frame, group + UNPRORATED).select(agent_totals_differ()).item():
         return pl.DataFrame(schema=PROBLEM_SCHEMA)
     prev_same = _same_as_previous(group)
     next_same = pl.all_horizontal([pl.col(c).eq_missing(pl.col(c).shift(-1)) for c in group]).fill_null(False)
