@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from gisgate.errors import ConfigError, DeliveryError, GisgateError, InputError
+from gisgate.produced import OUTPUTS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,7 +68,7 @@ def _options(config_path, **given):
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
-@click.option("--to", type=click.Choice(["gis", "whit", "contact", "textcontact", "cwfm", "rtstate"]), default="gis",
+@click.option("--to", type=click.Choice(OUTPUTS), default="gis",
               show_default=True)
 @input_options
 @click.option("--newline", type=click.Choice(["crlf", "lf"]), default=None, help="Line endings (default crlf).")
@@ -282,7 +283,7 @@ def hostkey(target: str, config_file: str) -> None:
 @click.option("--target", "target_name", required=True, help="Name of a [target.NAME] table in the config.")
 @click.option("--config", "config_path", default="gisgate.toml", show_default=True,
               type=click.Path(dir_okay=False, path_type=Path), help="The gisgate.toml holding the target.")
-@click.option("--kind", type=click.Choice(["gis", "whit", "contact", "textcontact", "rtstate", "cwfm"]),
+@click.option("--kind", type=click.Choice(OUTPUTS),
               help="What the files are, when their names and contents do not tell.")
 @click.option("--deadline", type=click.FloatRange(min=0), default=120.0, show_default=True,
               help="Seconds to keep retrying transient failures before giving up (exit 4).")

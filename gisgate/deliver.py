@@ -21,11 +21,11 @@ from pathlib import Path
 
 from gisgate.config import Config
 from gisgate.errors import ConfigError, InputError, PermanentDeliveryError, Problem, TransientDeliveryError
+from gisgate.produced import OUTPUTS, kind_of, referenced_files, travel_key
 from gisgate.targets import Receipt, open_target
-from gisgate.targets.kinds import KINDS, classify, gis_key, referenced_files
 
 log = logging.getLogger(__name__)
-__all__ = ["KINDS", "Delivery", "batches", "deliver_files"]
+__all__ = ["Delivery", "batches", "deliver_files"]
 
 
 @dataclass
@@ -66,28 +66,20 @@ def batches(paths: list[Path], kind: str | None = None) -> list[list[Path]]:
             used.add(p.resolve())
     if problems:
         raise InputError(problems)
-    pairs: dict[tuple[str, str], list[Path]] = {}
-    ordered: list[list[Path]] = []
+    travelling: dict[str, list[tuple[int, Path]]] = {}
     for p in paths:
         if p.resolve() in used:
             continue
-        key = gis_key(p) if kinds[p] == "gis" else None
-        if key is None:
-            ordered.append([p])
-        elif key in pairs:
-            pairs[key].append(p)
-            pairs[key].sort(key=lambda f: f.name)  # AgentProductivity before ServiceHistorical
-        else:
-            pairs[key] = [p]
-            ordered.append(pairs[key])
+        key, seq = travel_key(p.name, kinds[p]) if kinds[p] == "gis" else (f"file:{p.resolve()}", 0)
+        travelling.setdefault(key, []).append((seq, p))
         used.add(p.resolve())
-    return groups + ordered
+    return groups + [[p for _, p in sorted(files, key=lambda f: f[0])] for files in travelling.values()]
 
 
 def _kind(path: Path, kind: str | None) -> str:
     if kind in ("contact", "textcontact"):
         return kind if path.suffix.lower() == ".csv" else "media"
-    return kind or classify(path)
+    return kind or kind_of(path)
 
 
 def deliver_files(
@@ -104,8 +96,8 @@ def deliver_files(
 ) -> Delivery:
     """Deliver `paths` through the target `target_name` of `config`; raise DeliveryError if any batch
     could not be delivered (Transient when a retry later may succeed, Permanent otherwise)."""
-    if kind is not None and kind not in KINDS:
-        raise ConfigError(f"unknown kind {kind!r}; known kinds: {', '.join(KINDS)}")
+    if kind is not None and kind not in OUTPUTS:
+        raise ConfigError(f"unknown kind {kind!r}; known kinds: {', '.join(OUTPUTS)}")
     if target_name not in config.target:
         known = ", ".join(sorted(config.target)) or "none configured"
         raise ConfigError(f"no target {target_name!r} in the config; known targets: {known}")

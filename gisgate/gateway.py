@@ -31,6 +31,7 @@ from gisgate import durable, outbox
 from gisgate import ledger as ledgermod
 from gisgate.config import Config, ConvertOptions, Report, Route
 from gisgate.errors import ConfigError
+from gisgate.produced import travel_key
 from gisgate.targets import open_target
 
 log = logging.getLogger("gisgate.gateway")
@@ -152,17 +153,6 @@ def setup(config_path: str | Path | None = None, root: str | Path | None = None,
 def convert_options(cfg: Config, route: Route, to: str) -> ConvertOptions:
     """What a conversion of `route`'s files into `to` needs: the route's format, `[acd]`, `[gis]`, `[mapping]`."""
     return cfgmod.convert_options(cfg, source=route.format, to=to)
-
-
-def batch_of(input_id: int, out) -> tuple[str, int]:
-    """Which outputs travel together, and in which order: an interval's AGENT then SERVICE;
-    a contact batch's media first and its CSV last; anything else alone."""
-    if out.kind in ("gis-agent", "gis-service"):
-        return f"{input_id}:gis:{out.interval_start}", 0 if out.kind == "gis-agent" else 1
-    if out.kind.startswith(("contact", "textcontact")):
-        last = out.name.lower().endswith(".csv")
-        return f"{input_id}:{out.kind.split('-')[0]}", 1 if last else 0
-    return f"{input_id}:{out.name}", 0
 
 
 # ---- conversion (in this process or in a converter process) -------------------------------------
@@ -373,7 +363,8 @@ class Gateway:
                     if out.kind == "report":  # written beside the archived input below, never delivered
                         continue
                     out_sha = hashlib.sha256(out.data).hexdigest()
-                    batch, seq = batch_of(job.input_id, out)
+                    key, seq = travel_key(out.name, out.kind)
+                    batch = f"{job.input_id}:{key}"
                     interval = None if out.interval_start is None else str(out.interval_start)
                     targets = [t for t in job.route.targets if not self.ledger.has_delivery(t, out.name, out_sha)]
                     files += [(t, out.name, out.data) for t in targets]

@@ -317,8 +317,6 @@ class Output:
 # apply them to a frame of strings named like the import file's columns plus `_line` (and
 # optionally `_file`), so a rule is written once.
 
-CONTACT_PREFIX = "CONTACT."  # the Data Server matches this prefix, case-sensitively
-TEXTCONTACT_NAME = "TEXTCONTACT.csv"
 METADATA_PREFIX = "metadata."
 RECORDING_EXTENSIONS = ("opus", "spx", "wav", "webm", "webma", "webmv", "wmv")
 AUDIO_EXTENSIONS = ("opus", "spx", "wav", "webm", "webma")  # webmv and wmv are video

@@ -21,6 +21,7 @@ from gisgate import durable, sources, transform
 from gisgate.config import ConvertOptions
 from gisgate.errors import ConfigError, InputError, Problem, TransientDeliveryError
 from gisgate.model import Batch, Output
+from gisgate.produced import OUTPUTS
 from gisgate.render import contact as render_contact
 from gisgate.render import cwfm as render_cwfm
 from gisgate.render import gis as render_gis
@@ -29,7 +30,6 @@ from gisgate.render import textcontact as render_textcontact
 from gisgate.render import whit as render_whit
 from gisgate.transform import intervals
 
-OUTPUTS = ("gis", "whit", "contact", "textcontact", "cwfm", "rtstate")
 # --- bulk contact import (domain §3): outputs with no intervals; media travel with their data file.
 CONTACT_RENDERERS = {"contact": render_contact, "textcontact": render_textcontact}
 CONTACT_SOURCES = ("contacts", "textcontacts")

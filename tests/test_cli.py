@@ -65,7 +65,7 @@ def test_the_wheel_ships_the_templates_and_works_from_them(tmp_path):
     (wheel,) = tmp_path.glob("gisgate-*.whl")
     with zipfile.ZipFile(wheel) as z:
         names = z.namelist()
-        assert "gisgate/templates/gis/filename.j2" in names and "gisgate/templates/gis/header.j2" in names
+        assert "gisgate/templates/whit/filename.j2" in names and "gisgate/templates/gis/header.j2" in names
         z.extractall(tmp_path / "site")
     # Run the installed layout (not the checkout) on a sample.
     r = subprocess.run([sys.executable, "-m", "gisgate", "convert", str(NY / "service.csv"), "--tz", "America/New_York",

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from gisgate import validate
+from gisgate.produced import referenced_files
 from gisgate.validate import contact
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "contacts"
@@ -29,16 +30,16 @@ def test_golden_outputs_are_valid_with_their_media(case):
 
 
 def test_matches_by_name():
-    assert [contact.matches(Path(n)) for n in ("CONTACT.x.csv", "contact.x.csv", "TEXTCONTACT.csv",
-                                               "TEXTCONTACT.json", "CONTACTS.csv", "x.csv")] == [
-        True, True, True, True, False, False]
+    kinds = [validate._meant(Path(n)) for n in ("CONTACT.x.csv", "contact.x.csv", "TEXTCONTACT.csv",
+                                                "TEXTCONTACT.json", "CONTACTS.csv", "x.csv")]
+    assert [k in ("contact", "textcontact") for k in kinds] == [True, True, True, True, False, False]
 
 
 def test_a_good_contact_file(tmp_path):
     d = folder(tmp_path, {"CONTACT.b.csv": "AgentId,ContactStartTimeMs,Recording1,metadata.Q\r\n"
                                            '1,1700000000000,a.wav,"x, y"\r\n', "a.wav": b"RIFF"})
     assert found(d / "CONTACT.b.csv") == []
-    assert contact.referenced(d / "CONTACT.b.csv") == {d / "a.wav"}
+    assert referenced_files(d / "CONTACT.b.csv") == ["a.wav"]
 
 
 def test_lower_case_prefix_is_not_picked_up_by_the_data_server(tmp_path):

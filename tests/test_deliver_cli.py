@@ -304,8 +304,8 @@ def test_real_process_at_debug_leaks_no_secret(tmp_path, cli, fake_wfm):
     ],
 )
 def test_classify(tmp_path, name, content, kind):
-    from gisgate.targets.kinds import classify
+    from gisgate.produced import kind_of
 
     path = tmp_path / name
     path.write_text(content, encoding="utf-8")
-    assert classify(path) == kind
+    assert kind_of(path) == kind

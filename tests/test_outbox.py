@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from gisgate import gateway, outbox
+from gisgate import outbox
 from gisgate.errors import PermanentDeliveryError, TransientDeliveryError
 from gisgate.ledger import Ledger, StagedOutput
 from gisgate.model import Output
+from gisgate.produced import travel_key
 from gisgate.targets import Receipt
 from gisgate.targets.folder import FolderTarget
 
@@ -52,7 +53,8 @@ def queue(tmp_path: Path, led: Ledger, outputs: list[Output], target="t") -> Non
     staged = []
     for out in outputs:
         outbox.stage(tmp_path / "outbox", target, out.name, out.data)
-        batch, seq = gateway.batch_of(input_id, out)
+        key, seq = travel_key(out.name, out.kind)
+        batch = f"{input_id}:{key}"
         staged.append(StagedOutput(out.name, out.kind, None, hashlib.sha256(out.data).hexdigest(), len(out.data),
                                    target, batch, seq))
     led.record_outputs(input_id, staged, "archive/in.csv")

@@ -23,7 +23,7 @@ LAYERS = [
     {"watch", "doctor"},
     {"pipeline", "gateway", "deliver", "report"},
     {"sources", "transform", "render", "validate", "outbox", "ledger", "targets"},
-    {"model", "config", "durable"},
+    {"model", "config", "durable", "produced"},
     {"errors"},
 ]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import jinja2
@@ -29,25 +29,13 @@ def templates_dir() -> Path:
     raise FileNotFoundError(f"gisgate templates not found next to {here}")
 
 
-def gis_stamp(start: datetime) -> str:
-    return start.strftime("%Y%m%d%H%M")
-
-
-def gis_offset(offset: timedelta, utc_token: str = "P0000") -> str:
-    """`N0400` for UTC−04:00, `P0530` for UTC+05:30, `utc_token` for UTC (domain §1.3, §7 Q1–Q2)."""
-    minutes = int(offset.total_seconds()) // 60
-    if minutes == 0:
-        return utc_token
-    return f"{'N' if minutes < 0 else 'P'}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
-
-
 def tzoffset(offset: timedelta) -> str:
     """`-0400`, `+0530`, `+0000` for the header's TZOFFSET."""
     minutes = int(offset.total_seconds()) // 60
     return f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
 
 
-FILTERS = {"gis_stamp": gis_stamp, "gis_offset": gis_offset, "tzoffset": tzoffset,
+FILTERS = {"tzoffset": tzoffset,
            "fmt": lambda value, pattern: value.strftime(pattern)}
 
 

@@ -25,6 +25,7 @@ from gisgate import model
 from gisgate.config import ConvertOptions
 from gisgate.errors import InputError, Problem
 from gisgate.model import Batch, Output
+from gisgate.produced import CONTACT_PREFIX
 from gisgate.render import _batch
 
 REQUIRED = ["AgentId", "ContactStartTimeMs", "Recording1"]  # the minimal CSV (§3.2)
@@ -93,7 +94,7 @@ def render(batch: Batch, options: ConvertOptions) -> Iterator[Output]:
     ).drop("_file", "_line")
     newline = "\r\n" if options.newline == "crlf" else "\n"
     csv = table.write_csv(quote_style="necessary", line_terminator=newline).encode("utf-8")
-    return _outputs(media, renamed, f"{model.CONTACT_PREFIX}{name}.csv", csv)
+    return _outputs(media, renamed, f"{CONTACT_PREFIX}{name}.csv", csv)
 
 
 def _outputs(media: dict[str, model.Media], renamed: dict[str, str], csv_name: str, csv: bytes) -> Iterator[Output]:

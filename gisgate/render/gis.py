@@ -24,12 +24,13 @@ import polars as pl
 
 from gisgate.config import ConvertOptions
 from gisgate.model import AGENT_COLUMNS, QUEUE_COLUMNS, Column, Output, is_sorted, present
+from gisgate.produced import GIS_HEADER_WORD, gis_name
 from gisgate.render import DECIMALS, NEWLINES, number, render_template
 
 KINDS = {
-    # canonical frame → (GIS type word, file suffix, output kind, columns, sort keys)
-    "agent": ("AGENT", "AgentProductivity.AGENT", "gis-agent", AGENT_COLUMNS, ["agent_id", "service_id"]),
-    "service": ("SERVICE", "ServiceHistorical.SERVICE", "gis-service", QUEUE_COLUMNS, ["service_id"]),
+    # canonical frame → (output kind, columns, sort keys)
+    "agent": ("gis-agent", AGENT_COLUMNS, ["agent_id", "service_id"]),
+    "service": ("gis-service", QUEUE_COLUMNS, ["service_id"]),
 }
 
 
@@ -100,8 +101,7 @@ def file_name(start_utc: datetime, kind: str, options: ConvertOptions) -> tuple[
     """The GIS file name of one interval, and its local start and UTC offset."""
     local = start_utc.astimezone(ZoneInfo(options.tz))
     offset = local.utcoffset()
-    name = render_template("gis/filename.j2", start=local, offset=offset, acd=options.acd,
-                           utc_token=options.utc_offset_token, suffix=KINDS[kind][1])
+    name = gis_name(local, offset, options.acd, kind, options.utc_offset_token)
     return name, local, offset
 
 
@@ -136,7 +136,8 @@ def render(frame: pl.DataFrame | None, kind: str, options: ConvertOptions, order
     """
     if frame is None or frame.is_empty():
         return
-    word, _, out_kind, all_columns, keys = KINDS[kind]
+    out_kind, all_columns, keys = KINDS[kind]
+    word = GIS_HEADER_WORD[kind]
     columns = [c for c in present(frame, all_columns) if c.gis]
     nl = NEWLINES[options.newline]
     column_line = ",".join(c.gis for c in columns)

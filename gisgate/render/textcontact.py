@@ -26,6 +26,7 @@ from gisgate import model
 from gisgate.config import ConvertOptions
 from gisgate.errors import InputError, Problem
 from gisgate.model import Batch, Output
+from gisgate.produced import TEXTCONTACT_NAMES
 from gisgate.render import _batch
 
 REQUIRED = ["textType", "filename", "time", "username"]
@@ -116,7 +117,7 @@ def render(batch: Batch, options: ConvertOptions) -> Iterator[Output]:
     table = _batch.drop_empty(good, REQUIRED).drop("_file", "_line")
     newline = "\r\n" if options.newline == "crlf" else "\n"
     csv = table.write_csv(quote_style="necessary", line_terminator=newline).encode("utf-8")
-    return _outputs(bodies, renamed, model.TEXTCONTACT_NAME, csv)
+    return _outputs(bodies, renamed, TEXTCONTACT_NAMES[0], csv)
 
 
 def _record(row: dict) -> dict:

@@ -8,8 +8,7 @@ names the GIS columns. Rows that share a key across files with different values 
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -18,29 +17,15 @@ import polars as pl
 from gisgate.config import ConvertOptions
 from gisgate.errors import InputError, Problem
 from gisgate.model import AGENT_COLUMNS, QUEUE_COLUMNS, UTC_TIME, Batch, check, gis_columns
+from gisgate.produced import parse_gis_name
 from gisgate.sources import _checks as chk
 from gisgate.sources._io import LINE, Head, numbers
 
-NAME = re.compile(r"^(\d{12})([NP])(\d{2})(\d{2})_(\d+)_(AgentProductivity\.AGENT|ServiceHistorical\.SERVICE)$")
-LAYOUTS = {
-    "AgentProductivity.AGENT": ("AGENT_INTERVALS", AGENT_COLUMNS),
-    "ServiceHistorical.SERVICE": ("QUEUE_INTERVALS", QUEUE_COLUMNS),
-}
+LAYOUTS = {"agent": ("AGENT_INTERVALS", AGENT_COLUMNS), "service": ("QUEUE_INTERVALS", QUEUE_COLUMNS)}
 
 
 def detect(head: Head) -> bool:
-    return NAME.match(head.path.name) is not None
-
-
-def interval_start(name: str) -> tuple[datetime, timedelta, str]:
-    """UTC start, UTC offset and layout suffix of a GIS file name."""
-    m = NAME.match(name)
-    if not m:
-        raise ValueError(name)
-    stamp, sign, hh, mm, _acd, suffix = m.groups()
-    offset = timedelta(minutes=(int(hh) * 60 + int(mm)) * (-1 if sign == "N" else 1))
-    local = datetime.strptime(stamp, "%Y%m%d%H%M")
-    return (local - offset).replace(tzinfo=UTC), offset, suffix
+    return parse_gis_name(head.path.name) is not None
 
 
 def read(paths: list[Path], options: ConvertOptions) -> Batch:
@@ -88,11 +73,12 @@ def read(paths: list[Path], options: ConvertOptions) -> Batch:
 
 def _read_one(path: Path, index: int) -> tuple[str, pl.DataFrame, datetime, timedelta]:
     file = str(path)
-    try:
-        start, offset, suffix = interval_start(path.name)
-    except ValueError:
-        raise InputError("not a GIS file name (<yyyyMMddHHmm><N|P><HHMM>_<ACD>_...)", file) from None
-    layout, columns = LAYOUTS[suffix]
+    name = parse_gis_name(path.name)
+    start = name.start_utc() if name is not None else None
+    if start is None:
+        raise InputError("not a GIS file name (<yyyyMMddHHmm><N|P><HHMM>_<ACD>_...)", file)
+    offset = name.offset
+    layout, columns = LAYOUTS[name.kind]
     by_gis = gis_columns(columns)
     try:
         frame = pl.read_csv(path, skip_rows=1, infer_schema=False, row_index_name=LINE, row_index_offset=3,

@@ -39,6 +39,12 @@ class Target(Protocol):
     def close(self) -> None: ...
 
 
+def identity(path: Path) -> tuple[str, int, int]:
+    """Same path, size and modification time: the same file (to resume a partly sent one on retry)."""
+    st = path.stat()
+    return str(path.resolve()), st.st_size, st.st_mtime_ns
+
+
 def open_target(name: str, spec) -> Target:
     """Build the target called `name` from its config table (`config.Target`)."""
     if spec.kind not in TARGETS:

@@ -25,9 +25,9 @@ from pathlib import Path
 import httpx
 
 from gisgate.errors import PermanentDeliveryError
-from gisgate.targets import Receipt
+from gisgate.produced import CWFM_LISTS
+from gisgate.targets import Receipt, identity
 from gisgate.targets._http import Redactor, load_json, make_client, raise_for_status, read_secret, translated
-from gisgate.targets.kinds import CWFM_LISTS, identity
 
 log = logging.getLogger(__name__)
 DUPLICATE = re.compile(r"duplicate|primary key|already exists", re.IGNORECASE)

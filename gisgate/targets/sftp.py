@@ -60,7 +60,6 @@ import hashlib
 import logging
 import os
 import posixpath
-import re
 import socket
 import string
 import threading
@@ -75,6 +74,7 @@ from paramiko.message import Message
 
 from gisgate.durable import TEMP_PREFIX, TEMP_SUFFIX  # the same temp names as local writes
 from gisgate.errors import ConfigError, DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from gisgate.produced import parse_gis_name
 from gisgate.targets import Receipt
 
 log = logging.getLogger(__name__)
@@ -86,9 +86,6 @@ POSIX_RENAME = "posix-rename@openssh.com"
 LIMITS = "limits@openssh.com"  # the server's request-size limits; OpenSSH takes 255 KiB writes
 MAX_CHUNK = 255 * 1024
 TEMPLATE_VARS = {"tenant", "user", "acd", "date"}
-GIS_NAME = re.compile(
-    r"^(?P<date>\d{8})\d{4}[NP]\d{4}_(?P<acd>\d+)_(AgentProductivity\.AGENT|ServiceHistorical\.SERVICE)$"
-)
 
 # SFTP status codes that retrying cannot fix.
 PERMANENT_STATUS = {
@@ -538,11 +535,11 @@ class SftpTarget:
     def _remote_dir(self, name: str) -> str:
         values = {"tenant": self.spec.tenant or "", "user": self.spec.user}
         if self._fields & {"acd", "date"}:
-            m = GIS_NAME.match(name)
-            if not m:
+            gis = parse_gis_name(name)
+            if gis is None:
                 raise PermanentDeliveryError(f"{name}: path {self.spec.path!r} needs the ACD and date of "
                                              f"a GIS file name, and this is not one")
-            values.update(acd=str(int(m["acd"])), date=m["date"])
+            values.update(acd=str(int(gis.acd)), date=gis.date)
         return self.spec.path.format(**values)
 
     # -- connection -------------------------------------------------------------------------------

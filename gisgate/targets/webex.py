@@ -25,9 +25,9 @@ from pathlib import Path
 import httpx
 
 from gisgate.errors import ConfigError, DeliveryError, PermanentDeliveryError
-from gisgate.targets import Receipt
+from gisgate.produced import kind_of, parse_gis_name
+from gisgate.targets import Receipt, identity
 from gisgate.targets._http import Redactor, load_json, make_client, raise_for_status, read_secret, translated
-from gisgate.targets.kinds import classify, gis_key, identity
 
 log = logging.getLogger(__name__)
 COOKIE = "hazelcast.sessionId"
@@ -128,7 +128,7 @@ class WebexTarget:
     # -- uploads -------------------------------------------------------------------------------------
 
     def _acd(self, batch: list[Path]) -> int:
-        from_names = {int(k[1]) for p in batch if (k := gis_key(p))}
+        from_names = {int(g.acd) for p in batch if (g := parse_gis_name(p.name))}
         configured = self.spec.acd_server_id
         if configured is not None and from_names - {configured}:
             raise PermanentDeliveryError(
@@ -186,7 +186,7 @@ class WebexTarget:
         request; each WHIT CSV and each real-time JSON file on its own. `kind` overrides detection."""
         groups: dict[str, list[Path]] = {}
         for p in batch:
-            k = kind or classify(p)
+            k = kind or kind_of(p)
             if kind in ("contact", "textcontact") and p.suffix.lower() != ".csv":
                 k = "media"
             groups.setdefault(k if k != "unknown" else "media", []).append(p)

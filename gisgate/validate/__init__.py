@@ -1,8 +1,9 @@
 """Checkers for produced files, used by `gisgate validate` and the tests.
 
-Each checker module has `matches(path) -> bool` and `check(path, ...) -> list[Problem]`; the file
-kind is told by name (GIS grammar, `CONTACT.*.csv`, `TEXTCONTACT.csv`, `rtstate-*.json`, `cwfm-*.json`) or
-by the column line (WHIT).
+Each checker module has `check(path, ...) -> list[Problem]`; which one runs is the file's kind as
+`produced.kind_of` tells it (the one classifier of produced files). A name that is nearly one of
+ours (wrong case, a GIS extension on a bad name) is checked as what it was meant to be, so the
+problem is named exactly.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gisgate.errors import Problem
+from gisgate.produced import kind_of, referenced_files
 from gisgate.validate import bodies, contact, gis, whit
 
 
@@ -17,26 +19,44 @@ def validate(paths: list[Path], tz: str | None = None, interval: int = 15) -> li
     """Every problem of every file; an empty list means all files are valid."""
     problems: list[Problem] = []
     # Media and .txt bodies a CONTACT / TEXTCONTACT file references are checked with that file.
-    attached = {m.resolve() for p in paths if p.is_file() and contact.matches(p) for m in contact.referenced(p)}
+    kinds = {p: _meant(p) if p.is_file() else "missing" for p in paths}
+    attached = {(p.parent / m).resolve() for p, k in kinds.items() if k in ("contact", "textcontact")
+                for m in referenced_files(p) if "/" not in m and "\\" not in m}
     for path in paths:
+        kind = kinds[path]
         if path.resolve() in attached:
             continue
-        if not path.is_file():
+        if kind == "missing":
             problems.append(Problem(str(path), 0, "", "no such file"))
-        elif gis.matches(path) or path.suffix in (".AGENT", ".SERVICE"):
+        elif kind == "gis":
             problems += gis.check(path, tz, interval)
-        elif whit.matches(path):
+        elif kind == "whit":
             problems += whit.check(path, interval)
-        elif contact.matches(path):
+        elif kind in ("contact", "textcontact"):
             problems += contact.check(path)
-        elif bodies.matches(path):
-            problems += bodies.check(path)
+        elif kind in ("rtstate", "cwfm"):
+            problems += bodies.check(path, kind)
         else:
             problems.append(Problem(str(path), 0, "", "not a GIS file name, not a CONTACT / TEXTCONTACT "
                                                       "file or media they reference, not a WHIT CSV "
                                                       "(no serviceNumber/period columns), and not an "
                                                       "rtstate-*.json / cwfm-*.json body"))
     return problems
+
+
+def _meant(path: Path) -> str:
+    """The file's kind, or the kind its name nearly has (then its check names what is wrong)."""
+    kind = kind_of(path)
+    if kind != "unknown":
+        return kind
+    name = path.name.upper()
+    if path.suffix in (".AGENT", ".SERVICE"):
+        return "gis"
+    if name.startswith("TEXTCONTACT.") and name.endswith((".CSV", ".JSON")):
+        return "textcontact"
+    if name.startswith("CONTACT.") and name.endswith(".CSV"):
+        return "contact"
+    return kind
 
 
 def expand(paths: list[Path]) -> list[Path]:

@@ -29,17 +29,14 @@ CWFM_LISTS = {
 OPTIONAL_LENGTHS = {"ReasonCode": 10, "FirstName": 20, "LastName": 20, "Description": 255}
 
 
-def matches(path: Path) -> bool:
-    return path.suffix == ".json" and path.name.startswith(("rtstate-", "cwfm-"))
-
-
-def check(path: Path) -> list[Problem]:
+def check(path: Path, kind: str) -> list[Problem]:
+    """Every problem of one `rtstate` or `cwfm` JSON body."""
     file = str(path)
     try:
         data = json.loads(path.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         return [Problem(file, 0, "", f"not valid UTF-8 JSON: {e}")]
-    if path.name.startswith("rtstate-"):
+    if kind == "rtstate":
         return _rtstate(file, data)
     return _cwfm(file, data)
 

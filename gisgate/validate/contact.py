@@ -1,8 +1,6 @@
 """Checks of bulk contact import files: `CONTACT.<batch>.csv` and `TEXTCONTACT.csv` / `.json`.
 
-    matches(path) -> bool              is this (meant to be) a contact import file?
     check(path) -> list[Problem]       every problem, with file:line: field: reason
-    referenced(path) -> set[Path]      the media / bodies it references that exist beside it
 
 The same §3.1 / §3.5 row rules as the renderers (`model.contact_row_problems`,
 `model.text_row_problems`), plus what only a finished file can get wrong: the exact name
@@ -21,15 +19,8 @@ import polars as pl
 
 from gisgate import model
 from gisgate.errors import Problem
+from gisgate.produced import TEXTCONTACT_NAMES, is_contact_name
 from gisgate.validate._text import utf8_text
-
-TEXT_NAMES = ("TEXTCONTACT.csv", "TEXTCONTACT.json")
-
-
-def matches(path: Path) -> bool:
-    """CONTACT.*.csv and TEXTCONTACT.csv/.json, also in the wrong case (then `check` says so)."""
-    name = path.name.upper()
-    return (name.startswith("CONTACT.") and name.endswith(".CSV")) or name in {n.upper() for n in TEXT_NAMES}
 
 
 def _is_text(path: Path) -> bool:
@@ -41,9 +32,9 @@ def check(path: Path) -> list[Problem]:
     where = str(path)
     problems: list[Problem] = []
     if _is_text(path):
-        if path.name not in TEXT_NAMES:
+        if path.name not in TEXTCONTACT_NAMES:
             problems.append(Problem(where, 0, "", "the Data Server only reads the exact name TEXTCONTACT.csv"))
-    elif not (path.name.startswith(model.CONTACT_PREFIX) and path.name.endswith(".csv")):
+    elif not is_contact_name(path.name):
         problems.append(Problem(where, 0, "", "the name must start with upper-case 'CONTACT.' and end in '.csv' "
                                               "(the Data Server matches it case-sensitively)"))
     text, found = utf8_text(path)
@@ -141,25 +132,6 @@ def _bodies(path: Path, frame: pl.DataFrame) -> list[Problem]:
         except UnicodeDecodeError:
             problems.append(Problem(str(path), line, "filename", f"'{name}' is not valid UTF-8"))
     return problems
-
-
-def referenced(path: Path) -> set[Path]:
-    """The existing files beside `path` that it references (checked as part of it by `check`)."""
-    try:
-        text = path.read_bytes().removeprefix(b"\xef\xbb\xbf").decode("utf-8")
-    except (OSError, UnicodeDecodeError):
-        return set()
-    if path.suffix.lower() == ".json":
-        try:
-            keys = {str(r.get("filename")) for r in json.loads(text) if isinstance(r, dict)}
-        except (json.JSONDecodeError, TypeError, AttributeError):
-            return set()
-    else:
-        rows = list(csv.reader(io.StringIO(text, newline="")))
-        cols = ("filename",) if _is_text(path) else model.KEY_FIELDS
-        idx = [i for i, c in enumerate(rows[0] if rows else []) if c in cols]
-        keys = {r[i] for r in rows[1:] for i in idx if i < len(r) and r[i]}
-    return {path.parent / k for k in keys if "/" not in k and "\\" not in k and (path.parent / k).is_file()}
 
 
 validate_file = check  # the name the task brief used

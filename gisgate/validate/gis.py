@@ -14,15 +14,15 @@ from zoneinfo import ZoneInfo
 
 from gisgate.errors import Problem
 from gisgate.model import AGENT_COLUMNS, QUEUE_COLUMNS
+from gisgate.produced import GisName, gis_offset, parse_gis_name
 from gisgate.validate._text import utf8_text
 
-NAME = re.compile(r"^(\d{12})([NP])(\d{2})(\d{2})_(\d+)_(AgentProductivity\.AGENT|ServiceHistorical\.SERVICE)$")
 HEADER = re.compile(
     r"^(AGENT|SERVICE) DATE: (\d{4}-\d{2}-\d{2}) INTERVAL: (\d{2}:\d{2}) TZOFFSET: ([+-])(\d{2})(\d{2}) ACD: (\d+)$"
 )
 LAYOUTS = {
-    "AgentProductivity.AGENT": ("AGENT", AGENT_COLUMNS, ["acdAgentId", "acdServiceId"]),
-    "ServiceHistorical.SERVICE": ("SERVICE", QUEUE_COLUMNS, ["acdServiceId"]),
+    "agent": ("AGENT", AGENT_COLUMNS, ["acdAgentId", "acdServiceId"]),
+    "service": ("SERVICE", QUEUE_COLUMNS, ["acdServiceId"]),
 }
 UNPRORATED = {
     "totalUnproratedReadyWaitingSeconds": "totalProratedReadyWaitingSeconds",
@@ -31,19 +31,14 @@ UNPRORATED = {
 }
 
 
-def matches(path: Path) -> bool:
-    return NAME.match(path.name) is not None
-
-
 def check(path: Path, tz: str | None = None, interval: int = 15) -> list[Problem]:
     """Every problem of one GIS file (empty list: valid)."""
     file = str(path)
-    m = NAME.match(path.name)
-    if not m:
+    name = parse_gis_name(path.name)
+    if name is None:
         return [Problem(file, 0, "", "file name does not match <yyyyMMddHHmm><N|P><HHMM>_<ACD>_"
                                      "AgentProductivity.AGENT or ..._ServiceHistorical.SERVICE")]
-    stamp, sign, oh, om, acd, suffix = m.groups()
-    word, columns, keys = LAYOUTS[suffix]
+    word, columns, keys = LAYOUTS[name.kind]
     text, problems = utf8_text(path)
     if text is None:
         return problems
@@ -57,7 +52,7 @@ def check(path: Path, tz: str | None = None, interval: int = 15) -> list[Problem
     if len(lines) < 2:
         return problems + [Problem(file, 1, "", "needs a header line and a column line")]
 
-    problems += _check_header(file, lines[0], word, stamp, sign, oh, om, acd, tz, interval)
+    problems += _check_header(file, lines[0], word, name, tz, interval)
     by_gis = {c.gis: c for c in columns if c.gis}
     by_gis["periodStart"] = None
     names = [n.strip() for n in lines[1].split(",")]
@@ -80,39 +75,28 @@ def check(path: Path, tz: str | None = None, interval: int = 15) -> list[Problem
         rows.append((number, dict(zip(names, fields, strict=True))))
     if not rows:
         problems.append(Problem(file, 2, "", "no data lines"))
-    problems += _check_rows(file, rows, by_gis, keys, word, _start_of(stamp, sign, oh, om))
+    problems += _check_rows(file, rows, by_gis, keys, word, name.start_utc())
     return problems
 
 
-def _offset(sign: str, hh: str, mm: str) -> timedelta:
-    minutes = int(hh) * 60 + int(mm)
-    return timedelta(minutes=-minutes if sign in ("N", "-") else minutes)
-
-
-def _start_of(stamp: str, sign: str, hh: str, mm: str) -> datetime | None:
-    try:
-        local = datetime.strptime(stamp, "%Y%m%d%H%M")
-    except ValueError:
-        return None
-    return (local - _offset(sign, hh, mm)).replace(tzinfo=UTC)
-
-
-def _check_header(file, header, word, stamp, sign, oh, om, acd, tz, interval) -> list[Problem]:
+def _check_header(file, header: str, word: str, name: GisName, tz: str | None, interval: int) -> list[Problem]:
     h = HEADER.match(header)
     if not h:
         return [Problem(file, 1, "", "header does not match '<TYPE> DATE: YYYY-MM-DD INTERVAL: HH:MM "
                                      "TZOFFSET: ±HHMM ACD: n'")]
     out = []
+    stamp, token = name.stamp, name.offset_token
     h_word, h_date, h_time, h_sign, h_oh, h_om, h_acd = h.groups()
     if h_word != word:
         out.append(Problem(file, 1, "", f"header says {h_word}, the file name says {word}"))
     if h_date.replace("-", "") + h_time.replace(":", "") != stamp:
         out.append(Problem(file, 1, "", f"header DATE/INTERVAL {h_date} {h_time} differ from the name's {stamp}"))
-    if _offset(h_sign, h_oh, h_om) != _offset(sign, oh, om):
-        out.append(Problem(file, 1, "", f"header TZOFFSET {h_sign}{h_oh}{h_om} differs from the name's {sign}{oh}{om}"))
-    if int(h_acd) != int(acd):
-        out.append(Problem(file, 1, "", f"header ACD {h_acd} differs from the name's ACD {acd}"))
-    start = _start_of(stamp, sign, oh, om)
+    minutes = int(h_oh) * 60 + int(h_om)
+    if timedelta(minutes=-minutes if h_sign == "-" else minutes) != name.offset:
+        out.append(Problem(file, 1, "", f"header TZOFFSET {h_sign}{h_oh}{h_om} differs from the name's {token}"))
+    if int(h_acd) != int(name.acd):
+        out.append(Problem(file, 1, "", f"header ACD {h_acd} differs from the name's ACD {name.acd}"))
+    start = name.start_utc()
     if start is None:
         return out + [Problem(file, 0, "", f"{stamp} is not a valid date and time")]
     if int(stamp[-2:]) % interval:
@@ -120,17 +104,12 @@ def _check_header(file, header, word, stamp, sign, oh, om, acd, tz, interval) ->
                                         "boundary"))
     if tz:
         local = start.astimezone(ZoneInfo(tz))
-        if local.utcoffset() != _offset(sign, oh, om):
-            out.append(Problem(file, 0, "", f"offset {sign}{oh}{om} is not the offset in force in {tz} at that "
-                                            f"instant ({_token(local.utcoffset())})"))
+        if local.utcoffset() != name.offset:
+            out.append(Problem(file, 0, "", f"offset {token} is not the offset in force in {tz} at that "
+                                            f"instant ({gis_offset(local.utcoffset())})"))
         elif local.strftime("%Y%m%d%H%M") != stamp:
             out.append(Problem(file, 0, "", f"local time {stamp} does not exist in {tz}"))
     return out
-
-
-def _token(offset: timedelta) -> str:
-    minutes = int(offset.total_seconds()) // 60
-    return f"{'N' if minutes < 0 else 'P'}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
 
 
 def _number(text: str) -> float | None:

@@ -20,14 +20,6 @@ DATE = re.compile(r"^\d{4}[-/]\d{2}[-/]\d{2}$")
 PERIOD = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
-def matches(path: Path) -> bool:
-    if path.suffix.lower() != ".csv":
-        return False
-    with open(path, "rb") as f:
-        first = f.readline().decode("utf-8", errors="replace")
-    return "serviceNumber" in first and "period" in first
-
-
 def check(path: Path, interval: int = 15) -> list[Problem]:
     file = str(path)
     text, out = utf8_text(path)
