@@ -56,15 +56,6 @@ def input_options(f):
     return f
 
 
-def _options(config_path, **given):
-    from gisgate import config
-
-    for key in ("interval", "source_interval"):
-        if given.get(key) is not None:
-            given[key] = int(given[key])
-    return config.convert_options(config.load(config_path), **given)
-
-
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
@@ -80,35 +71,15 @@ def convert(inputs, out_dir, to, config_path, rejects, as_json, quiet, **given):
 
     Example: gisgate convert samples/generic-ny-fallback/input/service.csv --tz America/New_York --out out/
     """
-    from pathlib import Path
+    from gisgate.commands import convert as command
 
-    from gisgate import pipeline
-
-    options = _options(config_path, to=to, rejects=rejects, **given)
+    options = command.options(config_path, to=to, rejects=rejects, **given)
     progress = Progress(enabled=not (quiet or as_json) and sys.stderr.isatty())
-    try:
-        conversion = pipeline.convert([Path(p) for p in inputs], options)
-        if progress.enabled:
-            progress.total = conversion.output_count()
-        with progress:
-            written = pipeline.write(conversion, Path(out_dir), progress=progress)
-    except InputError as e:
-        if rejects:
-            pipeline.write_rejects(e.problems, Path(rejects))
-        raise
+    with progress:
+        conversion, written = command.convert([Path(p) for p in inputs], Path(out_dir), options,
+                                              progress if progress.enabled else None)
     if as_json or not quiet:  # the summary scans every row again: only when someone reads it
-        _echo_summary(conversion.summary(), written, as_json)
-
-
-def _echo_summary(summary: dict, written: list, as_json: bool) -> None:
-    import json
-
-    from gisgate import pipeline
-
-    if as_json:
-        click.echo(json.dumps({**summary, "files": [str(p) for p in written]}, indent=2, default=str))
-    else:
-        click.echo(pipeline.summary_text(summary, len(written)))
+        click.echo(command.summary(conversion, written, as_json))
 
 
 @cli.command()
@@ -170,9 +141,9 @@ def watch(ctx, config_path, root, settle, rescan, polling, metrics, log_json, tz
     Example: gisgate watch --root /var/lib/gisgate
              gisgate watch --root demo --once     (cron style: drain the inboxes, then exit)
     """
-    from gisgate import watch as gateway
+    from gisgate.commands import watch as command
 
-    waiting = gateway.run(config_path, root, settle=settle, rescan=rescan, polling=polling, metrics=metrics,
+    waiting = command.run(config_path, root, settle=settle, rescan=rescan, polling=polling, metrics=metrics,
                           log_json=log_json, verbose=ctx.obj["verbose"], once=drain if once else None,
                           acd={k: v for k, v in (("timezone", tz), ("number", acd)) if v is not None})
     if once and waiting:
@@ -187,10 +158,10 @@ def status(config_path, root, as_json):
     """What the gateway holds: inputs per state, deliveries per target, oldest pending, last errors."""
     import json
 
-    from gisgate import watch as gateway
+    from gisgate.commands import status as command
 
-    report = gateway.status(config_path, root)
-    click.echo(json.dumps(report, indent=2, default=str) if as_json else gateway.format_status(report))
+    report = command.status(config_path, root)
+    click.echo(json.dumps(report, indent=2, default=str) if as_json else command.format_status(report))
 
 
 @cli.command()
@@ -206,7 +177,7 @@ def doctor(config_path, root, targets, as_json):
     import dataclasses
     import json
 
-    from gisgate import doctor as checks
+    from gisgate.commands import doctor as checks
 
     results = checks.run(config_path, root, list(targets))
     click.echo(json.dumps([dataclasses.asdict(c) for c in results], indent=2) if as_json else checks.text(results))
@@ -221,11 +192,11 @@ def doctor(config_path, root, targets, as_json):
 @click.option("--all-rejected", is_flag=True, help="Every file in rejected/ goes back to its inbox.")
 def retry(config_path, root, files, all_rejected):
     """Send rejected inputs back to their inbox, or failed outputs back to pending, after a fix."""
-    from gisgate import watch as gateway
+    from gisgate.commands import retry as command
 
     if not files and not all_rejected:
         raise click.UsageError("name FILE(s) or pass --all-rejected")
-    for line in gateway.retry(list(files), all_rejected, config_path, root):
+    for line in command.retry(list(files), all_rejected, config_path, root):
         click.echo(line)
 
 
@@ -233,9 +204,9 @@ def retry(config_path, root, files, all_rejected):
 @click.argument("folder", type=click.Path(file_okay=False))
 def init(folder):
     """Write a commented example gisgate.toml and the gateway's folder tree into FOLDER."""
-    from gisgate import watch as gateway
+    from gisgate.commands import init as command
 
-    for path in gateway.init(folder):
+    for path in command.init(folder):
         click.echo(f"created {path}")
 
 
@@ -269,9 +240,9 @@ def main(argv: list[str] | None = None) -> None:
               type=click.Path(dir_okay=False), help="The gisgate.toml that defines TARGET.")
 def hostkey(target: str, config_file: str) -> None:
     """Show the host key an sftp TARGET's server offers, for a human to approve. Trusts nothing."""
-    from gisgate.targets import sftp  # paramiko stays out of the CLI's import time
+    from gisgate.commands import hostkey as command
 
-    click.echo(sftp.host_key_of(config_file, target).describe())
+    click.echo(command.host_key(config_file, target).describe())
 
 
 # -- deliver: one-shot delivery of produced files through a configured target ------------------------
@@ -297,7 +268,8 @@ def deliver_command(files: tuple[Path, ...], target_name: str, config_path: Path
     \b
         gisgate deliver out/*.AGENT out/*.SERVICE --target wfo --config gisgate.toml
     """
-    from gisgate import config, deliver
+    from gisgate import config
+    from gisgate.commands import deliver
 
     result = deliver.deliver_files(list(files), config.load(config_path), target_name, kind=kind,
                                    deadline_s=deadline)
@@ -352,13 +324,11 @@ def report_command(paths, out_file, config_path, aht_min, aht_max, max_agents, t
     \b
         gisgate report out/ --tz America/New_York --out report.html
     """
-    from gisgate import config, pipeline
-    from gisgate import report as reporting
+    from gisgate.commands import convert as command
 
-    options = _options(config_path, **given)
-    settings = config.report_settings(config.load(config_path), aht_min_s=aht_min, aht_max_s=aht_max,
-                                      max_agents=max_agents, title=title)
-    result = reporting.report_paths(list(paths), options, settings, out_file, pipeline.convert)
+    result = command.report(list(paths), out_file, config_path,
+                            {"aht_min_s": aht_min, "aht_max_s": aht_max, "max_agents": max_agents, "title": title},
+                            **given)
     if not quiet:
         click.echo(result.summary())
     if result.problems:

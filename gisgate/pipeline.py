@@ -2,6 +2,7 @@
 
     conversion = convert([path], options)      # reads and checks everything; raises InputError
     paths = write(conversion, out_dir)         # renders file by file, atomically; all or nothing
+    verdict, payload = convert_input(path, [options], report)   # the gateway's: one input, never raises
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import traceback
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,7 +20,8 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from gisgate import durable, sources, transform
-from gisgate.config import ConvertOptions
+from gisgate import report as reports
+from gisgate.config import ConvertOptions, Report
 from gisgate.errors import ConfigError, InputError, Problem, TransientDeliveryError
 from gisgate.model import Batch, Output
 from gisgate.produced import OUTPUTS
@@ -136,6 +139,34 @@ def convert(paths: list[Path], options: ConvertOptions) -> Conversion:
                 f"contact and {lost['answer_delay']:.3f} s of answer delay on intervals with none answered"
             )
     return Conversion(batch, options, list(paths), warnings)
+
+
+def convert_input(path: str, options: list[ConvertOptions], report: Report | None = None) -> tuple[str, object]:
+    """Convert one input into every requested output; never raises (the gateway's conversion).
+
+    Returns ("ok", [Output...]), or ("input" | "config" | "bug", [reason lines]). Plain picklable
+    values, so it runs the same in a converter process. With `report` settings, one more Output of
+    kind "report" holds the `gisgate report` page of the input (interval data only).
+    """
+    try:
+        outputs = []
+        for o in options:
+            conversion = convert([Path(path)], o)
+            outputs.extend(conversion.outputs())
+            if report is not None and (conversion.batch.queue_intervals is not None
+                                       or conversion.batch.agent_intervals is not None):
+                page = reports.render(reports.build(conversion.batch, o, report, inputs=[Path(path)],
+                                                    warnings=conversion.warnings))
+                outputs.append(Output(Path(path).name + reports.PAGE_SUFFIX, page.encode("utf-8"), "report"))
+                report = None  # one page per input
+        return "ok", outputs
+    except InputError as e:
+        return "input", [str(p) for p in e.problems]
+    except ConfigError as e:
+        return "config", [str(e)]
+    except Exception as e:  # a bug must not stop the gateway: the file waits in rejected/
+        return "bug", [f"gisgate failed unexpectedly: {type(e).__name__}: {e}",
+                       *traceback.format_exc().splitlines()[-6:]]
 
 
 def _contact_conversion(batch: Batch, options: ConvertOptions, paths: list[Path]) -> Conversion:
@@ -294,27 +325,3 @@ def write_rejects(problems: list, path: Path) -> None:
          "column": [p.column for p in problems], "reason": [p.reason for p in problems]},
         schema={"file": pl.String, "line": pl.Int64, "column": pl.String, "reason": pl.String},
     ).write_csv(path)
-
-
-def summary_text(summary: dict, files: int) -> str:
-    """The one-screen summary printed after a conversion."""
-    if "contacts" in summary:  # bulk contact import
-        lines = [f"wrote {files} file(s) ({summary['to']}) from {len(summary['inputs'])} input(s)",
-                 f"  contacts: {summary['contacts']}   media files: {summary['media']}   "
-                 f"rejected rows: {summary['rejected']}"]
-        return "\n".join(lines + [f"  warning: {w}" for w in summary["warnings"]])
-    lines = [
-        f"wrote {files} file(s) ({summary['to']}) from {len(summary['inputs'])} input(s)",
-        f"  intervals: {summary['intervals']}  ({summary['first_interval']} .. {summary['last_interval']} UTC)",
-        f"  services:  {summary['services']}   agents: {summary['agents']}",
-    ]
-    if "service_totals" in summary:
-        t = summary["service_totals"]
-        lines.append(f"  service rows: {summary['service_rows']}  offered {t['offered']:g}  handled {t['handled']:g}"
-                     f"  answered {t['answered']:g}  abandoned {t['abandoned']:g}  talk {t['talk_s']:g} s")
-    if "agent_totals" in summary:
-        t = summary["agent_totals"]
-        lines.append(f"  agent rows: {summary['agent_rows']}  handled {t['handled']:g}  talk {t['talk_s']:g} s"
-                     f"  period handle {t['period_handle_s']:g} s")
-    lines += [f"  warning: {w}" for w in summary["warnings"]]
-    return "\n".join(lines)

@@ -25,12 +25,13 @@ import polars as pl
 from gisgate.config import ConvertOptions, Report
 from gisgate.errors import InputError, Problem
 from gisgate.model import Batch, floor_local
+from gisgate.produced import WHIT_NAME
 from gisgate.render import charts, render_template
 from gisgate.transform.intervals import infer_source_interval
 from gisgate.validate import expand
 
+PAGE_SUFFIX = ".report.html"  # the gateway writes each input's page beside it: <input>.report.html
 MAX_ROWS = 200  # rows shown per data-quality table (the count is always complete)
-PRODUCED_WHIT = re.compile(r"^WHIT_\d+_\d{12}Z_\d{12}Z\.csv$")
 COLORS = {"offered": "#2563eb", "handled": "#16a34a", "abandoned": "#dc2626", "aht": "#7c3aed",
           "handling": "#2563eb", "ready": "#16a34a", "not_ready": "#f59e0b", "other": "#9ca3af"}
 
@@ -75,7 +76,7 @@ def report_paths(paths: list[Path], options: ConvertOptions, settings: Report, o
     files = [p for p in expand(paths) if p.suffix.lower() != ".html" and p.resolve() != out.resolve()]
     if not files:
         raise InputError("no files to report on", ", ".join(map(str, paths)))
-    if not options.whit_utc and any(PRODUCED_WHIT.match(p.name) for p in files):
+    if not options.whit_utc and any(WHIT_NAME.match(p.name) for p in files):
         options = options.model_copy(update={"whit_utc": True})  # gisgate writes WHIT in UTC
     try:
         conversion = convert(files, options)

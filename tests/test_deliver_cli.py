@@ -10,7 +10,7 @@ import pytest
 
 from gisgate import config
 from gisgate.cli import main
-from gisgate.deliver import batches, deliver_files
+from gisgate.commands.deliver import batches, deliver_files
 from gisgate.errors import InputError, PermanentDeliveryError, TransientDeliveryError
 
 WFO_ENV, CWFM_ENV = "GISGATE_TEST_WFO_PASSWORD", "GISGATE_TEST_CWFM_PASSWORD"

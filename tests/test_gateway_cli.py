@@ -8,9 +8,11 @@ import pytest
 from click.testing import CliRunner
 from gateway_harness import Gate, csv_file, drop, files, finished, input_states, wait_until
 
-from gisgate import config, gateway, watch
+from gisgate import config
 from gisgate.cli import cli
 from gisgate.errors import ConfigError
+from gisgate.gateway import logs, pickup
+from gisgate.gateway.setup import setup
 
 
 def test_init_writes_a_valid_commented_config_and_the_tree(tmp_path):
@@ -20,7 +22,7 @@ def test_init_writes_a_valid_commented_config_and_the_tree(tmp_path):
     assert text.count("\n#") > 10 and "[[route]]" in text
     for sub in ("inbox/generic", "work", "archive", "rejected", "outbox", "dataserver"):
         assert (tmp_path / "gw" / sub).is_dir()
-    s = gateway.setup(tmp_path / "gw" / "gisgate.toml")
+    s = setup(tmp_path / "gw" / "gisgate.toml")
     assert s.inboxes == {"generic": tmp_path / "gw" / "inbox" / "generic"}
     assert s.config.target["dataserver"].path == str(tmp_path / "gw" / "dataserver")
     again = CliRunner().invoke(cli, ["init", str(tmp_path / "gw")])
@@ -28,7 +30,7 @@ def test_init_writes_a_valid_commented_config_and_the_tree(tmp_path):
 
 
 def test_defaults_without_config(tmp_path):
-    s = gateway.setup(None, tmp_path)
+    s = setup(None, tmp_path)
     assert [r.name for r in s.config.route] == ["generic"] and s.inboxes["generic"] == tmp_path / "inbox"
     assert s.config.target["dataserver"].kind == "folder" and s.config.watch.rescan_seconds == 30
 
@@ -46,20 +48,20 @@ def test_config_errors_are_all_listed_naming_their_keys(tmp_path):
 
 def test_pickup_rules():
     route = config.Route(name="r", exclude=["*.bak"])
-    assert watch.is_candidate("a.csv", route)
+    assert pickup.is_candidate("a.csv", route)
     for name in ("a.csv.part", "a.tmp", ".a.csv", "~$a.xlsx", "a.bak"):
-        assert not watch.is_candidate(name, route), name
+        assert not pickup.is_candidate(name, route), name
     done = config.Route(name="r", done_file=True)
-    assert not watch.is_candidate("a.csv.done", done) and watch.is_candidate("a.csv", done)
+    assert not pickup.is_candidate("a.csv.done", done) and pickup.is_candidate("a.csv", done)
 
 
 def test_network_file_systems_are_recognised(tmp_path):
     mounts = tmp_path / "mounts"
     mounts.write_text("/dev/sda1 / ext4 rw 0 0\nsrv:/x /mnt/share nfs4 rw 0 0\n"
                       "u@h:/y /mnt/ssh fuse.sshfs rw 0 0\n")
-    assert watch.filesystem_type(tmp_path, str(mounts)) == "ext4"
-    assert watch.filesystem_type("/mnt/share/inbox", str(mounts)) == "nfs4"
-    assert watch.filesystem_type("/mnt/ssh/in", str(mounts)) == "fuse.sshfs"
+    assert pickup.filesystem_type(tmp_path, str(mounts)) == "ext4"
+    assert pickup.filesystem_type("/mnt/share/inbox", str(mounts)) == "nfs4"
+    assert pickup.filesystem_type("/mnt/ssh/in", str(mounts)) == "fuse.sshfs"
 
 
 def test_status_and_retry_after_fixing_the_config(tmp_path):
@@ -176,11 +178,11 @@ def test_secrets_behind_env_and_file_references_are_masked_in_logs(tmp_path, mon
         'password_env = "GW_TEST_PASSWORD"\n'
         '[target.other]\nkind = "sftp"\nhost = "127.0.0.1"\nuser = "u"\nknown_hosts = "kh"\n'
         f'password_file = "{tmp_path / "token"}"\n')
-    s = gateway.setup(tmp_path / "gisgate.toml")
-    secrets = watch.secrets_of(s)
+    s = setup(tmp_path / "gisgate.toml")
+    secrets = logs.secrets_of(s)
     assert set(secrets) == {"s3cret-Pa55word", "tok-123456789"}
     logger = logging.getLogger("gisgate.test-redaction")
-    logger.addFilter(watch.Redact(secrets))
+    logger.addFilter(logs.Redact(secrets))
     with caplog.at_level(logging.DEBUG, logger="gisgate.test-redaction"):
         logger.warning("login with %s failed; token %s", "s3cret-Pa55word", "tok-123456789")
     assert "s3cret" not in caplog.text and "tok-1234" not in caplog.text and "login with *** failed" in caplog.text

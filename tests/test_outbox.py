@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from gisgate import outbox
 from gisgate.errors import PermanentDeliveryError, TransientDeliveryError
-from gisgate.ledger import Ledger, StagedOutput
+from gisgate.gateway import outbox
+from gisgate.gateway.delivery import Worker
+from gisgate.gateway.ledger import Ledger, StagedOutput
+from gisgate.gateway.retention import prune
+from gisgate.gateway.retry import Policy
 from gisgate.model import Output
 from gisgate.produced import travel_key
 from gisgate.targets import Receipt
@@ -60,9 +63,9 @@ def queue(tmp_path: Path, led: Ledger, outputs: list[Output], target="t") -> Non
     led.record_outputs(input_id, staged, "archive/in.csv")
 
 
-def worker(tmp_path, target, clock, **policy) -> outbox.Worker:
-    return outbox.Worker(tmp_path / "outbox", lambda: Ledger(tmp_path / "gisgate.db", now=clock), {target.name: target},
-                         outbox.Policy(**policy), threading.Lock(), now=clock)
+def worker(tmp_path, target, clock, **policy) -> Worker:
+    return Worker(tmp_path / "outbox", lambda: Ledger(tmp_path / "gisgate.db", now=clock), {target.name: target},
+                         Policy(**policy), threading.Lock(), now=clock)
 
 
 @pytest.fixture
@@ -211,12 +214,12 @@ def test_archive_retention_by_age_then_size(tmp_path):
     (archive / "r" / "notes").mkdir()  # not a date folder: never touched
     (archive / "r" / "notes" / "keep.txt").write_bytes(b"k")
     now = 1795651200.0  # 2026-11-26 00:00 UTC
-    removed = outbox.prune(archive, keep_days=10, max_bytes=None, now=now)
+    removed = prune(archive, keep_days=10, max_bytes=None, now=now)
     assert sorted(p.name for p in removed) == ["a.csv", "b.csv"] and not (archive / "r" / "2026-11-01").exists()
-    removed = outbox.prune(archive, keep_days=None, max_bytes=250, now=now)
+    removed = prune(archive, keep_days=None, max_bytes=250, now=now)
     assert [p.name for p in removed] == ["c.csv"]  # oldest first, until <= 250 bytes
     assert sorted(p.name for p in archive.rglob("*.*")) == ["d.csv", "e.csv", "keep.txt"]
-    assert outbox.prune(archive, None, None, now=now) == []
+    assert prune(archive, None, None, now=now) == []
 
 
 def test_folder_target_reports_unread_files(tmp_path):

@@ -20,9 +20,10 @@ README = (PACKAGE.parent / "README.md").read_text()
 # Layers top to bottom; a module may import only from layers below its own.
 LAYERS = [
     {"cli"},
-    {"watch", "doctor"},
-    {"pipeline", "gateway", "deliver", "report"},
-    {"sources", "transform", "render", "validate", "outbox", "ledger", "targets"},
+    {"commands"},
+    {"gateway", "pipeline", "connectors"},
+    {"report"},
+    {"sources", "transform", "render", "validate", "targets"},
     {"model", "config", "durable", "produced"},
     {"errors"},
 ]

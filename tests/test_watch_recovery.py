@@ -84,8 +84,8 @@ def test_a_converter_whose_gateway_died_while_it_started_exits(tmp_path):
     import subprocess
     import sys
 
-    code = ("import os; from gisgate.watch import _die_with_parent; "
-            "_die_with_parent(os.getppid() + 1_000_000); print('still running')")  # not our parent
+    code = ("import os; from gisgate.gateway.converters import die_with_parent; "
+            "die_with_parent(os.getppid() + 1_000_000); print('still running')")  # not our parent
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "still running" not in r.stdout
     r = subprocess.run([sys.executable, "-c", code.replace(" + 1_000_000", "")], capture_output=True, text=True,

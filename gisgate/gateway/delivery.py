@@ -1,141 +1,27 @@
-"""The outbox: staged files per target, in folders that are their delivery state, and the worker
-that delivers them.
+"""The delivery worker: every target's due batches, oldest first, out of the outbox.
 
-    outbox/<target>/pending/          staged (temp write, fsync, rename), waiting for delivery
-    outbox/<target>/sending/          handed to the target right now
-    outbox/<target>/sent/<date>/      delivered (kept as the record of what went out)
-    outbox/<target>/failed/           given up: `<name>.reason.txt` beside each says why
-
-The ledger (passed in, never imported: siblings stay independent) is the truth about what is due:
-the worker takes the oldest due batch of each target, moves its files pending → sending, calls
-`target.deliver(files)`, then moves them to sent/ or back to pending/ with a later `next_try`.
-Retries use exponential backoff with jitter and survive restarts (attempts and next try live in the
-ledger); each target has a circuit breaker so a dead endpoint costs one probe per cool-down.
+The ledger is the truth about what is due: the worker takes the oldest due batch of each target,
+moves its files pending → sending, calls `target.deliver(files)`, then moves them to sent/ or back
+to pending/ with a later `next_try`. Retries use the backoff of `retry.Policy` and survive restarts
+(attempts and next try live in the ledger); each target has a circuit breaker so a dead endpoint
+costs one probe per cool-down.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import random
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-from gisgate.durable import atomic_write, fsync_dir, temp_name
+from gisgate.durable import atomic_write
 from gisgate.errors import PermanentDeliveryError, TransientDeliveryError
+from gisgate.gateway.faults import nohook
+from gisgate.gateway.outbox import folder, move, sha256_file, today, unique_path
+from gisgate.gateway.retry import Policy
 
 log = logging.getLogger("gisgate.outbox")
-
-STATES = ("pending", "sending", "sent", "failed")
-
-
-def unique_path(folder: Path, name: str) -> Path:
-    """`folder/name`, or `folder/stem~2.ext`, `~3`… when taken: archives never overwrite."""
-    candidate = folder / name
-    if not candidate.exists():
-        return candidate
-    stem, dot, ext = name.partition(".")
-    for n in range(2, 100000):
-        candidate = folder / (f"{stem}~{n}{dot}{ext}")
-        if not candidate.exists():
-            return candidate
-    raise FileExistsError(f"{folder}: too many files named like {name}")
-
-
-def move(src: Path, dest: Path) -> Path:
-    """Atomic rename (same file system), creating the destination folder."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(src, dest)
-    return dest
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def today() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%d")
-
-
-# ---- staging -------------------------------------------------------------------------------------
-
-
-def folder(outbox: Path, target: str, state: str) -> Path:
-    return outbox / target / state
-
-
-def stage(outbox: Path, target: str, name: str, data: bytes) -> Path:
-    """Put one output into `outbox/<target>/pending/` atomically (replacing an older pending version).
-
-    The file is fsynced; the caller fsyncs the pending folder once after staging a whole input."""
-    return atomic_write(folder(outbox, target, "pending") / name, data, sync_dir=False)
-
-
-def stage_many(outbox: Path, files: list[tuple[str, str, bytes]]) -> list[Path]:
-    """Stage many outputs `(target, name, data)` at once: write every temp file, then fsync them all
-    (the first fsync's journal commit carries the others: far cheaper than write-fsync pairs), then
-    rename each into `pending/` and fsync each pending folder once."""
-    handles = []
-    try:
-        for target, name, data in files:
-            pending = folder(outbox, target, "pending")
-            pending.mkdir(parents=True, exist_ok=True)
-            tmp = temp_name(pending)
-            f = open(tmp, "wb")
-            handles.append((f, tmp, pending / name))
-            f.write(data)
-            f.flush()
-        for f, _, _ in handles:
-            os.fsync(f.fileno())
-    except BaseException:
-        for f, tmp, _ in handles:
-            f.close()
-            tmp.unlink(missing_ok=True)
-        raise
-    for f, _, _ in handles:
-        f.close()
-    for _, tmp, path in handles:
-        os.replace(tmp, path)
-    for d in {path.parent for _, _, path in handles}:
-        fsync_dir(d)
-    return [path for _, _, path in handles]
-
-
-def depth(outbox: Path) -> dict[str, int]:
-    """Files waiting per target (pending + sending), for metrics."""
-    out = {}
-    if outbox.is_dir():
-        for t in sorted(p for p in outbox.iterdir() if p.is_dir()):
-            out[t.name] = sum(
-                1 for s in ("pending", "sending") if (t / s).is_dir() for e in os.scandir(t / s)
-                if not e.name.startswith(".")
-            )
-    return out
-
-
-# ---- the worker ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Policy:
-    backoff_seconds: float = 2.0
-    backoff_max_seconds: float = 900.0
-    max_attempts: int = 20
-    breaker_failures: int = 5
-    breaker_seconds: float = 60.0
-
-    def delay(self, attempts: int) -> float:
-        """Exponential backoff with 'equal jitter': half fixed, half random."""
-        d = min(self.backoff_max_seconds, self.backoff_seconds * 2 ** max(0, attempts - 1))
-        return d / 2 + random.uniform(0, d / 2)
 
 
 @dataclass
@@ -157,10 +43,6 @@ class Stats:
     last_success: dict[str, float] = field(default_factory=dict)
 
 
-def _nohook(point: str) -> None:
-    return None
-
-
 class Worker:
     """Delivers every target's due batches, oldest first, until `stop` is set.
 
@@ -170,7 +52,7 @@ class Worker:
     """
 
     def __init__(self, outbox: Path, ledger_factory, targets: dict, policy: Policy, lock: threading.Lock,
-                 hook=_nohook, now=time.time):
+                 hook=nohook, now=time.time):
         self.outbox = outbox
         self.ledger_factory = ledger_factory
         self.targets = targets
@@ -184,6 +66,12 @@ class Worker:
         self.heartbeat = 0.0
         self.outcome_seconds = 10.0
         self._unread_reported: set[int] = set()
+
+    def snapshot(self) -> dict:
+        """Counts since start and the last turn of the loop, for metrics."""
+        s = self.stats
+        return {"sent": s.sent, "retried": s.retried, "failed": s.failed, "penalty": s.penalty, "unread": s.unread,
+                "last_success": dict(s.last_success), "heartbeat": self.heartbeat}
 
     # -- recovery
 
@@ -376,43 +264,3 @@ class Worker:
         ledger.set_deliveries([r.id for r in rows], "failed", error=error, attempt=True)
         self.stats.failed += len(rows)
         log.error("%s: delivery failed for good: %s: %s", name, ", ".join(f.name for f in files), error)
-
-
-# ---- archive retention ---------------------------------------------------------------------------
-
-
-def prune(archive: Path, keep_days: float | None, max_bytes: int | None, now: float | None = None) -> list[Path]:
-    """Delete archived inputs older than `keep_days` (by their `<date>` folder), then the oldest ones
-    until the archive holds at most `max_bytes`. The only deletion gisgate ever makes."""
-    if not archive.is_dir() or (keep_days is None and max_bytes is None):
-        return []
-    now = time.time() if now is None else now
-    dated = []  # (date folder's day start, file)
-    for day in archive.glob("*/*"):
-        try:
-            start = datetime.strptime(day.name, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
-        except ValueError:
-            continue  # not ours
-        dated += [(start, f) for f in day.iterdir() if f.is_file()]
-    dated.sort()
-    removed = []
-    if keep_days is not None:
-        limit = now - keep_days * 86400 - 86400  # a day folder is old once its whole day is
-        while dated and dated[0][0] < limit:
-            removed.append(dated.pop(0)[1])
-    if max_bytes is not None:
-        sizes = [f.stat().st_size for _, f in dated]
-        total = sum(sizes)
-        i = 0
-        while total > max_bytes and i < len(dated):
-            removed.append(dated[i][1])
-            total -= sizes[i]
-            i += 1
-    for f in removed:
-        f.unlink(missing_ok=True)
-    for day in archive.glob("*/*"):
-        if day.is_dir() and not any(day.iterdir()):
-            day.rmdir()
-    if removed:
-        log.info("archive retention: removed %d file(s)", len(removed))
-    return removed

@@ -13,8 +13,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from gisgate import gateway
 from gisgate.errors import ConfigError, GisgateError
+from gisgate.gateway.setup import Setup, setup
 from gisgate.targets import open_target
 
 MIN_FREE_BYTES = 1 << 30  # below 1 GiB (or 5 % of the disk) free, a burst of drops can fill it
@@ -32,10 +32,10 @@ class Check:
 def run(config_path: str | None = None, root: str | None = None, only: list[str] | None = None) -> list[Check]:
     """Every check, in order; a config that does not load is the only check then."""
     try:
-        s = gateway.setup(config_path, root)
+        s = setup(config_path, root)
     except ConfigError as e:
         return [Check("config", False, str(e), 2)]
-    checks = [Check("config", True, f"{config_path or 'built-in gateway'}: {len(s.config.route)} route(s), "
+    checks = [Check("config", True, f"{s.source}: {len(s.config.route)} route(s), "
                                     f"{len(s.config.target)} target(s)")]
     checks += _folders(s)
     checks.append(_disk(s.root))
@@ -46,7 +46,7 @@ def run(config_path: str | None = None, root: str | None = None, only: list[str]
     return checks
 
 
-def _folders(s: gateway.Setup) -> list[Check]:
+def _folders(s: Setup) -> list[Check]:
     out = []
     folders = [("root", s.root)] + [(f"inbox {name}", path) for name, path in s.inboxes.items()]
     for label, path in folders:

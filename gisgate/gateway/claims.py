@@ -1,7 +1,7 @@
 """One input file through the gateway: claim, convert, stage, archive or reject — crash-safe.
 
-The conversion itself is passed in (`watch.convert_file`, which calls the pipeline), so this
-module chains only the ledger, the outbox and the targets.
+The conversion itself is passed in (the pipeline's `convert_input`, run here or in a converter
+process), so this module chains only the ledger, the outbox and the file moves.
 
     inbox/<route>/x.csv ─claim─► work/<route>/x.csv ─convert─► outputs staged in outbox/<target>/pending/
                                         │                       (ledger: outputs + deliveries, input `converted`)
@@ -20,142 +20,21 @@ import errno
 import hashlib
 import logging
 import os
-import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gisgate import config as cfgmod
-from gisgate import durable, outbox
-from gisgate import ledger as ledgermod
-from gisgate.config import Config, ConvertOptions, Report, Route
-from gisgate.errors import ConfigError
+from gisgate import durable
+from gisgate.config import ConvertOptions, Report, Route
+from gisgate.gateway import outbox
+from gisgate.gateway.ledger import Ledger, StagedOutput
+from gisgate.gateway.setup import Setup
 from gisgate.produced import travel_key
-from gisgate.targets import open_target
+from gisgate.report import PAGE_SUFFIX
 
 log = logging.getLogger("gisgate.gateway")
-
-DEFAULT_TARGET = "dataserver"
-REPORT_SUFFIX = ".report.html"  # the report page written beside each archived input
-CRASH_ENV = "GISGATE_CRASH_AT"  # fault injection for the recovery tests: "after-claim" or "after-claim:3"
-
-
-# ---- fault injection -----------------------------------------------------------------------------
-
-_crash_hits: dict[str, int] = {}
-
-
-def crashpoint(point: str) -> None:
-    """Die like `kill -9` at `point` when GISGATE_CRASH_AT names it (optionally `point:N`, the N-th time)."""
-    spec = os.environ.get(CRASH_ENV)
-    if not spec:
-        return
-    name, _, nth = spec.partition(":")
-    if name != point:
-        return
-    _crash_hits[point] = _crash_hits.get(point, 0) + 1
-    if _crash_hits[point] >= int(nth or 1):
-        for h in logging.getLogger().handlers:
-            h.flush()
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-# ---- configuration -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where everything lives under the gateway root."""
-
-    root: Path
-
-    @property
-    def ledger(self) -> Path:
-        return self.root / "gisgate.db"
-
-    @property
-    def outbox(self) -> Path:
-        return self.root / "outbox"
-
-    def work(self, route: str) -> Path:
-        return self.root / "work" / route
-
-    def archive(self, route: str, date: str) -> Path:
-        return self.root / "archive" / route / date
-
-    def rejected(self, route: str, date: str) -> Path:
-        return self.root / "rejected" / route / date
-
-
-@dataclass
-class Setup:
-    """A validated config with every path resolved against the gateway root."""
-
-    config: Config
-    root: Path
-    inboxes: dict[str, Path] = field(default_factory=dict)  # route name -> inbox folder
-
-    @property
-    def layout(self) -> Layout:
-        return Layout(self.root)
-
-    def route(self, name: str) -> Route:
-        for r in self.config.route:
-            if r.name == name:
-                return r
-        raise ConfigError(f"no route named {name!r}; routes: {', '.join(r.name for r in self.config.route)}")
-
-
-def default_config(root: Path) -> Config:
-    """The embedded gateway: `inbox/` → generic route (format auto) → folder target `dataserver/`."""
-    return cfgmod.parse(
-        {
-            "root": str(root),
-            "route": [{"name": "generic", "inbox": "inbox", "format": "auto", "targets": [DEFAULT_TARGET]}],
-            "target": {DEFAULT_TARGET: {"kind": "folder", "path": "dataserver"}},
-        },
-        "built-in defaults",
-    )
-
-
-def setup(config_path: str | Path | None = None, root: str | Path | None = None, acd: dict | None = None) -> Setup:
-    """Load `config_path` (or `<root>/gisgate.toml`, or the built-in defaults) and resolve paths.
-
-    `root` given on the command line wins over the file's `root`; relative paths in the file are
-    relative to the file's folder, relative inboxes and folder targets to the root. `acd` overrides
-    keys of the `[acd]` table (`--tz`, `--acd` on the command line).
-    """
-    if config_path is None and root is not None and (Path(root) / "gisgate.toml").is_file():
-        config_path = Path(root) / "gisgate.toml"
-    if config_path is not None:
-        cfg = cfgmod.load(config_path)
-        base = Path(config_path).resolve().parent
-        resolved_root = Path(root).resolve() if root is not None else (base / os.path.expanduser(cfg.root)).resolve()
-    else:
-        resolved_root = Path(root if root is not None else ".").resolve()
-        cfg = default_config(resolved_root)
-    if not cfg.route:
-        raise ConfigError(f"{config_path}: no [[route]] table: the gateway has nothing to watch")
-    if acd:
-        cfg = cfgmod.parse({**cfg.model_dump(exclude_unset=True), "acd": {**cfg.acd.model_dump(), **acd}},
-                           "command line")
-    targets = {}
-    for name, spec in cfg.target.items():
-        if spec.kind == "folder":
-            spec = spec.model_copy(update={"path": str(resolved_root / os.path.expanduser(spec.path))})
-        targets[name] = spec
-    cfg = cfg.model_copy(update={"target": targets, "root": str(resolved_root)})
-    inboxes = {r.name: resolved_root / os.path.expanduser(r.inbox or f"inbox/{r.name}") for r in cfg.route}
-    return Setup(cfg, resolved_root, inboxes)
-
-
-def convert_options(cfg: Config, route: Route, to: str) -> ConvertOptions:
-    """What a conversion of `route`'s files into `to` needs: the route's format, `[acd]`, `[gis]`, `[mapping]`."""
-    return cfgmod.convert_options(cfg, source=route.format, to=to)
-
-
-# ---- conversion (in this process or in a converter process) -------------------------------------
 
 
 @dataclass
@@ -170,9 +49,6 @@ class Job:
     report: Report | None = None  # `[report]` settings when the watcher writes a report per input
 
 
-# ---- the gateway ---------------------------------------------------------------------------------
-
-
 @dataclass
 class Counters:
     seen: int = 0
@@ -182,70 +58,29 @@ class Counters:
     last_success: dict[str, float] = field(default_factory=dict)
 
 
-class Gateway:
-    """Processes claimed files of every route and runs the outbox worker thread."""
+class Claims:
+    """Takes claimed files of every route through conversion to archive or rejected."""
 
-    def __init__(self, s: Setup, convert, hook=crashpoint):
-        """`convert(path, options) -> (verdict, payload)` turns one input into outputs (see watch.convert_file)."""
-        self.convert = convert
+    def __init__(self, s: Setup, ledger: Ledger, convert: Callable, lock: threading.Lock,
+                 wake: Callable[[], None], hook: Callable[[str], None]):
+        """`convert(path, options, report) -> (verdict, payload)` turns one input into outputs;
+        `lock` is the outbox's (staging never overlaps a batch being taken); `wake()` tells the
+        delivery worker that something was staged."""
         self.setup = s
         self.cfg = s.config
         self.layout = s.layout
-        self.hook = hook
         self.root = s.root
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._lock_root()
-        self.ledger = ledgermod.Ledger(self.layout.ledger)
-        self.lock = threading.Lock()
+        self.ledger = ledger
+        self.convert = convert
+        self.lock = lock
+        self.wake = wake
+        self.hook = hook
         self.counters = Counters()
-        self.targets = {name: open_target(name, spec) for name, spec in self.cfg.target.items()}
-        p = self.cfg.outbox
-        policy = outbox.Policy(p.backoff_seconds, p.backoff_max_seconds, p.max_attempts, p.breaker_failures,
-                               p.breaker_seconds)
-        self.worker = outbox.Worker(self.layout.outbox, lambda: ledgermod.Ledger(self.layout.ledger),
-                                    self.targets, policy, self.lock, hook=hook)
-        self.worker.outcome_seconds = p.outcome_seconds
-        self._worker_thread: threading.Thread | None = None
-        self.worker_stop = threading.Event()
-        for name, inbox in s.inboxes.items():
-            inbox.mkdir(parents=True, exist_ok=True)
-            self.layout.work(name).mkdir(parents=True, exist_ok=True)
 
-    def _lock_root(self) -> None:
-        """One gateway per root: a second one would claim the same files."""
-        self._lockfile = open(self.root / "gisgate.lock", "a+")
-        try:
-            import fcntl
-
-            fcntl.flock(self._lockfile, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except ImportError:  # Windows: no advisory locks; run one gateway per root by hand
-            return
-        except OSError:
-            self._lockfile.seek(0)
-            other = self._lockfile.read().strip() or "?"
-            raise ConfigError(f"another gisgate watch (pid {other}) is running on {self.root}; stop it first") from None
-        self._lockfile.seek(0)
-        self._lockfile.truncate()
-        self._lockfile.write(f"{os.getpid()}\n")
-        self._lockfile.flush()
-
-    # -- worker thread
-
-    def start_worker(self) -> None:
-        self._worker_thread = threading.Thread(
-            target=self.worker.run, args=(self.worker_stop, self.cfg.watch.stop_grace_seconds),
-            name="gisgate-outbox", daemon=True)
-        self._worker_thread.start()
-
-    def stop_worker(self) -> None:
-        self.worker_stop.set()
-        self.worker.wake.set()
-        if self._worker_thread is not None:
-            self._worker_thread.join()
-
-    def close(self) -> None:
-        self.ledger.close()
-        self._lockfile.close()
+    def snapshot(self) -> dict:
+        c = self.counters
+        return {"seen": c.seen, "archived": c.archived, "rejected": c.rejected, "duplicate": c.duplicate,
+                "last_success": dict(c.last_success)}
 
     # -- recovery
 
@@ -284,7 +119,7 @@ class Gateway:
         job = self.claim(route, path, first_seen, done_marker)
         if not isinstance(job, Job):
             return job
-        return self.complete(job, self.convert(str(job.work), job.options))
+        return self.complete(job, self.convert(str(job.work), job.options, job.report))
 
     def claim(self, route: Route, path: Path, first_seen: float, done_marker: Path | None = None) -> Job | str | None:
         """Move `path` into work/ and open its ledger row: a Job to convert, or the final state when
@@ -319,7 +154,7 @@ class Gateway:
         job = self.begin(route, work, first_seen)
         if not isinstance(job, Job):
             return job
-        return self.complete(job, self.convert(str(job.work), job.options))
+        return self.complete(job, self.convert(str(job.work), job.options, job.report))
 
     def begin(self, route: Route, work: Path, first_seen: float) -> Job | str:
         name = work.name
@@ -335,7 +170,7 @@ class Gateway:
             self.ledger.set_input(input_id, "processing", dest=str(dest), duplicate_of=earlier)
             log.info("%s/%s: same content as input #%d, archived as a duplicate", route.name, name, earlier)
             return self._finish(input_id, route, work, dest, "duplicate")
-        options = [convert_options(self.cfg, route, kind) for kind in route.outputs]
+        options = [self.setup.convert_options(route, kind) for kind in route.outputs]
         return Job(input_id, route, work, date, options, self.cfg.report if self.cfg.watch.reports else None)
 
     def complete(self, job: Job, result: tuple) -> str:
@@ -352,41 +187,49 @@ class Gateway:
                 plans.append((i, job, payload))
             else:
                 states[i] = self._refuse(job, verdict, payload)
-        if not plans:
-            return states
+        if plans:
+            for i, state in self._stage_and_archive(plans):
+                states[i] = state
+        return states
+
+    def _plan(self, job: Job, outputs: list) -> tuple[list[tuple[str, str, bytes]], list[StagedOutput]]:
+        """The files to stage `(target, name, bytes)` and the ledger rows of one job's outputs. An output
+        its target already has (same name, same bytes) is recorded but not queued again."""
+        files, staged = [], []
+        for out in outputs:
+            if out.kind == "report":  # written beside the archived input, never delivered
+                continue
+            out_sha = hashlib.sha256(out.data).hexdigest()
+            key, seq = travel_key(out.name, out.kind)
+            interval = None if out.interval_start is None else str(out.interval_start)
+            targets = [t for t in job.route.targets if not self.ledger.has_delivery(t, out.name, out_sha)]
+            files += [(t, out.name, out.data) for t in targets]
+            for t in targets or [""]:  # "" records the output without queueing it anywhere
+                staged.append(StagedOutput(out.name, out.kind, interval, out_sha, len(out.data), t,
+                                           f"{job.input_id}:{key}", seq))
+        return files, staged
+
+    def _stage_and_archive(self, plans: list[tuple[int, Job, list]]) -> list[tuple[int, str]]:
+        """Stage every job's outputs with one fsync round, record each job in its own transaction, then
+        archive the inputs."""
         done = []
         with self.lock:
-            files, staged_per_job = [], []
-            for _, job, outputs in plans:
-                staged = []
-                for out in outputs:
-                    if out.kind == "report":  # written beside the archived input below, never delivered
-                        continue
-                    out_sha = hashlib.sha256(out.data).hexdigest()
-                    key, seq = travel_key(out.name, out.kind)
-                    batch = f"{job.input_id}:{key}"
-                    interval = None if out.interval_start is None else str(out.interval_start)
-                    targets = [t for t in job.route.targets if not self.ledger.has_delivery(t, out.name, out_sha)]
-                    files += [(t, out.name, out.data) for t in targets]
-                    for t in targets or [""]:  # "" records the output without queueing it anywhere
-                        staged.append(ledgermod.StagedOutput(out.name, out.kind, interval, out_sha, len(out.data),
-                                                             t, batch, seq))
-                staged_per_job.append(staged)
-            outbox.stage_many(self.layout.outbox, files)
+            planned = [self._plan(job, outputs) for _, job, outputs in plans]
+            outbox.stage_many(self.layout.outbox, [f for files, _ in planned for f in files])
             self.hook("after-stage")
-            for (i, job, outputs), staged in zip(plans, staged_per_job, strict=True):
+            for (i, job, outputs), (_, staged) in zip(plans, planned, strict=True):
                 dest = outbox.unique_path(self.layout.archive(job.route.name, job.date), job.work.name)
                 for out in outputs:
                     if out.kind == "report":
-                        durable.atomic_write(dest.with_name(dest.name + REPORT_SUFFIX), out.data)
-                outputs = [o for o in outputs if o.kind != "report"]
+                        durable.atomic_write(dest.with_name(dest.name + PAGE_SUFFIX), out.data)
                 queued = self.ledger.record_outputs(job.input_id, staged, str(dest))
-                done.append((i, job, dest, len(outputs), queued))
-        self.worker.wake.set()
+                done.append((i, job, dest, sum(o.kind != "report" for o in outputs), queued))
+        self.wake()
+        states = []
         for i, job, dest, n, queued in done:
             self.hook("after-commit")
             log.info("%s/%s: %d output(s), %d delivery(ies) queued", job.route.name, job.work.name, n, queued)
-            states[i] = self._finish(job.input_id, job.route, job.work, dest, "archived")
+            states.append((i, self._finish(job.input_id, job.route, job.work, dest, "archived")))
         return states
 
     def _refuse(self, job: Job, verdict: str, payload: list[str]) -> str:
@@ -433,6 +276,7 @@ class Gateway:
         else:
             self.counters.duplicate += 1
         return state
+
 
 
 def _hash(path: Path) -> tuple[str, int]:

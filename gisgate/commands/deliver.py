@@ -21,6 +21,7 @@ from pathlib import Path
 
 from gisgate.config import Config
 from gisgate.errors import ConfigError, InputError, PermanentDeliveryError, Problem, TransientDeliveryError
+from gisgate.gateway.retry import Policy
 from gisgate.produced import OUTPUTS, kind_of, referenced_files, travel_key
 from gisgate.targets import Receipt, open_target
 
@@ -95,47 +96,57 @@ def deliver_files(
     jitter: Callable[[], float] = random.random,
 ) -> Delivery:
     """Deliver `paths` through the target `target_name` of `config`; raise DeliveryError if any batch
-    could not be delivered (Transient when a retry later may succeed, Permanent otherwise)."""
+    could not be delivered (Transient when a retry later may succeed, Permanent otherwise).
+
+    Transient failures wait as the gateway's outbox does (`retry.Policy`: doubling from
+    `backoff_s[0]`, capped at `backoff_s[1]`, with jitter) until the next wait would cross the deadline.
+    """
     if kind is not None and kind not in OUTPUTS:
         raise ConfigError(f"unknown kind {kind!r}; known kinds: {', '.join(OUTPUTS)}")
-    if target_name not in config.target:
-        known = ", ".join(sorted(config.target)) or "none configured"
-        raise ConfigError(f"no target {target_name!r} in the config; known targets: {known}")
-    spec = config.target[target_name]
-    if getattr(spec, "kind", None) == "webex" and spec.acd_server_id is None:
-        spec = spec.model_copy(update={"acd_server_id": config.acd.number})
     groups = batches(paths, kind)
-    deadline = clock() + deadline_s
-    result = Delivery(target_name)
-    target = open_target(target_name, spec)
+    target = open_target(target_name, _spec(config, target_name))
     send = target.deliver
     if kind and "kind" in inspect.signature(target.deliver).parameters:
 
         def send(batch):
             return target.deliver(batch, kind=kind)
 
-    transient: TransientDeliveryError | None = None
-    permanent: PermanentDeliveryError | None = None
+    retry = _Retry(Policy(*backoff_s), clock() + deadline_s, sleep, clock, jitter)
     try:
-        for batch in groups:
-            names = [p.name for p in batch]
-            if transient is not None:
-                # A batch only gives up when its next retry would cross the deadline: time is up, and a
-                # failing target must not cost a timeout for every remaining batch.
-                result.failed.append((names, "not tried: the deadline was reached"))
-                continue
-            try:
-                result.receipts.append(
-                    _with_retries(send, batch, result, deadline, backoff_s, sleep, clock, jitter)
-                )
-            except TransientDeliveryError as e:
-                transient = e
-                result.failed.append((names, str(e)))
-            except PermanentDeliveryError as e:
-                permanent = e
-                result.failed.append((names, str(e)))
+        result = _send_all(send, groups, Delivery(target_name), retry)
     finally:
         target.close()
+    return result
+
+
+def _spec(config: Config, target_name: str):
+    if target_name not in config.target:
+        known = ", ".join(sorted(config.target)) or "none configured"
+        raise ConfigError(f"no target {target_name!r} in the config; known targets: {known}")
+    spec = config.target[target_name]
+    if getattr(spec, "kind", None) == "webex" and spec.acd_server_id is None:
+        spec = spec.model_copy(update={"acd_server_id": config.acd.number})
+    return spec
+
+
+def _send_all(send, groups: list[list[Path]], result: Delivery, retry: _Retry) -> Delivery:
+    transient: TransientDeliveryError | None = None
+    permanent: PermanentDeliveryError | None = None
+    for batch in groups:
+        names = [p.name for p in batch]
+        if transient is not None:
+            # A batch only gives up when its next retry would cross the deadline: time is up, and a
+            # failing target must not cost a timeout for every remaining batch.
+            result.failed.append((names, "not tried: the deadline was reached"))
+            continue
+        try:
+            result.receipts.append(retry.send(send, batch, result))
+        except TransientDeliveryError as e:
+            transient = e
+            result.failed.append((names, str(e)))
+        except PermanentDeliveryError as e:
+            permanent = e
+            result.failed.append((names, str(e)))
     if result.failed:
         lines = [f"{result.summary()}; {len(result.failed)} batch(es) failed:"]
         lines += [f"  {', '.join(names)}: {reason}" for names, reason in result.failed]
@@ -145,22 +156,26 @@ def deliver_files(
     return result
 
 
-def _with_retries(send, batch, result: Delivery, deadline, backoff_s, sleep, clock, jitter) -> Receipt:
-    """Send one batch; on a transient error wait base·2ⁿ (capped, with jitter) and try again, unless
-    the wait would cross the deadline. Every batch gets at least one attempt."""
-    base, cap = backoff_s
-    retry = 0
-    while True:
-        result.attempts += 1
-        try:
-            return send(batch)
-        except TransientDeliveryError as e:
-            delay = min(cap, base * 2**retry)
-            delay = delay / 2 + jitter() * delay / 2  # "equal jitter": gateways retrying together spread out
-            if clock() + delay >= deadline:
-                raise TransientDeliveryError(
-                    f"{e} (gave up after {retry + 1} attempt(s): deadline reached)"
-                ) from e
-            log.warning("%s; retrying in %.1f s", e, delay)
-            sleep(delay)
-            retry += 1
+@dataclass
+class _Retry:
+    policy: Policy
+    deadline: float
+    sleep: Callable[[float], None]
+    clock: Callable[[], float]
+    jitter: Callable[[], float]
+
+    def send(self, send, batch: list[Path], result: Delivery) -> Receipt:
+        """Send one batch; after a transient error wait as the policy says and try again, unless the
+        wait would cross the deadline. Every batch gets at least one attempt."""
+        attempts = 0
+        while True:
+            result.attempts += 1
+            attempts += 1
+            try:
+                return send(batch)
+            except TransientDeliveryError as e:
+                delay = self.policy.delay(attempts, self.jitter)
+                if self.clock() + delay >= self.deadline:
+                    raise TransientDeliveryError(f"{e} (gave up after {attempts} attempt(s): deadline reached)") from e
+                log.warning("%s; retrying in %.1f s", e, delay)
+                self.sleep(delay)

@@ -312,6 +312,11 @@ class Ledger:
 
     # ---- reporting ----------------------------------------------------------------------------
 
+    def oldest_pending_created(self) -> float | None:
+        """When the oldest undelivered output (pending or sending) was staged."""
+        return self.db.execute(
+            "SELECT MIN(created_at) FROM deliveries WHERE state IN ('pending','sending')").fetchone()[0]
+
     def status(self) -> dict:
         """Counts per state, the oldest pending delivery and the last errors, for `gisgate status`."""
         inputs = dict(self.db.execute("SELECT state, COUNT(*) FROM inputs GROUP BY state").fetchall())

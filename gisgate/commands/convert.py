@@ -1,0 +1,77 @@
+"""`gisgate convert` and `gisgate report`: one-shot conversions of inputs given on the command line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from gisgate import config, pipeline
+from gisgate import report as reporting
+from gisgate.config import ConvertOptions
+from gisgate.errors import InputError
+
+
+def options(config_path: str | None, **given) -> ConvertOptions:
+    """Conversion options: the config file's, overridden by the command line's (given, not None)."""
+    for key in ("interval", "source_interval"):
+        if given.get(key) is not None:
+            given[key] = int(given[key])
+    return config.convert_options(config.load(config_path), **given)
+
+
+def convert(inputs: list[Path], out_dir: Path, opts: ConvertOptions,
+            progress: Callable | None = None) -> tuple[pipeline.Conversion, list[Path]]:
+    """Convert `inputs` into `out_dir`, all or nothing; every problem in `--rejects` when asked.
+
+    `progress`, when given, is told the number of files first (`progress.total`) and then each file."""
+    try:
+        conversion = pipeline.convert(list(inputs), opts)
+        if progress is not None:
+            progress.total = conversion.output_count()
+        written = pipeline.write(conversion, out_dir, progress=progress)
+    except InputError as e:
+        if opts.rejects:
+            pipeline.write_rejects(e.problems, Path(opts.rejects))
+        raise
+    return conversion, written
+
+
+def summary(conversion: pipeline.Conversion, written: list[Path], as_json: bool) -> str:
+    """What `gisgate convert` prints: the summary as text, or as JSON with the files written."""
+    data = conversion.summary()
+    if as_json:
+        return json.dumps({**data, "files": [str(p) for p in written]}, indent=2, default=str)
+    return summary_text(data, len(written))
+
+
+def summary_text(summary: dict, files: int) -> str:
+    """The one-screen summary printed after a conversion."""
+    if "contacts" in summary:  # bulk contact import
+        lines = [f"wrote {files} file(s) ({summary['to']}) from {len(summary['inputs'])} input(s)",
+                 f"  contacts: {summary['contacts']}   media files: {summary['media']}   "
+                 f"rejected rows: {summary['rejected']}"]
+        return "\n".join(lines + [f"  warning: {w}" for w in summary["warnings"]])
+    lines = [
+        f"wrote {files} file(s) ({summary['to']}) from {len(summary['inputs'])} input(s)",
+        f"  intervals: {summary['intervals']}  ({summary['first_interval']} .. {summary['last_interval']} UTC)",
+        f"  services:  {summary['services']}   agents: {summary['agents']}",
+    ]
+    if "service_totals" in summary:
+        t = summary["service_totals"]
+        lines.append(f"  service rows: {summary['service_rows']}  offered {t['offered']:g}  handled {t['handled']:g}"
+                     f"  answered {t['answered']:g}  abandoned {t['abandoned']:g}  talk {t['talk_s']:g} s")
+    if "agent_totals" in summary:
+        t = summary["agent_totals"]
+        lines.append(f"  agent rows: {summary['agent_rows']}  handled {t['handled']:g}  talk {t['talk_s']:g} s"
+                     f"  period handle {t['period_handle_s']:g} s")
+    lines += [f"  warning: {w}" for w in summary["warnings"]]
+    return "\n".join(lines)
+
+
+def report(paths: list[Path], out_file: Path, config_path: str | None, settings: dict,
+           **given) -> reporting.ReportResult:
+    """`gisgate report`: one HTML page about inputs or produced files."""
+    opts = options(config_path, **given)
+    bounds = config.report_settings(config.load(config_path), **settings)
+    return reporting.report_paths(list(paths), opts, bounds, out_file, pipeline.convert)

@@ -1,0 +1,61 @@
+"""`gisgate status`: what the gateway holds, from its ledger and outbox folders."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from gisgate.errors import ConfigError
+from gisgate.gateway.ledger import Ledger
+from gisgate.gateway.outbox import depth
+from gisgate.gateway.setup import setup
+from gisgate.report import PAGE_SUFFIX
+
+
+def status(config_path: str | None = None, root: str | None = None) -> dict:
+    """What the ledger says: counts per state, oldest pending delivery, last errors."""
+    s = setup(config_path, root)
+    db = s.layout.ledger
+    if not db.exists():
+        raise ConfigError(f"{db}: no ledger here; is {s.root} the gateway root (see --root / --config)?")
+    led = Ledger(db)
+    try:
+        out = led.status()
+    finally:
+        led.close()
+    out["root"] = str(s.root)
+    out["outbox_depth"] = depth(s.layout.outbox)
+    latest = out.pop("last_archived", None)
+    page = latest and Path(latest + PAGE_SUFFIX)
+    out["latest_report"] = page.as_uri() if page and page.is_file() else None
+    return out
+
+
+
+def format_status(report: dict) -> str:
+    """`gisgate status` for a human."""
+
+    def ago(ts):
+        return "-" if not ts else f"{time.time() - ts:.0f} s ago"
+
+    lines = [f"root: {report['root']}"]
+    inputs = report["inputs"]
+    lines.append("inputs: " + (", ".join(f"{k} {v}" for k, v in sorted(inputs.items())) or "none yet"))
+    for target, states in sorted(report["deliveries"].items()):
+        lines.append(f"target {target}: " + ", ".join(f"{k} {v}" for k, v in sorted(states.items())))
+    o = report["oldest_pending"]
+    if o:
+        lines.append(f"oldest pending: {o['target']} {o['name']} since {ago(o['since'])}, {o['attempts']} attempt(s)"
+                     + (f", last error: {o['last_error']}" if o["last_error"] else ""))
+    for route, ts in sorted(report["last_success"].items()):
+        lines.append(f"last success {route}: {ago(ts)}")
+    if report.get("latest_report"):
+        lines.append(f"latest report: {report['latest_report']}")
+    for r in report["last_rejected"]:
+        first = (r["error"] or "").splitlines()[0] if r["error"] else ""
+        lines.append(f"rejected {r['route']}/{r['name']} ({ago(r['at'])}): {first}")
+    for p in report.get("penalty_box", []):
+        lines.append(f"refused by the Data Server (penalty box): {p['target']} {p['name']} ({ago(p['delivered_at'])})")
+    for f in report["last_failed"]:
+        lines.append(f"failed {f['target']} {f['name']} after {f['attempts']} attempt(s): {f['error']}")
+    return "\n".join(lines)

@@ -1,0 +1,15 @@
+"""The gateway (`gisgate watch`): inboxes in, converted files delivered, nothing lost.
+
+    setup.py       the config with every path resolved (Setup, Layout)
+    pickup.py      which inbox files are inputs, when one is stable (Inbox, Hints)
+    observers.py   watchdog observers and the canary that proves them alive
+    watcher.py     the main loop: list, look, claim, convert, complete in order
+    converters.py  converter processes for the CPU-bound conversions
+    claims.py      one input through conversion to archive or rejected, crash-safe
+    outbox.py      staged files per target in folders that are their delivery state
+    delivery.py    the worker that delivers due batches (retry.py: when to try again)
+    ledger.py      the SQLite ledger: inputs, outputs, deliveries
+    runtime.py     one running gateway: its parts, the root lock, the delivery thread
+    metrics.py     Prometheus text from the parts' snapshots; logs.py: log lines, secrets masked
+    retention.py   archive retention; faults.py: crash points for the recovery tests
+"""

@@ -1,0 +1,96 @@
+"""Prometheus text about the running gateway, written atomically to a file (node_exporter's textfile
+collector) or served on 127.0.0.1:PORT. Built from the parts' `snapshot()`s; it reads nothing else."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from gisgate import durable
+
+
+def render(snap: dict, now: float | None = None) -> str:
+    """The Prometheus text of one snapshot (see `Watcher.snapshot`)."""
+    now = time.time() if now is None else now
+    c, d = snap["claims"], snap["delivery"]
+    oldest = snap["oldest_pending_created"]
+    lines: list[str] = []
+
+    def metric(name, kind, help_, samples):
+        lines.append(f"# HELP gisgate_{name} {help_}")
+        lines.append(f"# TYPE gisgate_{name} {kind}")
+        for labels, value in samples:
+            lab = ",".join(f'{k}="{v}"' for k, v in labels.items())
+            lines.append(f"gisgate_{name}{{{lab}}} {value}" if lab else f"gisgate_{name} {value}")
+
+    metric("files_seen_total", "counter", "Input files claimed from the inboxes.", [({}, c["seen"])])
+    metric("files_processed_total", "counter", "Inputs converted and archived.", [({}, c["archived"])])
+    metric("files_rejected_total", "counter", "Inputs rejected.", [({}, c["rejected"])])
+    metric("files_duplicate_total", "counter", "Inputs skipped as duplicates.", [({}, c["duplicate"])])
+    metric("files_stuck", "gauge", "Files still being written past stuck_seconds.", [({}, snap["stuck"])])
+    metric("files_tracked", "gauge", "Inbox files waiting to become stable.", [({}, snap["tracked"])])
+    metric("deliveries_sent_total", "counter", "Files delivered.", [({}, d["sent"])])
+    metric("deliveries_failed_total", "counter", "Files given up (outbox failed/).", [({}, d["failed"])])
+    metric("penalty_box_total", "counter", "Delivered files the Data Server refused.", [({}, d["penalty"])])
+    metric("unread_total", "counter", "Delivered files left unread past the alert time.", [({}, d["unread"])])
+    metric("outbox_depth", "gauge", "Files waiting for delivery per target.",
+           [({"target": t}, n) for t, n in snap["outbox_depth"].items()])
+    metric("oldest_pending_age_seconds", "gauge", "Age of the oldest undelivered file.",
+           [({}, round(now - oldest, 3) if oldest else 0)])
+    metric("last_success_timestamp_seconds", "gauge", "Last input archived per route.",
+           [({"route": r}, round(t, 3)) for r, t in c["last_success"].items()])
+    metric("target_last_success_timestamp_seconds", "gauge", "Last delivery per target.",
+           [({"target": t}, round(v, 3)) for t, v in d["last_success"].items()])
+    metric("heartbeat_timestamp_seconds", "gauge", "Last turn of the watcher loop.",
+           [({}, round(snap["heartbeat"], 3))])
+    metric("outbox_heartbeat_timestamp_seconds", "gauge", "Last turn of the delivery loop.",
+           [({}, round(d["heartbeat"], 3))])
+    metric("watcher_alive", "gauge", "1 when the last canary came back as a file event.", [({}, snap["watcher_alive"])])
+    metric("watcher_restarts_total", "counter", "Observer restarts after a lost canary.",
+           [({}, snap["watcher_restarts"])])
+    return "\n".join(lines) + "\n"
+
+
+class Metrics:
+    """Publishes `render(snapshot())` to a file path or to a loopback HTTP port (`where` all digits)."""
+
+    def __init__(self, where: str, snapshot: Callable[[], dict]):
+        self.snapshot = snapshot
+        self.server = None
+        self.text = ""
+        if where.isdigit():
+            self._serve(int(where))
+            self.path = None
+        else:
+            self.path = Path(where)
+
+    def _serve(self, port: int) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        metrics = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's name)
+                body = metrics.text.encode()
+                self.send_response(200 if self.path in ("/", "/metrics") else 404)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self.server.serve_forever, name="gisgate-metrics", daemon=True).start()
+
+    def publish(self) -> None:
+        self.text = render(self.snapshot())
+        if self.path is not None:
+            durable.atomic_write(self.path, self.text.encode(), fsync=False)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
