@@ -27,7 +27,8 @@ import httpx
 from gisgate.errors import PermanentDeliveryError
 from gisgate.produced import CWFM_LISTS
 from gisgate.targets import Receipt, identity
-from gisgate.targets._http import Redactor, load_json, make_client, raise_for_status, read_secret, translated
+from gisgate.targets._http import load_json, make_client, raise_for_status, translated
+from gisgate.targets.secrets import Redactor, read_secret
 
 log = logging.getLogger(__name__)
 DUPLICATE = re.compile(r"duplicate|primary key|already exists", re.IGNORECASE)
@@ -39,7 +40,7 @@ class CwfmTarget:
     def __init__(self, name: str, spec, *, clock: Callable[[], float] = time.monotonic):
         self.name, self.spec, self._clock = name, spec, clock
         self._password = read_secret(name, spec)
-        self._redact = Redactor(self._password)  # masks it in every log line from now on
+        self._redact = Redactor(self._password, shapes=True).install()  # masks it in every HTTP log line
         self._client = make_client(name, spec)
         self._token: str | None = None
         self._refresh_token: str | None = None

@@ -58,7 +58,6 @@ import contextlib
 import errno
 import hashlib
 import logging
-import os
 import posixpath
 import socket
 import string
@@ -76,6 +75,7 @@ from gisgate.durable import TEMP_PREFIX, TEMP_SUFFIX  # the same temp names as l
 from gisgate.errors import ConfigError, DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from gisgate.produced import parse_gis_name
 from gisgate.targets import Receipt
+from gisgate.targets.secrets import read_secret
 
 log = logging.getLogger(__name__)
 
@@ -554,7 +554,7 @@ class SftpTarget:
                 raise _DeadlineExpired("before connecting")
             try:
                 return self._connect()
-            except (_HostKeyRefused, paramiko.AuthenticationException, DeliveryError):
+            except (_HostKeyRefused, paramiko.AuthenticationException, DeliveryError, ConfigError):
                 raise
             except Exception as e:
                 self._drop()
@@ -583,7 +583,7 @@ class SftpTarget:
             if spec.key_file:
                 transport.auth_publickey(spec.user, pkey)
             else:
-                transport.auth_password(spec.user, _password(self.name, spec), fallback=False)
+                transport.auth_password(spec.user, read_secret(self.name, spec), fallback=False)
         except paramiko.AuthenticationException:
             if not transport.is_active():  # paramiko reports a connection lost during auth as a refusal
                 raise EOFError("connection closed during authentication") from None
@@ -793,20 +793,6 @@ def _chunks(path: Path, size: int):
                 yield chunk
     except OSError as e:
         raise PermanentDeliveryError(f"{path}: cannot read the file to deliver ({e.strerror or e})") from e
-
-
-def _password(name: str, spec) -> str:
-    if spec.password_env:
-        value = os.environ.get(spec.password_env)
-        if value is None:
-            raise PermanentDeliveryError(f"sftp target {name!r}: environment variable {spec.password_env} "
-                                         f"(password_env) is not set")
-        return value
-    try:
-        return Path(spec.password_file).expanduser().read_text(encoding="utf-8").rstrip("\r\n")
-    except OSError as e:
-        raise PermanentDeliveryError(f"sftp target {name!r}: cannot read password_file {spec.password_file}: "
-                                     f"{e.strerror or e}") from e
 
 
 def open_transport(spec, register=None, time_left: float = float("inf")) -> paramiko.Transport:
