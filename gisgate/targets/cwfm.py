@@ -37,6 +37,8 @@ DUPLICATE = re.compile(r"duplicate|primary key|already exists", re.IGNORECASE)
 class CwfmTarget:
     """Delivers Cloud Connect bulk bodies with a Bearer token that is refreshed before it expires."""
 
+    name: str
+
     def __init__(self, name: str, spec, *, clock: Callable[[], float] = time.monotonic):
         self.name, self.spec, self._clock = name, spec, clock
         self._password = read_secret(name, spec)
@@ -230,6 +232,10 @@ class CwfmTarget:
         """For `gisgate doctor`: log in (reachability, TLS, credentials)."""
         self._login()
         return f"cwfm target {self.name!r}: {self.spec.base_url} reachable, logged in as {self.spec.username}"
+
+    def outcomes(self, sent: list[tuple[str, float]]) -> dict[str, str]:
+        """Nothing to report: the answer to each upload is its verdict, given when it is delivered."""
+        return {}
 
     def close(self) -> None:
         """Forget the tokens (Cloud Connect has no logout) and release the connection pool."""

@@ -428,6 +428,8 @@ class _Upload:
 class SftpTarget:
     """Deliver batches of files to one SFTP server directory (see the module docstring)."""
 
+    name: str
+
     def __init__(self, name: str, spec):
         self.name = name
         self.spec = spec
@@ -459,8 +461,9 @@ class SftpTarget:
         self.connections = 0  # how many SSH connections were opened (tests, doctor)
 
     # -- public -----------------------------------------------------------------------------------
-    def deliver(self, batch: list[Path]) -> Receipt:
-        """Upload `batch` in order; each file appears under its final name complete, or not at all.
+    def deliver(self, batch: list[Path], kind: str | None = None) -> Receipt:
+        """Upload `batch` in order (any kind of file alike); each file appears under its final name
+        complete, or not at all.
 
         On failure the DeliveryError's `delivered` attribute lists the files of the batch that were
         already made visible (in order), so a retry can skip them.
@@ -513,6 +516,10 @@ class SftpTarget:
                 raise _translate(e, where, self._expired.is_set()) from e
         return (f"{where}: host key pinned, logged in, {folder!r} exists"
                 f"{'' if self.posix_rename else ' (no posix-rename: replacing files removes them first)'}")
+
+    def outcomes(self, sent: list[tuple[str, float]]) -> dict[str, str]:
+        """Nothing to report: an SFTP server does not say what became of delivered files."""
+        return {}
 
     def close(self) -> None:
         """Close the connection (the next delivery opens a new one)."""

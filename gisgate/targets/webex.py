@@ -38,6 +38,8 @@ IDLE_MARGIN_S = 60.0  # re-open a session this long before the server would drop
 class WebexTarget:
     """Delivers batches of produced files to a WFO tenant over its REST API."""
 
+    name: str
+
     def __init__(self, name: str, spec, *, clock: Callable[[], float] = time.monotonic):
         self.name, self.spec, self._clock = name, spec, clock
         self._password = read_secret(name, spec)
@@ -223,6 +225,10 @@ class WebexTarget:
             delivered += [p.name for p in files]
         details += [f"HTTP {r.status_code}: {self._redact(' '.join(r.text.split())[:120])}" for r in answers]
         return Receipt(self.name, delivered, "; ".join(details))
+
+    def outcomes(self, sent: list[tuple[str, float]]) -> dict[str, str]:
+        """Nothing to report: the answer to each upload is its verdict, given when it is delivered."""
+        return {}
 
     def close(self) -> None:
         """End the WFO session (DELETE /api/rest/authorize) and release the connection pool."""
