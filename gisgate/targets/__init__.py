@@ -1,9 +1,20 @@
-"""Delivery targets: one module per kind, each a class with `deliver(batch) -> Receipt` and `close()`.
+"""Delivery targets: one module per kind (`TARGETS`), each a class that satisfies `Target`.
+
+What callers use of a target (the outbox worker, `gisgate deliver`, `gisgate doctor`):
+
+    name                  the config name, for messages and receipts
+    deliver(batch, kind)  send one batch; returns a Receipt or raises a DeliveryError
+    probe()               for `doctor`: reach the server and log in, without delivering anything
+    outcomes(sent)        what the receiving side did with files already delivered
+    close()               release the connection or session (the next delivery opens a new one)
 
 A batch is the list of files that must travel together, in sending order: an interval's AGENT and
-SERVICE files; a contact batch's media first and its CONTACT CSV last. Each target translates its
-library's errors once into TransientDeliveryError (retry later) or PermanentDeliveryError (a human
-must act), raised `from` the library's exception.
+SERVICE files; a contact batch's media first and its CONTACT CSV last. `kind` is the output kind of
+the batch when the caller knows it (REST targets choose the endpoint by it and refuse kinds they
+cannot take; folder and sftp place any file alike). Each target translates its library's errors
+once into TransientDeliveryError (retry later) or PermanentDeliveryError (a human must act), raised
+`from` the library's exception. Secrets (`*_env`, `*_file`) are read and kept out of logs by
+`targets.secrets`. Targets never import the config module: they receive their config table.
 """
 
 from __future__ import annotations
@@ -32,11 +43,28 @@ class Receipt:
 
 
 class Target(Protocol):
+    """Everything callers use of a target (see the module docstring)."""
+
     name: str
 
-    def deliver(self, batch: list[Path]) -> Receipt: ...
+    def deliver(self, batch: list[Path], kind: str | None = None) -> Receipt:
+        """Send `batch` in order; on failure the error's `delivered` may list the files already visible."""
+        ...
 
-    def close(self) -> None: ...
+    def probe(self) -> str:
+        """Reach the server (and log in) without delivering; a line saying what was checked."""
+        ...
+
+    def outcomes(self, sent: list[tuple[str, float]]) -> dict[str, str]:
+        """Verdicts on delivered files `(name, delivered_at)` the receiving side has acted on:
+        "accepted", "penalty" (refused), "unread" (not picked up in time). Files with no verdict, and
+        every file of a target that cannot look (all but a folder watching the Data Server's
+        archives and penaltyBox), are left out: `{}` means "nothing to report"."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection or session; the next delivery opens a new one."""
+        ...
 
 
 def identity(path: Path) -> tuple[str, int, int]:

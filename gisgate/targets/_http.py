@@ -1,13 +1,11 @@
-"""What the REST targets (webex, cwfm) share: secrets, a verified httpx client, log redaction, and the
-one place where httpx errors and HTTP statuses become Transient/PermanentDeliveryError.
+"""What the REST targets (webex, cwfm) share: a verified httpx client, reading a delivered JSON body, and
+the one place where httpx errors and HTTP statuses become Transient/PermanentDeliveryError (their
+secrets and log redaction are in `targets.secrets`).
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import os
-import re
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,87 +15,7 @@ from pathlib import Path
 import httpx
 
 from gisgate.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
-
-# Loggers that may print header values (httpcore logs response headers, Set-Cookie included, at DEBUG).
-# A filter on a logger only sees records created on that exact logger, hence the full list.
-HTTP_LOGGERS = (
-    "httpx",
-    "httpcore",
-    "httpcore.connection",
-    "httpcore.http11",
-    "httpcore.http2",
-    "httpcore.proxy",
-    "hpack",
-)
-REDACTED = "***"
-log = logging.getLogger(__name__)
-# Secret-bearing shapes masked even before their value is known (httpcore logs a login's Set-Cookie
-# header before the client has read the session id out of the answer).
-SECRET_SHAPES = re.compile(
-    r"(?i)(hazelcast\.sessionId=|bearer\s+|[\"']?(?:password|token|refresh_?token|sessionId)[\"']?\s*[:=]\s*[\"']?)"
-    r"[^\s;,'\"()\]}]+"
-)
-
-
-def read_secret(target: str, spec, what: str = "password") -> str:
-    """The secret named by `<what>_env` or `<what>_file` of a target's config; never a literal."""
-    env, file = getattr(spec, f"{what}_env", None), getattr(spec, f"{what}_file", None)
-    if env and file:
-        raise ConfigError(f"target {target!r}: set {what}_env or {what}_file, not both")
-    if env:
-        value = os.environ.get(env)
-        if not value:
-            raise ConfigError(f"target {target!r}: environment variable {env} ({what}_env) is not set")
-        return value
-    if file:
-        path = Path(file).expanduser()
-        try:
-            if path.stat().st_mode & 0o077:
-                log.warning("target %s: %s_file %s is readable by others; chmod 600 it", target, what, file)
-            value = path.read_text(encoding="utf-8").strip()
-        except OSError as e:
-            raise ConfigError(f"target {target!r}: cannot read {what}_file {file}: {e.strerror}") from None
-        if not value:
-            raise ConfigError(f"target {target!r}: {what}_file {file} is empty")
-        return value
-    raise ConfigError(f"target {target!r}: no {what}; set {what}_env or {what}_file")
-
-
-class Redactor(logging.Filter):
-    """Masks known secret values (password, tokens, session ids) in log records and messages.
-
-    One per target, created with the secrets known up front and already hooked onto the HTTP
-    libraries' loggers; `uninstall()` removes it.
-    """
-
-    def __init__(self, *secrets: str | None) -> None:
-        super().__init__()
-        self._secrets: set[str] = set()
-        self.add(*secrets)
-        self.install()
-
-    def add(self, *values: str | None) -> None:
-        self._secrets.update(v for v in values if v and len(v) >= 4)
-
-    def __call__(self, text: str) -> str:
-        for s in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(s, REDACTED)
-        return SECRET_SHAPES.sub(lambda m: m.group(1) + REDACTED, text)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        clean = self(message)
-        if clean != message:
-            record.msg, record.args = clean, ()
-        return True
-
-    def install(self) -> None:
-        for name in HTTP_LOGGERS:
-            logging.getLogger(name).addFilter(self)
-
-    def uninstall(self) -> None:
-        for name in HTTP_LOGGERS:
-            logging.getLogger(name).removeFilter(self)
+from gisgate.targets.secrets import Redactor
 
 
 def make_client(target: str, spec) -> httpx.Client:

@@ -27,7 +27,8 @@ import httpx
 from gisgate.errors import PermanentDeliveryError
 from gisgate.produced import CWFM_LISTS
 from gisgate.targets import Receipt, identity
-from gisgate.targets._http import Redactor, load_json, make_client, raise_for_status, read_secret, translated
+from gisgate.targets._http import load_json, make_client, raise_for_status, translated
+from gisgate.targets.secrets import Redactor, read_secret
 
 log = logging.getLogger(__name__)
 DUPLICATE = re.compile(r"duplicate|primary key|already exists", re.IGNORECASE)
@@ -36,10 +37,12 @@ DUPLICATE = re.compile(r"duplicate|primary key|already exists", re.IGNORECASE)
 class CwfmTarget:
     """Delivers Cloud Connect bulk bodies with a Bearer token that is refreshed before it expires."""
 
+    name: str
+
     def __init__(self, name: str, spec, *, clock: Callable[[], float] = time.monotonic):
         self.name, self.spec, self._clock = name, spec, clock
         self._password = read_secret(name, spec)
-        self._redact = Redactor(self._password)  # masks it in every log line from now on
+        self._redact = Redactor(self._password, shapes=True).install()  # masks it in every HTTP log line
         self._client = make_client(name, spec)
         self._token: str | None = None
         self._refresh_token: str | None = None
@@ -229,6 +232,10 @@ class CwfmTarget:
         """For `gisgate doctor`: log in (reachability, TLS, credentials)."""
         self._login()
         return f"cwfm target {self.name!r}: {self.spec.base_url} reachable, logged in as {self.spec.username}"
+
+    def outcomes(self, sent: list[tuple[str, float]]) -> dict[str, str]:
+        """Nothing to report: the answer to each upload is its verdict, given when it is delivered."""
+        return {}
 
     def close(self) -> None:
         """Forget the tokens (Cloud Connect has no logout) and release the connection pool."""

@@ -49,6 +49,8 @@ def _alive(pid: int) -> bool:
 class FolderTarget:
     """Delivers into `spec.path` (created if missing)."""
 
+    name: str
+
     def __init__(self, name: str, spec):
         self.name = name
         self.path = Path(os.path.expanduser(spec.path))
@@ -76,7 +78,8 @@ class FolderTarget:
             except OSError:
                 pass
 
-    def deliver(self, batch: list[Path]) -> Receipt:
+    def deliver(self, batch: list[Path], kind: str | None = None) -> Receipt:
+        """Write each file of `batch` into the folder, in order (any kind of file alike)."""
         done = []
         wrote = False
         for src in batch:

@@ -27,7 +27,8 @@ import httpx
 from gisgate.errors import ConfigError, DeliveryError, PermanentDeliveryError
 from gisgate.produced import kind_of, parse_gis_name
 from gisgate.targets import Receipt, identity
-from gisgate.targets._http import Redactor, load_json, make_client, raise_for_status, read_secret, translated
+from gisgate.targets._http import load_json, make_client, raise_for_status, translated
+from gisgate.targets.secrets import Redactor, read_secret
 
 log = logging.getLogger(__name__)
 COOKIE = "hazelcast.sessionId"
@@ -37,10 +38,12 @@ IDLE_MARGIN_S = 60.0  # re-open a session this long before the server would drop
 class WebexTarget:
     """Delivers batches of produced files to a WFO tenant over its REST API."""
 
+    name: str
+
     def __init__(self, name: str, spec, *, clock: Callable[[], float] = time.monotonic):
         self.name, self.spec, self._clock = name, spec, clock
         self._password = read_secret(name, spec)
-        self._redact = Redactor(self._password)  # masks it in every log line from now on
+        self._redact = Redactor(self._password, shapes=True).install()  # masks it in every HTTP log line
         self._client = make_client(name, spec)
         self._session: str | None = None
         self._last_used = 0.0
@@ -222,6 +225,10 @@ class WebexTarget:
             delivered += [p.name for p in files]
         details += [f"HTTP {r.status_code}: {self._redact(' '.join(r.text.split())[:120])}" for r in answers]
         return Receipt(self.name, delivered, "; ".join(details))
+
+    def outcomes(self, sent: list[tuple[str, float]]) -> dict[str, str]:
+        """Nothing to report: the answer to each upload is its verdict, given when it is delivered."""
+        return {}
 
     def close(self) -> None:
         """End the WFO session (DELETE /api/rest/authorize) and release the connection pool."""
