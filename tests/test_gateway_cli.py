@@ -11,8 +11,9 @@ from gateway_harness import Gate, csv_file, drop, files, finished, input_states,
 from gisgate import config
 from gisgate.cli import cli
 from gisgate.errors import ConfigError
-from gisgate.gateway import logs, pickup
+from gisgate.gateway import pickup
 from gisgate.gateway.setup import setup
+from gisgate.targets.secrets import Redactor, secret_values
 
 
 def test_init_writes_a_valid_commented_config_and_the_tree(tmp_path):
@@ -179,10 +180,10 @@ def test_secrets_behind_env_and_file_references_are_masked_in_logs(tmp_path, mon
         '[target.other]\nkind = "sftp"\nhost = "127.0.0.1"\nuser = "u"\nknown_hosts = "kh"\n'
         f'password_file = "{tmp_path / "token"}"\n')
     s = setup(tmp_path / "gisgate.toml")
-    secrets = logs.secrets_of(s)
+    secrets = secret_values(s.config.target.values())
     assert set(secrets) == {"s3cret-Pa55word", "tok-123456789"}
     logger = logging.getLogger("gisgate.test-redaction")
-    logger.addFilter(logs.Redact(secrets))
+    logger.addFilter(Redactor(*secrets))
     with caplog.at_level(logging.DEBUG, logger="gisgate.test-redaction"):
         logger.warning("login with %s failed; token %s", "s3cret-Pa55word", "tok-123456789")
     assert "s3cret" not in caplog.text and "tok-1234" not in caplog.text and "login with *** failed" in caplog.text

@@ -38,13 +38,19 @@ class FakeTarget:
         self.batches: list[list[str]] = []
         self.calls = 0
 
-    def deliver(self, batch: list[Path]) -> Receipt:
+    def deliver(self, batch: list[Path], kind: str | None = None) -> Receipt:
         self.calls += 1
         if self.errors:
             raise self.errors.pop(0)
         assert all(p.exists() and p.parent.name == "sending" for p in batch)
         self.batches.append([p.name for p in batch])
         return Receipt(self.name, [p.name for p in batch])
+
+    def probe(self) -> str:
+        return "fake"
+
+    def outcomes(self, sent):
+        return {}
 
     def close(self):
         pass

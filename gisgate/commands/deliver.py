@@ -11,7 +11,6 @@ The target is always closed (a Webex session logged out) before returning or rai
 
 from __future__ import annotations
 
-import inspect
 import logging
 import random
 import time
@@ -105,11 +104,9 @@ def deliver_files(
         raise ConfigError(f"unknown kind {kind!r}; known kinds: {', '.join(OUTPUTS)}")
     groups = batches(paths, kind)
     target = open_target(target_name, _spec(config, target_name))
-    send = target.deliver
-    if kind and "kind" in inspect.signature(target.deliver).parameters:
 
-        def send(batch):
-            return target.deliver(batch, kind=kind)
+    def send(batch):
+        return target.deliver(batch, kind=kind)
 
     retry = _Retry(Policy(*backoff_s), clock() + deadline_s, sleep, clock, jitter)
     try:

@@ -6,7 +6,7 @@ import logging
 import signal
 
 from gisgate import pipeline
-from gisgate.gateway.logs import secrets_of, setup_logging
+from gisgate.gateway.logs import setup_logging
 from gisgate.gateway.runtime import Gateway
 from gisgate.gateway.setup import setup
 from gisgate.gateway.watcher import Watcher
@@ -23,7 +23,7 @@ def run(config_path: str | None = None, root: str | None = None, *, settle: floa
     or `once` seconds after the inboxes emptied. Returns the number of outputs still waiting.
     """
     s = setup(config_path, root, acd)
-    setup_logging(log_json, verbose, secrets_of(s))
+    setup_logging(log_json, verbose, s)
     gateway = Gateway(s, pipeline.convert_input)
     watcher = Watcher(gateway, pipeline.convert_input, settle=settle, rescan=rescan, polling=polling,
                       metrics=metrics, once=once)

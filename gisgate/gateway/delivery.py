@@ -136,8 +136,6 @@ class Worker:
         became of the files sent in the last two days; a refused file is an error for a human."""
         since = self.now() - 2 * 86400
         for name, target in self.targets.items():
-            if not hasattr(target, "outcomes"):
-                continue
             rows = ledger.awaiting_outcome(name, since)
             if not rows:
                 continue

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import time
-from pathlib import Path
 
 from gisgate.gateway.setup import Setup
+from gisgate.targets.secrets import Redactor, secret_values
 
 
 class JsonFormatter(logging.Formatter):
@@ -21,44 +20,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
-class Redact(logging.Filter):
-    """Masks every secret value the config refers to, wherever it appears in a log line."""
-
-    def __init__(self, secrets: list[str]):
-        super().__init__()
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            msg = record.getMessage()
-            for s in self.secrets:
-                msg = msg.replace(s, "***")
-            record.msg, record.args = msg, None
-        return True
-
-
-def secrets_of(s: Setup) -> list[str]:
-    """The values behind every `*_env` / `*_file` reference of the targets."""
-    found = []
-    for spec in s.config.target.values():
-        for key, value in spec.model_dump().items():
-            if not value:
-                continue
-            if key.endswith("_env"):
-                found.append(os.environ.get(value, ""))
-            elif key.endswith("_file") and key not in ("key_file", "ca_file"):
-                try:
-                    found.append(Path(os.path.expanduser(value)).read_text().strip())
-                except OSError:
-                    pass
-    return found
-
-
-def setup_logging(json_lines: bool, verbose: bool, secrets: list[str]) -> None:
+def setup_logging(json_lines: bool, verbose: bool, s: Setup) -> None:
+    """Log lines to stderr, plain or JSON; every secret behind the targets' `*_env` / `*_file` masked."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else
                          logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    handler.addFilter(Redact(secrets))
+    handler.addFilter(Redactor(*secret_values(s.config.target.values())))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)

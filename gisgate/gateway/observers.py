@@ -58,6 +58,11 @@ class Observers:
             o.join(timeout=5)
         self.running = []
 
+    def remove_canaries(self) -> None:
+        """On the way out: an inbox holds no file of ours once the gateway stopped."""
+        for i in self.inboxes:
+            (i.path / CANARY).unlink(missing_ok=True)
+
     def check_canary(self, now: float) -> None:
         """Write the canary; if the last one never came back as an event, restart the observers."""
         late = [i for i in self.inboxes if i.canary_written and i.canary_seen < i.canary_written

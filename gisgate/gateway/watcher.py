@@ -141,6 +141,7 @@ class Watcher:
     def _stop(self) -> None:
         log.info("stopping: finishing deliveries in hand")
         self.observers.stop()
+        self.observers.remove_canaries()
         if self.converters:
             self.converters.close()
         self.gateway.stop_worker()
