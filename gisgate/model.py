@@ -203,23 +203,6 @@ def check(frame: pl.DataFrame, frame_name: str, source: str) -> pl.DataFrame:
     return frame.select([c.name for c in columns if c.name in frame.columns])
 
 
-def floor_local(utc: pl.Expr, tz: str, minutes: int) -> pl.Expr:
-    """The UTC start of the local-clock interval containing each instant.
-
-    Subtracting the local minutes past the boundary (rather than flooring the local wall-clock
-    time and converting back) keeps the repeated fall-back hour unambiguous: the offset is the
-    same for the instant and its interval start, because DST changes happen on the hour (and on
-    the half hour in Australia/Lord_Howe), which is always an interval boundary.
-    """
-    local = utc.dt.convert_time_zone(tz)
-    past = (
-        (local.dt.minute().cast(pl.Int64) % minutes) * 60_000_000
-        + local.dt.second().cast(pl.Int64) * 1_000_000
-        + local.dt.microsecond().cast(pl.Int64)
-    )
-    return utc - pl.duration(microseconds=past)
-
-
 @dataclass(frozen=True)
 class Media:
     """A media file or text body a contact row may reference, read only when it is rendered.

@@ -15,7 +15,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -31,7 +30,7 @@ from gisgate.render import gis as render_gis
 from gisgate.render import rtstate as render_rtstate
 from gisgate.render import textcontact as render_textcontact
 from gisgate.render import whit as render_whit
-from gisgate.transform import intervals
+from gisgate.transform import clock, intervals
 
 # --- bulk contact import (domain §3): outputs with no intervals; media travel with their data file.
 CONTACT_RENDERERS = {"contact": render_contact, "textcontact": render_textcontact}
@@ -245,34 +244,16 @@ def _no_key_in_two_inputs(frame: pl.DataFrame | None, keys: list[str], what: str
 def _to_interval_length(batch: Batch, options: ConvertOptions) -> Batch:
     """Roll 15-minute data up to 30 minutes when asked; refuse 30 → 15."""
     frames = [batch.queue_intervals, batch.agent_intervals]
-    source = options.source_interval or batch.source_interval or intervals.infer_source_interval(frames, options.tz)
-    source = source or options.interval
-    if source == 30:
-        _aligned_to_half_hours(frames, options.tz)
-    if source == options.interval:
+    source = clock.source_interval(frames, options.tz, options.source_interval, batch.source_interval,
+                                   options.interval)
+    if not clock.roll_up_from(source, options.interval):
         return batch
-    if source > options.interval:
-        raise ConfigError(
-            f"the input has {source}-minute intervals; they cannot be split into {options.interval}-minute "
-            f"ones (pass --interval {source}, or re-export the data at {options.interval} minutes)"
-        )
     if batch.queue_intervals is not None:
         batch.queue_intervals = intervals.roll_up_queue(batch.queue_intervals, options.tz, options.interval)
     if batch.agent_intervals is not None:
         batch.agent_intervals = intervals.roll_up_agent(batch.agent_intervals, options.tz, options.interval)
     batch.warnings.append(f"rolled {source}-minute intervals up to {options.interval} minutes")
     return batch
-
-
-def _aligned_to_half_hours(frames: list[pl.DataFrame | None], tz: str) -> None:
-    """30-minute data (declared, or written as 30-minute files) must start on :00 / :30 local."""
-    starts = [f.select(pl.col("interval_start").unique()) for f in frames if f is not None]
-    starts = pl.concat(starts).unique().filter(~intervals.is_aligned(pl.col("interval_start"), tz, 30)).sort(
-        "interval_start") if starts else None
-    if starts is not None and starts.height:
-        shown = ", ".join(t.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M") for t in starts["interval_start"][:5])
-        raise InputError(f"{starts.height} interval start(s) are not on a 30-minute boundary in {tz} ({shown}); "
-                         "30-minute data starts at :00 and :30 (for 15-minute input leave out --source-interval 30)")
 
 
 def write(conversion: Conversion, out_dir: Path, *, fsync: bool = False,

@@ -24,10 +24,10 @@ import polars as pl
 
 from gisgate.config import ConvertOptions, Report
 from gisgate.errors import InputError, Problem
-from gisgate.model import Batch, floor_local
+from gisgate.model import Batch
 from gisgate.produced import WHIT_NAME
 from gisgate.render import charts, render_template
-from gisgate.transform.intervals import infer_source_interval
+from gisgate.transform import clock
 from gisgate.validate import expand
 
 PAGE_SUFFIX = ".report.html"  # the gateway writes each input's page beside it: <input>.report.html
@@ -134,7 +134,7 @@ def build(batch: Batch, options: ConvertOptions, settings: Report, *, inputs: li
     tz, minutes = options.tz, options.interval
     frames = [f for f in (q, a) if f is not None and not f.is_empty()]
     notes = []
-    if frames and minutes == 15 and options.source_interval is None and infer_source_interval(frames, tz) is None:
+    if frames and minutes == 15 and options.source_interval is None and clock.infer_source_interval(frames, tz) is None:
         # Not one start at :15 or :45: 30-minute data (e.g. produced 30-minute GIS files); a 15-minute
         # grid would call every :15 and :45 missing. --source-interval 15 says otherwise.
         minutes = 30
@@ -173,11 +173,7 @@ def _local_expr(column: str, tz: str) -> pl.Expr:
 
 def _grid(frame: pl.DataFrame, tz: str, minutes: int) -> pl.DataFrame:
     """Every interval start of the covered range on the local clock, in order, with its index `i`."""
-    lo, hi = frame["interval_start"].min(), frame["interval_start"].max()
-    steps = pl.datetime_range(lo, hi, interval="15m", eager=True, time_zone="UTC").alias("interval_start")
-    grid = pl.DataFrame(steps.cast(frame.schema["interval_start"]))
-    grid = grid.filter(floor_local(pl.col("interval_start"), tz, minutes) == pl.col("interval_start"))
-    return grid.with_row_index("i")
+    return clock.grid(frame["interval_start"].min(), frame["interval_start"].max(), tz, minutes).with_row_index("i")
 
 
 def _ticks(grid: pl.DataFrame, tz: str) -> list[tuple[float, str]]:

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import polars as pl
 
 from gisgate.config import ConvertOptions
-from gisgate.model import floor_local
 from gisgate.render.gis import file_name
+from gisgate.transform.clock import floor_local
 from tests.conftest import SAMPLES
 
 

@@ -23,7 +23,8 @@ LAYERS = [
     {"commands"},
     {"gateway", "pipeline", "connectors"},
     {"report"},
-    {"sources", "transform", "render", "validate", "targets"},
+    {"sources", "render", "validate", "targets"},
+    {"transform"},  # the pure core: readers and writers both use its clock
     {"model", "config", "durable", "produced"},
     {"errors"},
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from gisgate.errors import Problem
-from gisgate.model import PREV, UNPRORATED, Column, floor_local, in_order, repeats, same_as_previous_any, with_previous
+from gisgate.model import PREV, UNPRORATED, Column, in_order, repeats, same_as_previous_any, with_previous
 from gisgate.sources._io import LINE
 
 FILE = "_file"
@@ -73,15 +73,6 @@ def clean_ids(frame: pl.DataFrame, columns: list[tuple[str, str]]) -> tuple[
     checks = [check for name, shown in columns
               for check in id_checks([(name, shown)])[: 2 if dirty[name] else 1]]
     return frame, checks
-
-
-def alignment_check(tz: str, minutes: int, shown: str) -> tuple[pl.Expr, str, pl.Expr]:
-    start = pl.col("interval_start")
-    local = start.dt.convert_time_zone(tz).dt.strftime("%Y-%m-%d %H:%M:%S")
-    return (
-        floor_local(start, tz, minutes) != start, shown,
-        pl.lit("interval start ") + local + pl.lit(f" is not on a {minutes}-minute boundary in {tz}"),
-    )
 
 
 def _same_as_previous(columns: list[str]) -> pl.Expr:

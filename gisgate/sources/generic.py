@@ -28,6 +28,7 @@ from gisgate.model import (
 )
 from gisgate.sources import _checks as chk
 from gisgate.sources._io import LINE, Head, head, json_frame, json_records, numbers, read_csv
+from gisgate.transform import clock
 
 PERIOD = "periodStart"
 AGENT_GIS = gis_columns(AGENT_COLUMNS)
@@ -181,7 +182,7 @@ def _iso_starts(frame: pl.DataFrame, tz: str) -> pl.Series | None:
     if starts.null_count():
         return None
     distinct = starts.unique().to_frame()
-    misaligned, _, _ = chk.alignment_check(tz, 15, PERIOD)
+    misaligned, _, _ = clock.misaligned(tz, 15, PERIOD)
     return None if distinct.select(misaligned.any()).item() else starts
 
 
@@ -199,7 +200,7 @@ def _parse_periods(frame: pl.DataFrame, options: ConvertOptions) -> tuple[pl.Dat
         (~has_offset & period.is_not_null(), PERIOD,
          pl.lit("no UTC offset in ") + period + pl.lit(": write e.g. 2024-11-03T01:00:00-04:00 or ...Z")),
         (has_offset & pl.col("interval_start").is_null(), PERIOD, pl.lit("not a timestamp: ") + period),
-        chk.alignment_check(options.tz, 15, PERIOD),
+        clock.misaligned(options.tz, 15, PERIOD),
     ]
     distinct = distinct.with_columns(
         pl.coalesce([pl.when(cond.fill_null(False)).then(reason) for cond, _, reason in start_checks])

@@ -26,6 +26,7 @@ from gisgate.config import ConvertOptions
 from gisgate.errors import ConfigError, InputError
 from gisgate.sources import _platform as P
 from gisgate.sources._io import LINE, Head
+from gisgate.transform import clock
 
 SNAPSHOT_TIME = ["timestamp", "snapshotTime", "asOf", "time"]
 
@@ -252,7 +253,7 @@ def _deltas(f: pl.DataFrame, o: ConvertOptions, warnings: list[str]) -> pl.DataF
         )
     handled = pl.col("d_totalHandled")
     out = d.select(
-        model.floor_local(pl.col("_at"), o.tz, step).alias("interval_start"),
+        clock.floor_local(pl.col("_at"), o.tz, step).alias("interval_start"),
         "service_id",
         pl.col("d_totalOffered").alias("offered"),
         handled.alias("handled"),
@@ -326,7 +327,7 @@ def _agent_deltas(f: pl.DataFrame, o: ConvertOptions) -> pl.DataFrame:
     ).filter(nxt["_at"].is_not_null())
     step = o.source_interval or o.interval
     rows = (
-        d.with_columns(model.floor_local(pl.col("_at"), o.tz, step).alias("interval_start"))
+        d.with_columns(clock.floor_local(pl.col("_at"), o.tz, step).alias("interval_start"))
         .group_by("interval_start", *keys)
         .agg(pl.col(list(AGENT_STATS)).sum())
         .with_columns(

@@ -17,6 +17,7 @@ from gisgate.errors import InputError, Problem
 from gisgate.model import UTC_TIME, Batch, check
 from gisgate.sources import _checks as chk
 from gisgate.sources._io import LINE, Head, numbers, read_csv
+from gisgate.transform import clock
 
 REQUIRED = ["serviceName", "serviceNumber", "date", "period", "receivedCalls", "handledCalls",
             "avgTalkTime", "avgACWTime"]
@@ -123,7 +124,7 @@ def _to_utc(frame: pl.DataFrame, options: ConvertOptions) -> tuple[pl.DataFrame,
     checks += chk.id_checks([("serviceNumber", "serviceNumber")])
     bad = chk.collect(checks, frame)
     if bad.is_empty():
-        aligned = chk.alignment_check(zone, 15, "period")
+        aligned = clock.misaligned(zone, 15, "period")
         bad = chk.collect([aligned], frame)
     return frame.rename({"serviceNumber": "service_id"}), bad
 

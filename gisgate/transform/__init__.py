@@ -1,6 +1,7 @@
 """Pure frame → frame functions: no files, no clock, no network.
 
-intervals.py   local-clock bucketing, alignment, roll-up 15 → 30
+clock.py       the ACD's local clock: bucketing, the interval grid, alignment, the 15 → 30 decision
+intervals.py   rolling 15-minute rows up to 30 minutes
 split.py       cutting spans at interval boundaries (vectorised)
 contacts.py    CONTACTS → QUEUE_INTERVALS and per agent × queue contact metrics
 states.py      STATE_EVENTS → spans → per agent × interval state seconds

@@ -13,8 +13,10 @@ from datetime import datetime
 
 import polars as pl
 
-from gisgate.model import QUEUE_INTERVALS, UTC_TIME, floor_local
-from gisgate.transform.split import US, floor_for, seconds, split
+from gisgate.model import QUEUE_INTERVALS
+from gisgate.transform import clock
+from gisgate.transform.clock import floor_for
+from gisgate.transform.split import US, seconds, split
 
 OFFERED = ["answered", "abandoned", "missed"]
 HANDLED = ["answered", "outbound"]  # what an agent handles
@@ -93,11 +95,11 @@ def queue_intervals(
     all_services = sorted(set(facts["service_id"].unique().to_list()) | set(services))
     if covered[0] is None or not all_services:
         return pl.DataFrame(schema=QUEUE_INTERVALS).drop("blocked", "sl_threshold_s", "max_in_queue")
-    grid = _grid(covered[0], covered[1], tz, minutes).join(
+    starts = clock.grid(covered[0], covered[1], tz, minutes).join(
         pl.DataFrame({"service_id": all_services}, schema={"service_id": pl.String}), how="cross"
     )
     out = (
-        grid.join(
+        starts.join(
             facts.group_by("interval_start", "service_id").agg(pl.all().sum()),
             on=["interval_start", "service_id"],
             how="left",
@@ -117,14 +119,6 @@ def queue_intervals(
         .with_columns(pl.col(c).cast(QUEUE_INTERVALS[c]) for c in cols)
         .sort("interval_start", "service_id")
     )
-
-
-def _grid(first: datetime, last: datetime, tz: str, minutes: int) -> pl.DataFrame:
-    """Every interval start from the one holding `first` to the one holding `last`."""
-    ends = pl.DataFrame({"t": [first, last]}, schema={"t": UTC_TIME}).select(floor_local(pl.col("t"), tz, minutes))["t"]
-    return pl.DataFrame(
-        {"interval_start": pl.datetime_range(ends[0], ends[1], f"{minutes}m", eager=True, time_zone="UTC")}
-    ).with_columns(pl.col("interval_start").cast(UTC_TIME))
 
 
 def agent_contacts(contacts: pl.DataFrame | pl.LazyFrame, tz: str, minutes: int) -> pl.DataFrame:

@@ -1,41 +1,10 @@
-"""Interval arithmetic on the ACD's local clock.
-
-An interval is identified by its UTC start instant. Its boundaries are on the local clock of the
-ACD's IANA zone, so in Asia/Kathmandu (+05:45) 10:00 local is 04:15 UTC, and on the fall-back day
-in America/New_York there are two different 01:00 intervals (05:00Z and 06:00Z).
-"""
+"""Rolling 15-minute interval rows up to 30 minutes on the ACD's local clock (see clock.py)."""
 
 from __future__ import annotations
 
 import polars as pl
 
-from gisgate.model import floor_local
-
-__all__ = ["floor_local", "is_aligned", "local_minute_of_day"]
-
-
-def local_minute_of_day(utc: pl.Expr, tz: str) -> pl.Expr:
-    local = utc.dt.convert_time_zone(tz)
-    return local.dt.hour().cast(pl.Int32) * 60 + local.dt.minute().cast(pl.Int32)
-
-
-def is_aligned(utc: pl.Expr, tz: str, minutes: int) -> pl.Expr:
-    """True where the instant is exactly on a local-clock interval boundary."""
-    return floor_local(utc, tz, minutes) == utc
-
-
-def infer_source_interval(frames: list[pl.DataFrame | None], tz: str) -> int | None:
-    """15 when any interval starts at local :15 or :45; otherwise None (the data cannot tell).
-
-    Gaps between starts prove nothing (a quiet queue has gaps), so 30-minute input is never
-    guessed: it is declared with --source-interval 30.
-    """
-    # A few hundred distinct starts among millions of rows: test each once (zone lookups are dear).
-    parts = [f.select(pl.col("interval_start").unique()) for f in frames if f is not None and not f.is_empty()]
-    if not parts:
-        return None
-    off_half_hour = pl.concat(parts).select((~is_aligned(pl.col("interval_start"), tz, 30)).any()).item()
-    return 15 if off_half_hour else None
+from gisgate.transform.clock import floor_local
 
 
 def roll_up_queue(frame: pl.DataFrame, tz: str, minutes: int) -> pl.DataFrame:

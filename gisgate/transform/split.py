@@ -11,37 +11,11 @@ first interval start by whole intervals in UTC lands on every later boundary, DS
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime, timedelta
-
 import polars as pl
 
-from gisgate.model import floor_local
+from gisgate.transform.clock import floor_for
 
 US = 1_000_000  # microseconds per second
-
-
-def floor_for(tz: str, minutes: int, first: datetime | None, last: datetime | None) -> Callable[[pl.Expr], pl.Expr]:
-    """`floor_local` for instants between `first` and `last`, as a plain UTC truncation when it can be.
-
-    The local interval start is t − ((t + offset) mod step). When the zone's offset is a multiple of
-    15 minutes and the same modulo the interval over the whole range (New York's −4 h/−5 h, Kathmandu's
-    +5:45, UTC...), that is truncate(t + c) − c with one constant c: no time-zone conversion per row.
-    Otherwise (Lord Howe's half-hour DST with 30-minute intervals) the exact `floor_local` is used.
-    """
-    if first is None or last is None:
-        return lambda e: floor_local(e, tz, minutes)
-    grid = pl.datetime_range(
-        first - timedelta(days=1), last + timedelta(days=1), "15m", time_zone="UTC", eager=True
-    ).dt.truncate("15m")
-    offsets = (
-        grid.dt.convert_time_zone(tz).dt.replace_time_zone(None) - grid.dt.replace_time_zone(None)
-    ).dt.total_seconds() // 60
-    residues = set((offsets % minutes).unique().to_list())
-    if len(residues) != 1 or ((offsets % 15) != 0).any():
-        return lambda e: floor_local(e, tz, minutes)
-    c = pl.duration(minutes=residues.pop())
-    return lambda e: (e + c).dt.truncate(f"{minutes}m") - c
 
 
 def split(frame: pl.LazyFrame | pl.DataFrame, start: str, end: str, tz: str, minutes: int) -> pl.LazyFrame:

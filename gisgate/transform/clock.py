@@ -1,0 +1,140 @@
+"""The ACD's clock: every rule about local-clock intervals, in one place.
+
+An interval is identified by its UTC start instant. Its boundaries are on the local clock of the
+ACD's IANA zone, so in Asia/Kathmandu (+05:45) 10:00 local is 04:15 UTC, and on the fall-back day
+in America/New_York there are two different 01:00 intervals (05:00Z and 06:00Z).
+
+    floor_local(expr, tz, minutes)       the UTC start of the local interval holding each instant
+    floor_for(tz, minutes, first, last)  the same, as a plain UTC truncation where the zone allows
+    is_aligned / misaligned(...)         whether starts are on a local boundary (and the row rule)
+    grid(first, last, tz, minutes)       every interval start between two instants
+    source_interval(...)                 the input's granularity: declared, told, or inferred
+    roll_up_from(...)                    whether 15 → 30 minutes is needed (30 → 15 is refused)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from gisgate.errors import ConfigError, InputError
+from gisgate.model import UTC_TIME
+
+
+def floor_local(utc: pl.Expr, tz: str, minutes: int) -> pl.Expr:
+    """The UTC start of the local-clock interval containing each instant.
+
+    Subtracting the local minutes past the boundary (rather than flooring the local wall-clock
+    time and converting back) keeps the repeated fall-back hour unambiguous: the offset is the
+    same for the instant and its interval start, because DST changes happen on the hour (and on
+    the half hour in Australia/Lord_Howe), which is always an interval boundary.
+    """
+    local = utc.dt.convert_time_zone(tz)
+    past = (
+        (local.dt.minute().cast(pl.Int64) % minutes) * 60_000_000
+        + local.dt.second().cast(pl.Int64) * 1_000_000
+        + local.dt.microsecond().cast(pl.Int64)
+    )
+    return utc - pl.duration(microseconds=past)
+
+
+def floor_for(tz: str, minutes: int, first: datetime | None, last: datetime | None) -> Callable[[pl.Expr], pl.Expr]:
+    """`floor_local` for instants between `first` and `last`, as a plain UTC truncation when it can be.
+
+    The local interval start is t − ((t + offset) mod step). When the zone's offset is a multiple of
+    15 minutes and the same modulo the interval over the whole range (New York's −4 h/−5 h, Kathmandu's
+    +5:45, UTC...), that is truncate(t + c) − c with one constant c: no time-zone conversion per row.
+    Otherwise (Lord Howe's half-hour DST with 30-minute intervals) the exact `floor_local` is used.
+    """
+    if first is None or last is None:
+        return lambda e: floor_local(e, tz, minutes)
+    steps = pl.datetime_range(
+        first - timedelta(days=1), last + timedelta(days=1), "15m", time_zone="UTC", eager=True
+    ).dt.truncate("15m")
+    offsets = (
+        steps.dt.convert_time_zone(tz).dt.replace_time_zone(None) - steps.dt.replace_time_zone(None)
+    ).dt.total_seconds() // 60
+    residues = set((offsets % minutes).unique().to_list())
+    if len(residues) != 1 or ((offsets % 15) != 0).any():
+        return lambda e: floor_local(e, tz, minutes)
+    c = pl.duration(minutes=residues.pop())
+    return lambda e: (e + c).dt.truncate(f"{minutes}m") - c
+
+
+def local_minute_of_day(utc: pl.Expr, tz: str) -> pl.Expr:
+    local = utc.dt.convert_time_zone(tz)
+    return local.dt.hour().cast(pl.Int32) * 60 + local.dt.minute().cast(pl.Int32)
+
+
+def is_aligned(utc: pl.Expr, tz: str, minutes: int) -> pl.Expr:
+    """True where the instant is exactly on a local-clock interval boundary."""
+    return floor_local(utc, tz, minutes) == utc
+
+
+def misaligned(tz: str, minutes: int, shown: str) -> tuple[pl.Expr, str, pl.Expr]:
+    """The row rule for `interval_start`: (is wrong, column shown, reason), as the sources' checks take it."""
+    start = pl.col("interval_start")
+    local = start.dt.convert_time_zone(tz).dt.strftime("%Y-%m-%d %H:%M:%S")
+    return (
+        ~is_aligned(start, tz, minutes), shown,
+        pl.lit("interval start ") + local + pl.lit(f" is not on a {minutes}-minute boundary in {tz}"),
+    )
+
+
+def grid(first: datetime, last: datetime, tz: str, minutes: int) -> pl.DataFrame:
+    """Every local-clock interval start from the one holding `first` to the one holding `last`, in order.
+
+    Walked in 15-minute UTC steps (every zone's offset is a multiple of 15 minutes) and kept where a
+    step starts an interval on the local clock: a fall-back day has both 01:00 intervals, a
+    spring-forward day no 02:00."""
+    ends = pl.DataFrame({"t": [first, last]}, schema={"t": UTC_TIME}).select(floor_local(pl.col("t"), tz, minutes))["t"]
+    steps = pl.datetime_range(ends[0], ends[1], "15m", eager=True, time_zone="UTC").cast(UTC_TIME)
+    return pl.DataFrame({"interval_start": steps}).filter(is_aligned(pl.col("interval_start"), tz, minutes))
+
+
+def infer_source_interval(frames: list[pl.DataFrame | None], tz: str) -> int | None:
+    """15 when any interval starts at local :15 or :45; otherwise None (the data cannot tell).
+
+    Gaps between starts prove nothing (a quiet queue has gaps), so 30-minute input is never
+    guessed: it is declared with --source-interval 30.
+    """
+    # A few hundred distinct starts among millions of rows: test each once (zone lookups are dear).
+    parts = [f.select(pl.col("interval_start").unique()) for f in frames if f is not None and not f.is_empty()]
+    if not parts:
+        return None
+    off_half_hour = pl.concat(parts).select((~is_aligned(pl.col("interval_start"), tz, 30)).any()).item()
+    return 15 if off_half_hour else None
+
+
+def source_interval(frames: list[pl.DataFrame | None], tz: str, declared: int | None, told: int | None,
+                    output: int) -> int:
+    """The input's interval length: `--source-interval`, else what the source says, else inferred,
+    else the output's. 30-minute data must start on :00 / :30 local (InputError otherwise)."""
+    source = declared or told or infer_source_interval(frames, tz) or output
+    if source == 30:
+        _aligned_to_half_hours(frames, tz)
+    return source
+
+
+def roll_up_from(source: int, output: int) -> bool:
+    """True when `source`-minute data must be rolled up to `output` minutes; splitting is refused."""
+    if source > output:
+        raise ConfigError(
+            f"the input has {source}-minute intervals; they cannot be split into {output}-minute "
+            f"ones (pass --interval {source}, or re-export the data at {output} minutes)"
+        )
+    return source < output
+
+
+def _aligned_to_half_hours(frames: list[pl.DataFrame | None], tz: str) -> None:
+    """30-minute data (declared, or written as 30-minute files) must start on :00 / :30 local."""
+    starts = [f.select(pl.col("interval_start").unique()) for f in frames if f is not None]
+    starts = pl.concat(starts).unique().filter(~is_aligned(pl.col("interval_start"), tz, 30)).sort(
+        "interval_start") if starts else None
+    if starts is not None and starts.height:
+        shown = ", ".join(t.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M") for t in starts["interval_start"][:5])
+        raise InputError(f"{starts.height} interval start(s) are not on a 30-minute boundary in {tz} ({shown}); "
+                         "30-minute data starts at :00 and :30 (for 15-minute input leave out --source-interval 30)")
