@@ -295,10 +295,7 @@ class Output:
     interval_start: object | None = None  # UTC datetime of the interval (GIS files)
 
 
-# --- Bulk contact import rules (domain §3.1, §3.5) ---------------------------------------------
-# Shared by the renderers (checked before anything is written) and by `gisgate validate`; both
-# apply them to a frame of strings named like the import file's columns plus `_line` (and
-# optionally `_file`), so a rule is written once.
+# --- Bulk contact import fields (domain §3.1, §3.5); their row rules are in validate/rows.py ----------
 
 METADATA_PREFIX = "metadata."
 RECORDING_EXTENSIONS = ("opus", "spx", "wav", "webm", "webma", "webmv", "wmv")
@@ -318,121 +315,9 @@ MAX_METADATA_VALUE = 2056
 AGENT_FORMS = "a WFO person id (digits), an AD login (domain\\user) or an e-mail address"
 
 
-def _rule(column: str, reason: pl.Expr) -> pl.Expr:
-    return pl.struct(pl.lit(column).alias("column"), reason.cast(S).alias("reason"))
-
-
-def _quoted(c: str) -> pl.Expr:
-    return pl.lit("'") + pl.col(c) + pl.lit("'")
-
-
-def _too_long(c: str, limit: int, what: str = "") -> pl.Expr:
-    n = pl.col(c).str.len_chars()
-    return pl.when(n > limit).then(pl.lit(what) + n.cast(S) + pl.lit(f" characters, at most {limit} allowed"))
-
-
-def _run_rules(frame: pl.DataFrame, rules: list[pl.Expr]) -> pl.DataFrame:
-    """Evaluate rules row-wise; one (`_file`, `_line`, column, reason) row per broken rule."""
-    empty = pl.DataFrame(schema={"_file": S, "_line": pl.Int64, "column": S, "reason": S})
-    if not rules or frame.is_empty():
-        return empty
-    file = pl.col("_file") if "_file" in frame.columns else pl.lit("", S)
-    out = (
-        frame.select(file.alias("_file"), pl.col("_line"), pl.concat_list(rules).alias("p"))
-        .explode("p").unnest("p").filter(pl.col("reason").is_not_null())
-    )
-    return out.select(empty.columns)
-
-
 def blank_to_null(frame: pl.DataFrame) -> pl.DataFrame:
     """Empty strings mean "unknown" in these files (§3.2); make them null so rules see one thing."""
     return frame.with_columns(
         pl.when(pl.col(c).str.len_chars() > 0).then(pl.col(c)).alias(c)
         for c, t in frame.schema.items() if t == S and not c.startswith("_")
     )
-
-
-def contact_row_problems(frame: pl.DataFrame) -> pl.DataFrame:
-    """Every §3.1 rule a CONTACT row breaks. `frame`: CONTACT columns as strings, blanks null."""
-    has = set(frame.columns)
-    rules: list[pl.Expr] = []
-    agent = pl.col("AgentId") if "AgentId" in has else pl.lit(None, S)
-    rules.append(_rule("AgentId", pl.when(agent.is_null()).then(pl.lit(f"required: {AGENT_FORMS}"))
-                       .when(~agent.str.contains(r"^\d+$|\\|@")).then(
-                           pl.lit("'") + agent + pl.lit(f"' is not {AGENT_FORMS}"))))
-    rec1 = pl.col("Recording1") if "Recording1" in has else pl.lit(None, S)
-    rules.append(_rule("Recording1", pl.when(rec1.is_null()).then(
-        pl.lit("required: the file name of the contact's audio recording"))))
-    for c, limit in MAX_LENGTH.items():
-        if c in has:
-            rules.append(_rule(c, _too_long(c, limit, "is ")))
-    for c in KEY_FIELDS:
-        if c in has:
-            ext = pl.col(c).str.extract(r"\.([^.\\/]+)$").str.to_lowercase()
-            rules.append(_rule(c, pl.when(pl.col(c).is_not_null() & ~ext.is_in(RECORDING_EXTENSIONS).fill_null(False))
-                               .then(_quoted(c) + pl.lit(": media type must be one of "
-                                                         + ", ".join(RECORDING_EXTENSIONS)))))
-    for c in EPOCH_FIELDS:
-        if c in has:
-            rules.append(_rule(c, pl.when(~pl.col(c).str.contains(r"^\d{1,18}$"))
-                               .then(_quoted(c) + pl.lit(" is not epoch milliseconds (digits only)"))))
-    if "Recording2Offset" in has:
-        rules.append(_rule("Recording2Offset", pl.when(~pl.col("Recording2Offset").str.contains(r"^-?\d{1,18}$"))
-                           .then(_quoted("Recording2Offset") + pl.lit(" is not a whole number of milliseconds"))))
-    if "Direction" in has:
-        rules.append(_rule("Direction", pl.when(~pl.col("Direction").is_in(["0", "1"]))
-                           .then(_quoted("Direction") + pl.lit(" must be 0 (inbound) or 1 (outbound)"))))
-    for c in sorted(has):
-        if c.startswith(METADATA_PREFIX):
-            name = c[len(METADATA_PREFIX):]
-            if not name or len(name) > MAX_METADATA_NAME:
-                rules.append(_rule(c, pl.when(pl.col(c).is_not_null()).then(pl.lit(
-                    f"metadata name is {len(name)} characters, it must be 1 to {MAX_METADATA_NAME}"))))
-            rules.append(_rule(c, _too_long(c, MAX_METADATA_VALUE, "metadata value is ")))
-    audio = [c for c in KEY_FIELDS[:4] if c in has]
-    if audio:
-        keys = pl.concat_list([pl.col(c) for c in audio]).list.drop_nulls().list.unique(maintain_order=True)
-        audios = keys.list.eval(pl.element().filter(
-            pl.element().str.extract(r"\.([^.]+)$").str.to_lowercase().is_in(AUDIO_EXTENSIONS)))
-        rules.append(_rule(audio[0], pl.when(audios.list.len() > 1).then(
-            pl.lit("only one audio file per contact, found ") + audios.list.len().cast(S)
-            + pl.lit(": ") + audios.list.join(", "))))
-    return _run_rules(frame, rules)
-
-
-def missing_media(frame: pl.DataFrame, available: set[str] | frozenset[str]) -> pl.DataFrame:
-    """A problem for every media key the rows reference that is not among `available`."""
-    rules = [
-        _rule(c, pl.when(pl.col(c).is_not_null() & ~pl.col(c).is_in(sorted(available)))
-              .then(_quoted(c) + pl.lit(" is not in the upload (no such media file)")))
-        for c in KEY_FIELDS if c in frame.columns
-    ]
-    return _run_rules(frame, rules)
-
-
-def text_row_problems(frame: pl.DataFrame) -> pl.DataFrame:
-    """Every §3.5 rule a TEXTCONTACT row breaks. `frame`: TEXTCONTACT columns as strings, blanks null."""
-    has = set(frame.columns)
-    col = {c: (pl.col(c) if c in has else pl.lit(None, S)) for c in ("textType", "filename", "time", "username")}
-    rules = [
-        _rule("textType", pl.when(col["textType"].is_null()).then(pl.lit("required: " + ", ".join(TEXT_TYPES)))
-              .when(~col["textType"].is_in(TEXT_TYPES)).then(
-                  pl.lit("'") + col["textType"] + pl.lit("' is not one of " + ", ".join(TEXT_TYPES)))),
-        _rule("filename", pl.when(col["filename"].is_null()).then(pl.lit("required: the .txt file of the text"))
-              .when(~col["filename"].str.to_lowercase().str.ends_with(".txt")).then(
-                  pl.lit("'") + col["filename"] + pl.lit("' must be a .txt file"))),
-        _rule("time", pl.when(col["time"].is_null()).then(pl.lit("required: the start, epoch milliseconds"))
-              .when(~col["time"].str.contains(r"^\d{1,18}$")).then(
-                  pl.lit("'") + col["time"] + pl.lit("' is not epoch milliseconds (digits only)"))),
-        _rule("username", pl.when(col["username"].is_null()).then(pl.lit("required: the agent's login"))),
-    ]
-    if "metadata" in has:
-        bad = pl.col("metadata").str.split("|").list.eval(pl.element().filter(~pl.element().str.contains("=")))
-        rules.append(_rule("metadata", pl.when(bad.list.len() > 0).then(
-            pl.lit("'") + bad.list.first() + pl.lit("' is not name=value (metadata is name=value|name=value)"))))
-    return _run_rules(frame, rules)
-
-
-def problems(frame: pl.DataFrame, file: str = "") -> list[Problem]:
-    """Rows of (`_file`, `_line`, column, reason) as sorted Problems (`file` when `_file` is empty)."""
-    return sorted(Problem(f or file, line, column, reason) for f, line, column, reason in frame.iter_rows())

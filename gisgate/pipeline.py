@@ -13,27 +13,23 @@ import tempfile
 import traceback
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import polars as pl
 
-from gisgate import durable, sources, transform
+from gisgate import durable, render, sources, transform
 from gisgate import report as reports
 from gisgate.config import ConvertOptions, Report
 from gisgate.errors import ConfigError, InputError, Problem, TransientDeliveryError
 from gisgate.model import Batch, Output
-from gisgate.produced import OUTPUTS
-from gisgate.render import contact as render_contact
-from gisgate.render import cwfm as render_cwfm
-from gisgate.render import gis as render_gis
-from gisgate.render import rtstate as render_rtstate
-from gisgate.render import textcontact as render_textcontact
-from gisgate.render import whit as render_whit
 from gisgate.transform import clock, intervals
+from gisgate.validate import rows
 
 # --- bulk contact import (domain §3): outputs with no intervals; media travel with their data file.
-CONTACT_RENDERERS = {"contact": render_contact, "textcontact": render_textcontact}
+ROW_RULES = {"recordings": lambda strings, batch, o: rows.recordings(strings, batch),
+             "text_contacts": lambda strings, batch, o: rows.text_contacts(strings, batch,
+                                                                           o.contacts.text_format == "csv")}
 CONTACT_SOURCES = ("contacts", "textcontacts")
 
 
@@ -48,37 +44,20 @@ class Conversion:
     rejected: list[Problem] = field(default_factory=list)  # rows left out (only with options.rejects)
 
     def outputs(self) -> Iterator[Output]:
-        b, o = self.batch, self.options
-        if o.to == "gis":
-            yield from render_gis.render_pairs(b.queue_intervals, b.agent_intervals, o, b.key_ordered)
-        elif o.to == "whit":
-            yield from render_whit.render(b.queue_intervals, o)
-        elif o.to in CONTACT_RENDERERS:  # media / bodies first, the data file last (sending order)
-            yield from CONTACT_RENDERERS[o.to].render(b, o)
-        elif o.to == "cwfm":
-            yield from render_cwfm.render(b, o)
-        elif o.to == "rtstate":
-            yield from render_rtstate.render(b, o)
+        """Every output, in sending order (a contact batch's media before its data file)."""
+        yield from render.get(self.options.to).render(self.batch, self.options)
 
     def output_count(self) -> int:
         """How many files `outputs()` will yield (for a progress bar; nothing is rendered)."""
-        b, to = self.batch, self.options.to
-        if to == "gis":
-            return sum(f["interval_start"].n_unique() for f in (b.queue_intervals, b.agent_intervals) if f is not None)
-        if to == "whit":
-            return 1
-        return 1 + len(b.media)  # the data file and, at most, every media file or body
+        return render.get(self.options.to).count(self.batch, self.options)
 
     def summary(self) -> dict:
-        if self.options.to in CONTACT_RENDERERS:
-            frame = self.batch.recordings if self.options.to == "contact" else self.batch.text_contacts
-            bad = {(p.file, p.line) for p in self.rejected}
-            origin = ["origin_file", "origin_line"]
-            kept = 0 if frame is None else frame.select(origin).join(
-                pl.DataFrame(list(bad), schema=frame.select(origin).schema, orient="row"), on=origin, how="anti"
-            ).height
+        rows_of = getattr(render.get(self.options.to), "ROWS", None)
+        if rows_of:  # bulk contact import: the batch holds the rows kept
+            frame = getattr(self.batch, rows_of)
             return {"inputs": [str(p) for p in self.inputs], "to": self.options.to,
-                    "contacts": kept, "rejected": len(bad),
+                    "contacts": 0 if frame is None else frame.height,
+                    "rejected": len({(p.file, p.line) for p in self.rejected}),
                     "media": len(self.batch.media), "warnings": list(self.warnings)}
         q, a = self.batch.queue_intervals, self.batch.agent_intervals
         frames = [f for f in (q, a) if f is not None]
@@ -112,32 +91,17 @@ def convert(paths: list[Path], options: ConvertOptions) -> Conversion:
 
     Raises InputError listing every problem of every input, ConfigError for impossible options.
     """
-    if options.to not in OUTPUTS:
-        raise ConfigError(f"unknown output {options.to!r}; known outputs: {', '.join(OUTPUTS)}")
+    renderer = render.get(options.to)
     batch = _read(paths, options)
-    if options.to in CONTACT_RENDERERS:
-        return _contact_conversion(batch, options, paths)
+    rows_of = getattr(renderer, "ROWS", None)
+    if rows_of:
+        return _row_conversion(batch, options, paths, renderer, rows_of)
     batch = transform.derive(batch, options)
     batch = _to_interval_length(batch, options)
-    warnings = list(batch.warnings)
-    if options.to == "gis" and batch.queue_intervals is None and batch.agent_intervals is None:
-        raise InputError("nothing to convert: the input holds no interval data", ", ".join(map(str, paths)))
-    if options.to == "rtstate" and batch.state_events is None:
-        raise InputError("real-time states need agent state events; the input has none", ", ".join(map(str, paths)))
-    if options.to == "cwfm" and batch.queue_intervals is None and batch.state_events is None:
-        raise InputError("Cloud Connect bodies need queue intervals or agent state events; the input has neither",
-                         ", ".join(map(str, paths)))
-    if options.to == "whit":
-        if batch.queue_intervals is None:
-            raise InputError("WHIT needs service (queue) data; the input holds agent data only",
-                             ", ".join(map(str, paths)))
-        lost = render_whit.lost_seconds(batch.queue_intervals)
-        if lost["talk_and_acw"] or lost["answer_delay"]:
-            warnings.append(
-                f"WHIT cannot carry {lost['talk_and_acw']:.3f} s of talk/hold/ACW on intervals with no handled "
-                f"contact and {lost['answer_delay']:.3f} s of answer delay on intervals with none answered"
-            )
-    return Conversion(batch, options, list(paths), warnings)
+    reason = renderer.missing(batch)
+    if reason:
+        raise InputError(reason, ", ".join(map(str, paths)))
+    return Conversion(batch, options, list(paths), [*batch.warnings, *renderer.warnings(batch)])
 
 
 def convert_input(path: str, options: list[ConvertOptions], report: Report | None = None) -> tuple[str, object]:
@@ -168,13 +132,24 @@ def convert_input(path: str, options: list[ConvertOptions], report: Report | Non
                        *traceback.format_exc().splitlines()[-6:]]
 
 
-def _contact_conversion(batch: Batch, options: ConvertOptions, paths: list[Path]) -> Conversion:
-    """Check every contact row now; any problem rejects the input unless --rejects keeps the good rows."""
-    rejected = CONTACT_RENDERERS[options.to].rejected(batch, options)
+def _row_conversion(batch: Batch, options: ConvertOptions, paths: list[Path], renderer, rows_of: str) -> Conversion:
+    """Bulk contacts: check every row against every rule now; any problem rejects the input, unless
+    --rejects keeps the good rows (the bad ones leave the batch here)."""
+    reason = renderer.missing(batch)
+    if reason:
+        raise InputError(reason, ", ".join(map(str, paths)))
+    frame = getattr(batch, rows_of)
+    rejected = ROW_RULES[rows_of](renderer.fields(batch), batch, options)
     if rejected and options.rejects is None:
         raise InputError(rejected)
+    if not rejected and frame.is_empty():
+        raise InputError(f"no {renderer.NOUN} to import")
     warnings = list(batch.warnings)
     if rejected:
+        bad = pl.DataFrame([(p.file, p.line) for p in rejected], schema={"origin_file": pl.String,
+                           "origin_line": pl.Int64}, orient="row")
+        batch = replace(batch, **{rows_of: frame.join(bad, on=["origin_file", "origin_line"], how="anti",
+                                                         nulls_equal=True)})
         warnings.append(f"{len({(p.file, p.line) for p in rejected})} row(s) rejected, written to {options.rejects}")
     return Conversion(batch, options, list(paths), warnings, rejected)
 

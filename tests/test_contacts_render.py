@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from gisgate import pipeline
 from gisgate.config import ConvertOptions
 from gisgate.errors import InputError
-from gisgate.render import contact, textcontact
-from gisgate.sources import contacts, textcontacts
+from gisgate.render import textcontact
+from gisgate.sources import textcontacts
 
 HEADER = "AgentId,ContactStartTimeMs,Recording1"
 
@@ -30,7 +30,7 @@ def upload(folder: Path, rows: str, media: dict[str, bytes] | None = None, heade
 
 def outputs(paths: list[Path], **options) -> list:
     o = ConvertOptions(source="contacts", to="contact", **options)
-    return list(contact.render(contacts.read(paths, o), o))
+    return list(pipeline.convert(paths, o).outputs())
 
 
 def problems(paths: list[Path], **options) -> list[str]:
@@ -197,7 +197,7 @@ def text_upload(folder: Path, rows: str, header: str = TEXT_HEADER, bodies: dict
 
 def text_outputs(paths: list[Path], **options) -> list:
     o = ConvertOptions(source="textcontacts", to="textcontact", **options)
-    return list(textcontact.render(textcontacts.read(paths, o), o))
+    return list(pipeline.convert(paths, o).outputs())
 
 
 def text_problems(paths: list[Path], **options) -> list[str]:

@@ -38,7 +38,7 @@ def test_lines_match_a_plain_reference_for_any_chunking(rows, chunk):
         schema_overrides={"interval_start": pl.Datetime("us", "UTC")},
     )
     with mock.patch.object(gis, "CHUNK_ROWS", chunk):  # rows formatted at a time
-        outputs = list(gis.render(frame, "agent", ConvertOptions(tz="America/New_York")))
+        outputs = list(gis.render_frame(frame, "agent", ConvertOptions(tz="America/New_York")))
 
     expected: dict[int, list[str]] = {}
     for r in sorted(rows, key=lambda r: (r[0], r[1])):

@@ -1,5 +1,12 @@
 """Rendering: canonical frames → files' names and bytes. Pure: no clock, no file writes.
 
+`RENDERERS` maps each output kind to its module (`get(kind)`), and every renderer module offers the
+same four functions: `render(batch, options)` yields the outputs in sending order; `count(batch,
+options)` says how many (for a progress bar); `missing(batch)` names what the batch lacks for this
+output (None when nothing); `warnings(batch)` what the output cannot carry. Bulk-contact renderers
+(`ROWS` names the batch frame they write row for row) also offer `fields(batch)`: the rows as the
+import file will hold them, which the row rules in `validate.rows` check before anything is rendered.
+
 File names and header lines come from jinja2 templates (`templates/`, shipped inside the package),
 read through one environment built here on purpose: StrictUndefined (a missing value is an error,
 never an empty string), no autoescaping, trailing newlines kept. Data lines are built by polars
@@ -9,15 +16,34 @@ expressions (`number`), because a Python loop per row would be the slowest part 
 from __future__ import annotations
 
 import functools
+import importlib
 import math
 from datetime import timedelta
 from pathlib import Path
+from types import ModuleType
 
 import jinja2
 import polars as pl
 
+from gisgate.errors import ConfigError
+
+RENDERERS = {
+    "gis": "gisgate.render.gis",
+    "whit": "gisgate.render.whit",
+    "contact": "gisgate.render.contact",
+    "textcontact": "gisgate.render.textcontact",
+    "cwfm": "gisgate.render.cwfm",
+    "rtstate": "gisgate.render.rtstate",
+}
 DECIMALS = {"count": 3, "seconds": 3, "percent": 2}
 NEWLINES = {"crlf": "\r\n", "lf": "\n"}
+
+
+def get(kind: str) -> ModuleType:
+    """The renderer module of output `kind`."""
+    if kind not in RENDERERS:
+        raise ConfigError(f"unknown output {kind!r}; known outputs: {', '.join(RENDERERS)}")
+    return importlib.import_module(RENDERERS[kind])
 
 
 def templates_dir() -> Path:

@@ -11,7 +11,6 @@ from datetime import datetime
 import polars as pl
 
 from gisgate.config import ConvertOptions
-from gisgate.errors import InputError, Problem
 from gisgate.model import Media
 
 MAX_KEY = 128  # §3.1: recording keys are at most 128 characters
@@ -50,20 +49,6 @@ def rename_media(keys: list[str], batch: str) -> dict[str, str]:
         taken.add(name.casefold())
         out[key] = name
     return out
-
-
-def split(strings: pl.DataFrame, found: list[Problem], options: ConvertOptions,
-          what: str) -> tuple[pl.DataFrame, list[Problem]]:
-    """Good rows and all problems; without a rejects file any problem rejects the whole batch."""
-    found = sorted(set(found))
-    if found and options.rejects is None:
-        raise InputError(found)
-    bad = pl.DataFrame([(p.file, p.line) for p in found], schema={"_file": pl.String, "_line": pl.Int64},
-                       orient="row")
-    good = strings.join(bad, on=["_file", "_line"], how="anti", nulls_equal=True)
-    if good.is_empty() and not found:
-        raise InputError(f"no {what} to import")
-    return good, found
 
 
 def drop_empty(frame: pl.DataFrame, keep: list[str]) -> pl.DataFrame:

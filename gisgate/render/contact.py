@@ -23,7 +23,7 @@ import polars as pl
 
 from gisgate import model
 from gisgate.config import ConvertOptions
-from gisgate.errors import InputError, Problem
+from gisgate.errors import InputError
 from gisgate.model import Batch, Output
 from gisgate.produced import CONTACT_PREFIX
 from gisgate.render import _batch
@@ -69,19 +69,32 @@ def _empty() -> pl.DataFrame:
     return pl.DataFrame(schema=model.RECORDINGS)
 
 
-def rejected(batch: Batch, options: ConvertOptions) -> list[Problem]:
-    """Every problem of the batch's rows (read-time problems, §3.1 rules, missing media), sorted."""
-    strings = _fields(batch.recordings if batch.recordings is not None else _empty())
-    found = model.contact_row_problems(strings).vstack(model.missing_media(strings, set(batch.media)))
-    return sorted(set(batch.row_problems) | set(model.problems(found)))
+ROWS = "recordings"  # written row for row: no intervals are derived
+NOUN = "recorded contacts"
+
+
+def count(batch: Batch, options: ConvertOptions) -> int:
+    return 1 + len(batch.media)  # the data file and, at most, every media file or body
+
+
+def missing(batch: Batch) -> str | None:
+    return "no recorded contacts in the input (use --from contacts)" if batch.recordings is None else None
+
+
+def warnings(batch: Batch) -> list[str]:
+    return []
+
+
+def fields(batch: Batch) -> pl.DataFrame:
+    """The batch's rows as the CONTACT file would hold them (strings, blanks null), for the row rules."""
+    return _fields(batch.recordings if batch.recordings is not None else _empty())
 
 
 def render(batch: Batch, options: ConvertOptions) -> Iterator[Output]:
-    """Check every row now (raising InputError), then yield the media and, last, the CONTACT CSV."""
+    """The media and, last, the CONTACT CSV of every row of the batch (rows checked by validate.rows)."""
     if batch.recordings is None:
         raise InputError("no recorded contacts in the input (use --from contacts)")
-    strings = _fields(batch.recordings)
-    good, _ = _batch.split(strings, rejected(batch, options), options, "recorded contacts")
+    good = _fields(batch.recordings)
     keys = sorted(set(good.select(pl.concat_list(
         [c for c in model.KEY_FIELDS if c in good.columns]).explode().drop_nulls()).to_series().to_list()))
     media = {k: batch.media[k] for k in keys}

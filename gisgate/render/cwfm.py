@@ -37,6 +37,22 @@ ACTIVITY = {
 }
 
 
+def count(batch: Batch, options: ConvertOptions, batch_size: int = 500) -> int:
+    """About how many bodies (for a progress bar): call volume, activity, people and collection points."""
+    rows = sum(f.height for f in (batch.queue_intervals, batch.state_events) if f is not None)
+    return 2 + -(-rows // batch_size)
+
+
+def missing(batch: Batch) -> str | None:
+    if batch.queue_intervals is None and batch.state_events is None:
+        return "Cloud Connect bodies need queue intervals or agent state events; the input has neither"
+    return None
+
+
+def warnings(batch: Batch) -> list[str]:
+    return []
+
+
 def render(batch: Batch, options: ConvertOptions, batch_size: int = 500) -> Iterator[Output]:
     """Yield the Cloud Connect bodies the batch supports, in a fixed order with numbered names."""
     qi, events = batch.queue_intervals, batch.state_events

@@ -15,7 +15,7 @@ import collections
 import heapq
 import io
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from gisgate.config import ConvertOptions
-from gisgate.model import AGENT_COLUMNS, QUEUE_COLUMNS, Column, Output, is_sorted, present
+from gisgate.model import AGENT_COLUMNS, QUEUE_COLUMNS, Batch, Column, Output, is_sorted, present
 from gisgate.produced import GIS_HEADER_WORD, gis_name
 from gisgate.render import DECIMALS, NEWLINES, number, render_template
 
@@ -125,7 +125,8 @@ def _chunks(starts: list[tuple[datetime, int]], rows: int) -> Iterator[list[tupl
         yield chunk
 
 
-def render(frame: pl.DataFrame | None, kind: str, options: ConvertOptions, ordered: bool = False) -> Iterator[Output]:
+def render_frame(frame: pl.DataFrame | None, kind: str, options: ConvertOptions,
+                 ordered: bool = False) -> Iterator[Output]:
     """Yield one Output per interval of `frame`, in chronological order.
 
     Lines are formatted vectorised a chunk of whole intervals at a time into one buffer, and each
@@ -180,10 +181,23 @@ def _in_order(job, count: int) -> Iterator:
             yield result
 
 
-def render_pairs(queue: pl.DataFrame | None, agent: pl.DataFrame | None, options: ConvertOptions,
-                 key_ordered: Callable[[pl.DataFrame | None], bool] = lambda frame: False) -> Iterator[Output]:
-    """SERVICE and AGENT files merged by interval, so an interval's pair is produced together.
-    `key_ordered(frame)` says whether a frame is known to be in key order already."""
-    services = render(queue, "service", options, key_ordered(queue))
-    agents = render(agent, "agent", options, key_ordered(agent))
+def render(batch: Batch, options: ConvertOptions) -> Iterator[Output]:
+    """SERVICE and AGENT files merged by interval, so an interval's pair is produced together."""
+    queue, agent = batch.queue_intervals, batch.agent_intervals
+    services = render_frame(queue, "service", options, batch.key_ordered(queue))
+    agents = render_frame(agent, "agent", options, batch.key_ordered(agent))
     yield from heapq.merge(services, agents, key=lambda o: o.interval_start)
+
+
+def count(batch: Batch, options: ConvertOptions) -> int:
+    return sum(f["interval_start"].n_unique() for f in (batch.queue_intervals, batch.agent_intervals) if f is not None)
+
+
+def missing(batch: Batch) -> str | None:
+    if batch.queue_intervals is None and batch.agent_intervals is None:
+        return "nothing to convert: the input holds no interval data"
+    return None
+
+
+def warnings(batch: Batch) -> list[str]:
+    return []

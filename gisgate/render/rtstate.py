@@ -30,6 +30,18 @@ GIS_CODES = {
 }  # GIS has no Reserved state
 
 
+def count(batch: Batch, options: ConvertOptions, batch_size: int = 500) -> int:
+    return -(-batch.state_events.height // batch_size)
+
+
+def missing(batch: Batch) -> str | None:
+    return "real-time states need agent state events; the input has none" if batch.state_events is None else None
+
+
+def warnings(batch: Batch) -> list[str]:
+    return []
+
+
 def render(batch: Batch, options: ConvertOptions, batch_size: int = 500) -> Iterator[Output]:
     """Yield `rtstate-0001.json`, `rtstate-0002.json`, ... from `batch.state_events`."""
     events = batch.state_events

@@ -24,7 +24,7 @@ import polars as pl
 
 from gisgate import model
 from gisgate.config import ConvertOptions
-from gisgate.errors import InputError, Problem
+from gisgate.errors import InputError
 from gisgate.model import Batch, Output
 from gisgate.produced import TEXTCONTACT_NAMES
 from gisgate.render import _batch
@@ -56,52 +56,32 @@ def _fields(frame: pl.DataFrame) -> pl.DataFrame:
     return model.blank_to_null(out)
 
 
-def _syntax(frame: pl.DataFrame, csv: bool) -> list[Problem]:
-    """Ids used twice (the server drops the second) and, for CSV, values its `|`/`=` syntax cannot carry."""
-    def has_pipe(c: str) -> pl.Expr:
-        return pl.col(c).list.eval(pl.element().str.contains("|", literal=True)).list.any()
-
-    names = pl.col("metadata").list.eval(pl.element().struct.field("name").str.contains(r"[=|]")).list.any()
-    values = pl.col("metadata").list.eval(
-        pl.element().struct.field("value").fill_null("").str.contains("|", literal=True)).list.any()
-    rules = {
-        "receiver": pl.when(has_pipe("receiver")).then(pl.lit("a recipient contains '|', the list separator")),
-        "references": pl.when(has_pipe("references")).then(pl.lit("a reference contains '|', the list separator")),
-        "metadata": pl.when(names).then(pl.lit("a metadata name contains '=' or '|'"))
-        .when(values).then(pl.lit("a metadata value contains '|', the pair separator")),
-    }
-    if not csv:
-        rules = {}
-    rules["id"] = (pl.when(pl.col("id").is_not_null() & (pl.int_range(pl.len()).over("id") > 0))
-                   .then(pl.lit("'") + pl.col("id")
-                         + pl.lit("' is used by an earlier row: the server would not import it")))
-    structs = [pl.struct(pl.lit(c).alias("column"), r.alias("reason")) for c, r in rules.items()]
-    found = (frame.select(pl.col("origin_file").alias("_file"), pl.col("origin_line").alias("_line"),
-                          pl.concat_list(structs).alias("p"))
-             .explode("p").unnest("p").filter(pl.col("reason").is_not_null()))
-    return model.problems(found)
+ROWS = "text_contacts"  # written row for row: no intervals are derived
+NOUN = "text contacts"
 
 
-def rejected(batch: Batch, options: ConvertOptions) -> list[Problem]:
-    """Every problem of the batch's rows (read-time, §3.5 rules, list syntax, missing bodies), sorted."""
-    frame = batch.text_contacts if batch.text_contacts is not None else pl.DataFrame(schema=model.TEXT_CONTACTS)
-    strings = _fields(frame)
-    missing = strings.filter(pl.col("filename").is_not_null() & ~pl.col("filename").is_in(sorted(batch.media)))
-    # metadata pairs are parsed already; `_syntax` checks what the CSV's `|`/`=` syntax cannot carry
-    found = model.problems(model.text_row_problems(strings.drop("metadata"))) + [
-        Problem(f, line, "filename", f"'{name}' is not in the upload (no such .txt file)")
-        for f, line, name in missing.select("_file", "_line", "filename").iter_rows()
-    ]
-    found += _syntax(frame, options.contacts.text_format == "csv")
-    return sorted(set(batch.row_problems) | set(found))
+def count(batch: Batch, options: ConvertOptions) -> int:
+    return 1 + len(batch.media)  # the data file and, at most, every media file or body
+
+
+def missing(batch: Batch) -> str | None:
+    return "no text contacts in the input (use --from textcontacts)" if batch.text_contacts is None else None
+
+
+def warnings(batch: Batch) -> list[str]:
+    return []
+
+
+def fields(batch: Batch) -> pl.DataFrame:
+    """The batch's rows as the TEXTCONTACT file would hold them (strings, blanks null), for the row rules."""
+    return _fields(batch.text_contacts if batch.text_contacts is not None else pl.DataFrame(schema=model.TEXT_CONTACTS))
 
 
 def render(batch: Batch, options: ConvertOptions) -> Iterator[Output]:
-    """Check every row now (raising InputError), then yield the bodies and, last, the data file."""
+    """The bodies and, last, the data file of every row of the batch (rows checked by validate.rows)."""
     if batch.text_contacts is None:
         raise InputError("no text contacts in the input (use --from textcontacts)")
-    strings = _fields(batch.text_contacts)
-    good, _ = _batch.split(strings, rejected(batch, options), options, "text contacts")
+    good = _fields(batch.text_contacts)
     keys = sorted(set(good["filename"].to_list()))
     bodies = {k: batch.media[k] for k in keys}
     first = good.select(pl.col("time").cast(pl.Int64).min()).item()
@@ -110,9 +90,7 @@ def render(batch: Batch, options: ConvertOptions) -> Iterator[Output]:
     renamed = _batch.rename_media(keys, name)
     good = good.with_columns(pl.col("filename").replace(renamed))
     if options.contacts.text_format == "json":
-        keys_ = good.select(pl.col("_file").alias("origin_file"), pl.col("_line").alias("origin_line"))
-        kept = batch.text_contacts.join(keys_, on=["origin_file", "origin_line"], how="semi", maintain_order="left")
-        data = _json(kept.with_columns(pl.col("filename").replace(renamed)))
+        data = _json(batch.text_contacts.with_columns(pl.col("filename").replace(renamed)))
         return _outputs(bodies, renamed, JSON_NAME, data)
     table = _batch.drop_empty(good, REQUIRED).drop("_file", "_line")
     newline = "\r\n" if options.newline == "crlf" else "\n"

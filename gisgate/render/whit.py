@@ -14,7 +14,7 @@ import polars as pl
 
 from gisgate.config import ConvertOptions
 from gisgate.errors import InputError, Problem
-from gisgate.model import Output
+from gisgate.model import Batch, Output
 from gisgate.render import NEWLINES, number, render_template
 
 COLUMNS = ["serviceName", "serviceNumber", "date", "period", "receivedCalls", "handledCalls", "abandonedCalls",
@@ -34,7 +34,24 @@ def lost_seconds(frame: pl.DataFrame) -> dict[str, float]:
     ).row(0, named=True)
 
 
-def render(frame: pl.DataFrame | None, options: ConvertOptions) -> Iterator[Output]:
+def count(batch: Batch, options: ConvertOptions) -> int:
+    return 1
+
+
+def missing(batch: Batch) -> str | None:
+    return "WHIT needs service (queue) data; the input holds agent data only" if batch.queue_intervals is None else None
+
+
+def warnings(batch: Batch) -> list[str]:
+    lost = lost_seconds(batch.queue_intervals)
+    if lost["talk_and_acw"] or lost["answer_delay"]:
+        return [f"WHIT cannot carry {lost['talk_and_acw']:.3f} s of talk/hold/ACW on intervals with no handled "
+                f"contact and {lost['answer_delay']:.3f} s of answer delay on intervals with none answered"]
+    return []
+
+
+def render(batch: Batch, options: ConvertOptions) -> Iterator[Output]:
+    frame = batch.queue_intervals
     if frame is None or frame.is_empty():
         return
     non_numeric = frame.filter(~pl.col("service_id").str.contains(r"^\d+$"))["service_id"].unique().sort()

@@ -2,8 +2,8 @@
 
     check(path) -> list[Problem]       every problem, with file:line: field: reason
 
-The same §3.1 / §3.5 row rules as the renderers (`model.contact_row_problems`,
-`model.text_row_problems`), plus what only a finished file can get wrong: the exact name
+The same §3.1 / §3.5 row rules as a conversion (`rows.contact_rows`, `rows.text_rows`), plus what
+only a finished file can get wrong: the exact name
 (upper-case `CONTACT.` prefix), the header, field counts per line, UTF-8, and every referenced
 media file or `.txt` body present beside the data file (bodies must be UTF-8 too).
 """
@@ -20,6 +20,7 @@ import polars as pl
 from gisgate import model
 from gisgate.errors import Problem
 from gisgate.produced import TEXTCONTACT_NAMES, is_contact_name
+from gisgate.validate import rows
 from gisgate.validate._text import utf8_text
 
 
@@ -50,12 +51,12 @@ def check(path: Path) -> list[Problem]:
         return problems
     frame = model.blank_to_null(frame)
     if _is_text(path):
-        problems += model.problems(model.text_row_problems(frame), where)
+        problems += rows.problems(rows.text_rows(frame), where)
         problems += _bodies(path, frame)
     else:
         available = {p.name for p in path.parent.iterdir() if p.is_file()}
-        problems += model.problems(model.contact_row_problems(frame), where)
-        problems += model.problems(model.missing_media(frame, available), where)
+        problems += rows.problems(rows.contact_rows(frame), where)
+        problems += rows.problems(rows.missing_media(frame, available), where)
     return sorted(problems)
 
 
