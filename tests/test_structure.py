@@ -122,3 +122,17 @@ def test_is_sorted_is_lexicographic():
     assert not is_sorted(frame, ["b", "a"])
     assert not is_sorted(frame.reverse(), ["a", "b"])
     assert is_sorted(frame.head(1), ["a", "b"]) and is_sorted(frame.clear(), ["a", "b"])
+
+
+def test_targets_never_import_config_or_commands():
+    bad = []
+    for path in (PACKAGE / "targets").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            bad += [f"{path.name}: {n}" for n in names if n.startswith(("gisgate.config", "gisgate.commands"))]
+    assert not bad, bad

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import ast
 import importlib
 import inspect
-from pathlib import Path
 
 import pytest
 
-from gisgate import targets
 from gisgate.targets import TARGETS, Target
 
 MEMBERS = [name for name, value in vars(Target).items() if inspect.isfunction(value) and not name.startswith("_")]
@@ -47,16 +44,3 @@ def test_every_target_kind_has_each_protocol_member_with_a_compatible_signature(
         assert callable(method), f"{cls.__name__} has no {member}()"
         problems = accepts(method, inspect.signature(getattr(Target, member)))
         assert not problems, f"{cls.__name__}.{member}: {problems}"
-
-
-
-def test_targets_never_import_the_config_module():
-    for path in Path(targets.__file__).parent.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-            elif isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            else:
-                continue
-            assert "gisgate.config" not in names, f"{path.name} imports gisgate.config"
