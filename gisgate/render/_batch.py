@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from datetime import datetime
 
 import polars as pl
 
 from gisgate.config import ConvertOptions
-from gisgate.model import Media
+from gisgate.model import Batch, Media
 
 MAX_KEY = 128  # §3.1: recording keys are at most 128 characters
 
@@ -55,3 +56,18 @@ def drop_empty(frame: pl.DataFrame, keep: list[str]) -> pl.DataFrame:
     """Drop optional columns no row has a value in (the CONTACT column set is variable, §3.2)."""
     counts = frame.select(pl.all().is_not_null().sum()).row(0, named=True) if not frame.is_empty() else {}
     return frame.select([c for c in frame.columns if c in keep or c.startswith("_") or counts.get(c, 0) > 0])
+
+
+def row_output(rows: str, absent: str) -> tuple[Callable, Callable, Callable]:
+    """`count`, `missing` and `warnings` of a bulk-contact renderer writing the batch frame `rows`."""
+
+    def count(batch: Batch, options: ConvertOptions) -> int:
+        return 1 + len(batch.media)  # the data file and, at most, every media file or body
+
+    def missing(batch: Batch) -> str | None:
+        return absent if getattr(batch, rows) is None else None
+
+    def warnings(batch: Batch) -> list[str]:
+        return []
+
+    return count, missing, warnings

@@ -71,18 +71,7 @@ def _empty() -> pl.DataFrame:
 
 ROWS = "recordings"  # written row for row: no intervals are derived
 NOUN = "recorded contacts"
-
-
-def count(batch: Batch, options: ConvertOptions) -> int:
-    return 1 + len(batch.media)  # the data file and, at most, every media file or body
-
-
-def missing(batch: Batch) -> str | None:
-    return "no recorded contacts in the input (use --from contacts)" if batch.recordings is None else None
-
-
-def warnings(batch: Batch) -> list[str]:
-    return []
+count, missing, warnings = _batch.row_output(ROWS, "no recorded contacts in the input (use --from contacts)")
 
 
 def fields(batch: Batch) -> pl.DataFrame:

@@ -58,18 +58,7 @@ def _fields(frame: pl.DataFrame) -> pl.DataFrame:
 
 ROWS = "text_contacts"  # written row for row: no intervals are derived
 NOUN = "text contacts"
-
-
-def count(batch: Batch, options: ConvertOptions) -> int:
-    return 1 + len(batch.media)  # the data file and, at most, every media file or body
-
-
-def missing(batch: Batch) -> str | None:
-    return "no text contacts in the input (use --from textcontacts)" if batch.text_contacts is None else None
-
-
-def warnings(batch: Batch) -> list[str]:
-    return []
+count, missing, warnings = _batch.row_output(ROWS, "no text contacts in the input (use --from textcontacts)")
 
 
 def fields(batch: Batch) -> pl.DataFrame:
