@@ -10,8 +10,6 @@ states.py      STATE_EVENTS → spans → per agent × interval state seconds
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -20,6 +18,7 @@ from gisgate.config import ConvertOptions
 from gisgate.errors import ConfigError
 from gisgate.model import Batch
 from gisgate.transform.contacts import agent_contacts, queue_intervals
+from gisgate.transform.facts import Facts, facts_of
 from gisgate.transform.states import sort_by_agent, state_seconds
 
 CONTACT_METRICS = [
@@ -35,94 +34,56 @@ AGENTLESS = {"cwfm", "rtstate"}  # outputs that carry state events as they are, 
 STATE_METRICS = ["ready_s", "not_ready_s", "in_session_s", "reserved_s"]
 
 
-def derive(batch: Batch, options: ConvertOptions) -> Batch:
+def derive(batch: Batch, options: ConvertOptions, facts: Facts | None = None) -> Batch:
     """Fill the interval frames of `batch` from its contacts and state events, when it has them.
 
     Interval frames the source already gave are kept. Derived frames use the batch's own
     granularity when it has one, else the output interval, and say so in `source_interval`.
+    `facts` are what is decided from all of the data (see facts.py); by default the batch's own.
     """
+    facts = facts if facts is not None else facts_of(batch, options)
     contacts, events = batch.contacts, batch.state_events
-    if contacts is None and events is None:
+    if contacts is None and events is None and not (facts.contacts or facts.events):
         return batch
+    if facts.contacts and contacts is None:
+        contacts = pl.DataFrame(schema=model.CONTACTS)
+    if facts.events and events is None:
+        events = pl.DataFrame(schema=model.STATE_EVENTS)
     tz = options.tz
     minutes = batch.source_interval or options.interval
     warnings = list(batch.warnings)
-    has_events = events is not None and not events.is_empty()
-    until = export_end(batch, options) if has_events else None
     qi = batch.queue_intervals
     if contacts is not None and qi is None:
-        qi = queue_intervals(
-            contacts,
-            tz,
-            minutes,
-            options.sl_threshold_s,
-            services=sorted(set(options.mapping.services.values())),
-            covered=_covered(contacts, events if has_events else None, until),
-        )
+        qi = queue_intervals(contacts, tz, minutes, options.sl_threshold_s, services=list(facts.services),
+                             covered=facts.covered)
     if options.to in AGENTLESS:
         return replace(batch, queue_intervals=qi, warnings=warnings, source_interval=minutes)
     states = None
-    if has_events:
-        states, w = state_seconds(events, tz, minutes, until, options.max_span_hours)
+    if facts.events:
+        states, w = state_seconds(events, tz, minutes, facts.until, options.max_span_hours)
         warnings += w
-        if not (events["state"] == "RESERVED").any():
+        if not facts.reserved:
             states = states.drop("reserved_s")
     per_agent = agent_contacts(contacts, tz, minutes) if contacts is not None else None
     agents = batch.agent_intervals
-    if agents is None and (states is not None or (per_agent is not None and not per_agent.is_empty())):
-        agents = agent_rows(states, per_agent, contacts, options)
+    if agents is None and (states is not None or facts.handled):
+        agents = agent_rows(states, per_agent, facts, options)
     derived = agents is not None and agents is not batch.agent_intervals
     ordered = [*batch.in_key_order, *([agents] if derived else [])]  # agent_rows sorts what it derives
     return replace(batch, queue_intervals=qi, agent_intervals=agents, warnings=warnings, source_interval=minutes,
                    in_key_order=ordered)
 
 
-def _covered(contacts: pl.DataFrame, events: pl.DataFrame | None, until: datetime | None):
-    """First and last instant the inputs cover: contacts' times, state events up to the export end
-    (exclusive), so SERVICE rows exist for every interval that has AGENT rows."""
-    if contacts.is_empty() and events is None:
-        return None
-    times = [contacts.select(pl.col(c).alias("t")) for c in ("arrived_at", "answered_at", "ended_at")]
-    if events is not None:
-        times.append(events.filter(pl.col("at") < until).select(pl.col("at").alias("t")))
-    t = pl.concat(times)["t"].drop_nulls()
-    if t.is_empty():
-        return None
-    last = t.max()
-    if until is not None:
-        last = max(last, until - timedelta(microseconds=1))
-    return t.min(), last
-
-
-def export_end(batch: Batch, options: ConvertOptions) -> datetime:
-    """Where open state spans stop: `--until`, else what the source says, else the latest event."""
-    if options.until:
-        try:
-            t = datetime.fromisoformat(options.until)
-        except ValueError:
-            raise ConfigError(f"--until {options.until!r}: not an ISO-8601 time such as 2024-11-03T23:00:00Z") from None
-        if t.tzinfo is None:
-            t = t.replace(tzinfo=ZoneInfo(options.naive_tz))
-        return t.astimezone(ZoneInfo("UTC"))
-    if batch.covered_until is not None:
-        return batch.covered_until
-    return batch.state_events["at"].max()
-
-
-def agent_rows(
-    states: pl.DataFrame | None,
-    per_agent: pl.DataFrame | None,
-    contacts: pl.DataFrame | None,
-    options: ConvertOptions,
-) -> pl.DataFrame:
+def agent_rows(states: pl.DataFrame | None, per_agent: pl.DataFrame | None, facts: Facts,
+               options: ConvertOptions) -> pl.DataFrame:
     """AGENT_INTERVALS: one row per agent × queue with contact metrics, the agent's state seconds
     repeated on each of its rows, and one home-queue row for an interval without contacts."""
     keys = ["interval_start", "agent_id"]
     metrics = [m for m in STATE_METRICS if states is not None and m in states.columns]
-    if per_agent is None or per_agent.is_empty():
+    if not facts.handled:
         # states only: one row per agent and interval, on the agent's home queue
         rows = states.select(*keys, *metrics)
-        rows = rows.with_columns(_home_queue(rows, contacts, options), *[pl.lit(0.0).alias(m) for m in CONTACT_METRICS])
+        rows = rows.with_columns(_home_queue(rows, facts, options), *[pl.lit(0.0).alias(m) for m in CONTACT_METRICS])
     else:
         rows = per_agent
         if states is not None:
@@ -130,9 +91,7 @@ def agent_rows(
             rows = pl.concat([rows, idle.with_columns(pl.lit(None, pl.String).alias("service_id"))], how="diagonal")
             rows = rows.with_columns(pl.col(m).fill_null(0.0) for m in CONTACT_METRICS)
         if rows["service_id"].null_count():
-            rows = rows.with_columns(
-                pl.coalesce("service_id", _home_queue(rows, contacts, options)).alias("service_id")
-            )
+            rows = rows.with_columns(pl.coalesce("service_id", _home_queue(rows, facts, options)).alias("service_id"))
             rows = rows.group_by("interval_start", "agent_id", "service_id").agg(pl.col(CONTACT_METRICS).sum())
         if states is not None:
             rows = rows.join(states.select(*keys, *metrics), on=keys, how="left")
@@ -140,7 +99,7 @@ def agent_rows(
     for m in ["ready_s", "not_ready_s", "in_session_s"]:
         if m not in rows.columns:
             rows = rows.with_columns(pl.lit(0.0).alias(m))
-    if states is not None and per_agent is not None and not per_agent.is_empty():
+    if states is not None and facts.handled:
         # Not Ready excludes time spent handling contacts (§1.9): never more than what is left of the
         # session once Ready, Reserved and the handling of all the agent's queues are taken out.
         left = (
@@ -150,31 +109,20 @@ def agent_rows(
             - (pl.col("reserved_s") if "reserved_s" in rows.columns else 0.0)
         )
         rows = rows.with_columns(pl.min_horizontal("not_ready_s", left).clip(0.0).round(6).alias("not_ready_s"))
-    if contacts is None:
+    if not facts.contacts:
         rows = rows.drop("transferred_out", "external_out")
     return model.check(sort_by_agent(rows, "service_id"), "AGENT_INTERVALS", "derive")
 
 
-def _home_queue(rows: pl.DataFrame, contacts: pl.DataFrame | None, options: ConvertOptions) -> pl.Expr:
+def _home_queue(rows: pl.DataFrame, facts: Facts, options: ConvertOptions) -> pl.Expr:
     """Each agent's home queue: the mapping's `home_queue`, else the queue of most of its contacts,
     else `--service` / `mapping.default_service`. Resolved once per distinct agent."""
     m = options.mapping
     home = dict(m.home_queue)
     home.update({acd: home[raw] for raw, acd in m.agents.items() if raw in home and acd not in home})
-    frequent: dict[str, str] = {}
-    if contacts is not None:
-        top = (
-            contacts.filter(pl.col("agent_id").is_not_null() & pl.col("service_id").is_not_null())
-            .group_by("agent_id", "service_id")
-            .len()
-            .sort(["agent_id", "len", "service_id"], descending=[False, True, False])
-            .group_by("agent_id", maintain_order=True)
-            .first()
-        )
-        frequent = dict(zip(top["agent_id"].to_list(), top["service_id"].to_list(), strict=True))
     default = options.service or m.default_service
     agents = rows["agent_id"].unique().sort().to_list()
-    queue = {a: home.get(a) or frequent.get(a) or default for a in agents}
+    queue = {a: home.get(a) or facts.home.get(a) or default for a in agents}
     missing = [a for a, q in queue.items() if q is None]
     if missing:
         shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")

@@ -41,6 +41,13 @@ def _by(lf: pl.LazyFrame, when: str, floor, **aggs: pl.Expr) -> pl.LazyFrame:
     )
 
 
+def queue_services(contacts: pl.DataFrame) -> set[str]:
+    """The queues `queue_intervals` gives rows for from these contacts (inbound, offered)."""
+    inbound = contacts.filter((pl.col("direction") == "in") & pl.col("service_id").is_not_null()
+                              & pl.col("outcome").is_in(OFFERED))
+    return set(inbound["service_id"].unique().to_list())
+
+
 def queue_intervals(
     contacts: pl.DataFrame | pl.LazyFrame,
     tz: str,
