@@ -105,6 +105,11 @@ class Route(Strict):
     include: list[str] = ["*"]
     exclude: list[str] = []  # added to the temp patterns that are always ignored (*.part, *.tmp, .*, ~$*)
     stuck_seconds: float = Field(3600.0, gt=0, description="a file still changing after this is reported")
+    # The route as one stream (interval outputs): every drop merged, changed intervals sent again.
+    stream: bool = True  # false: each input converted on its own (inputs that are each a complete day)
+    hold_minutes: float = Field(20.0, ge=0, description="an interval is first sent this long after its end")
+    stream_days: float = Field(2.0, gt=0, description="how far back from the latest record intervals may change")
+    corrections: bool = True  # false: a changed interval is counted and shown, not sent again
 
 
 class FolderTarget(Strict):

@@ -285,6 +285,37 @@ class Batch:
 
 
 @dataclass(frozen=True)
+class Records:
+    """How one kind of a source's records streams (the gateway's stream keeps the union of every drop).
+
+    A record is one row of a frame the source parses from an input before it assembles its batch
+    (for most sources, a row of a canonical frame). The stream keeps each record once: the latest
+    one per `identity` (a platform id, an interval key), or every distinct whole record when
+    `identity` is empty. To re-derive some intervals it takes the records whose time
+    [`start`, `end`] reaches them, and with them each `entity`'s record before and after (an
+    agent's state continues until its next one), and every record of a `group` it touches (a call's
+    events are assembled into one contact).
+    """
+
+    start: str
+    end: str | None = None
+    identity: tuple[str, ...] = ()
+    entity: tuple[str, ...] = ()
+    group: str | None = None
+    interval: bool = False  # rows of an interval frame: a record touches its own interval only
+
+
+# The records of a source that streams its canonical frames as they are.
+CANONICAL_RECORDS = {
+    "state_events": Records("at", entity=("agent_id",)),
+    "contacts": Records("arrived_at", "ended_at", identity=("contact_id",)),
+    "queue_intervals": Records("interval_start", identity=("interval_start", "service_id"), interval=True),
+    "agent_intervals": Records("interval_start", identity=("interval_start", "agent_id", "service_id"),
+                               interval=True),
+}
+
+
+@dataclass(frozen=True)
 class Output:
     """One produced file: its exact name, its bytes, and what it is."""
 

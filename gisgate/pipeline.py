@@ -18,12 +18,13 @@ from pathlib import Path
 
 import polars as pl
 
-from gisgate import durable, render, sources, transform
+from gisgate import durable, model, render, sources, transform
 from gisgate import report as reports
 from gisgate.config import ConvertOptions, Report
 from gisgate.errors import ConfigError, InputError, Problem, TransientDeliveryError
 from gisgate.model import Batch, Output
 from gisgate.transform import clock, intervals
+from gisgate.transform.facts import Facts, facts_of
 from gisgate.validate import rows
 
 # --- bulk contact import (domain §3): outputs with no intervals; media travel with their data file.
@@ -132,6 +133,62 @@ def convert_input(path: str, options: list[ConvertOptions], report: Report | Non
                        *traceback.format_exc().splitlines()[-6:]]
 
 
+# ---- the gateway's streams: inputs as records, intervals re-derived from what can touch them ----------
+
+
+@dataclass
+class Parsed:
+    """One input as a stream takes it: its records per (source, kind), and what they say alone."""
+
+    records: dict[tuple[str, str], pl.DataFrame]
+    facts: Facts  # of this input alone, as a part of a stream
+    told: int | None  # the interval length its source tells
+    home: pl.DataFrame | None  # contact_id, agent_id, service_id of its contacts (for home queues)
+    warnings: list[str] = field(default_factory=list)
+    report: dict | None = None  # `report.build` of the input on its own (the gateway adds what it changed)
+
+
+def parse_input(path: str, options: list[ConvertOptions], report: Report | None = None) -> tuple[str, object]:
+    """`convert_input` for a stream: ("ok", Parsed) or ("input" | "config" | "bug", [reason lines])."""
+    try:
+        o = options[0]
+        found, batches = {}, []
+        for name, group in _groups([Path(path)], o).items():
+            records, batch = sources.records(name, group, o)
+            found.update({(name, kind): frame for kind, frame in records.items()})
+            batches.append(batch)
+        batch = _merge(batches)
+        home = batch.contacts.select("contact_id", "agent_id", "service_id") if batch.contacts is not None else None
+        parsed = Parsed(found, facts_of(batch, o, part=True), batch.source_interval, home, list(batch.warnings))
+        if report is not None:
+            alone = _to_interval_length(transform.derive(batch, o), o)
+            parsed.report = reports.build(alone, o, report, inputs=[Path(path)], warnings=alone.warnings)
+        return "ok", parsed
+    except InputError as e:
+        return "input", [str(p) for p in e.problems]
+    except ConfigError as e:
+        return "config", [str(e)]
+    except Exception as e:  # a bug must not stop the gateway: the file waits in rejected/
+        return "bug", [f"gisgate failed unexpectedly: {type(e).__name__}: {e}",
+                       *traceback.format_exc().splitlines()[-6:]]
+
+
+def render_intervals(found: dict[tuple[str, str], pl.DataFrame], told: int | None, options: ConvertOptions,
+                     facts: Facts, starts: list) -> list[Output]:
+    """The outputs of the intervals `starts` (UTC), derived from the records `found` that can touch
+    them and the stream's `facts`: what one conversion of all of the stream writes for them."""
+    names = sorted({name for name, _ in found})
+    batch = _merge([sources.assemble(name, {k: f for (s, k), f in found.items() if s == name}, options, told)
+                    for name in names]) if names else Batch()
+    batch = _to_interval_length(transform.derive(batch, options, facts), options, facts)
+    keep = pl.Series("interval_start", starts, dtype=model.UTC_TIME)
+    only = {k: f.filter(pl.col("interval_start").is_in(keep.implode())) for k in ("queue_intervals", "agent_intervals")
+            if (f := getattr(batch, k)) is not None}
+    batch = replace(batch, **only, in_key_order=[])
+    renderer = render.get(options.to)
+    return [] if renderer.missing(batch) else list(renderer.render(batch, options))
+
+
 def _row_conversion(batch: Batch, options: ConvertOptions, paths: list[Path], renderer, rows_of: str) -> Conversion:
     """Bulk contacts: check every row against every rule now; any problem rejects the input, unless
     --rejects keeps the good rows (the bad ones leave the batch here)."""
@@ -156,6 +213,19 @@ def _row_conversion(batch: Batch, options: ConvertOptions, paths: list[Path], re
 
 def _read(paths: list[Path], options: ConvertOptions) -> Batch:
     """Group inputs by format (given or detected), read each group, merge the batches."""
+    batches, problems = [], []
+    for name, group in _groups(paths, options).items():
+        try:
+            batches.append(sources.get(name).read(group, options))
+        except InputError as e:
+            problems += e.problems
+    if problems:
+        raise InputError(problems)
+    return _merge(batches)
+
+
+def _groups(paths: list[Path], options: ConvertOptions) -> dict[str, list[Path]]:
+    """Inputs by format, given or detected (media and ZIPs travel with a contacts data file)."""
     groups: dict[str, list[Path]] = defaultdict(list)
     problems = []
     undetected: dict[Path, list[Problem]] = {}  # media / ZIPs travel with a contacts data file
@@ -172,15 +242,7 @@ def _read(paths: list[Path], options: ConvertOptions) -> Batch:
             problems += found
     if problems:
         raise InputError(problems)
-    batches = []
-    for name, group in groups.items():
-        try:
-            batches.append(sources.get(name).read(group, options))
-        except InputError as e:
-            problems += e.problems
-    if problems:
-        raise InputError(problems)
-    return _merge(batches)
+    return groups
 
 
 def _merge(batches: list[Batch]) -> Batch:
@@ -216,11 +278,11 @@ def _no_key_in_two_inputs(frame: pl.DataFrame | None, keys: list[str], what: str
                           for row in clash.iter_rows()])
 
 
-def _to_interval_length(batch: Batch, options: ConvertOptions) -> Batch:
+def _to_interval_length(batch: Batch, options: ConvertOptions, facts: Facts | None = None) -> Batch:
     """Roll 15-minute data up to 30 minutes when asked; refuse 30 → 15."""
     frames = [batch.queue_intervals, batch.agent_intervals]
     source = clock.source_interval(frames, options.tz, options.source_interval, batch.source_interval,
-                                   options.interval)
+                                   options.interval, facts.quarter if facts is not None else None)
     if not clock.roll_up_from(source, options.interval):
         return batch
     if batch.queue_intervals is not None:

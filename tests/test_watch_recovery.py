@@ -11,7 +11,7 @@ import pytest
 from gateway_harness import Gate, csv_file, drop, files, finished, input_states, query, service_name, wait_until
 
 POINTS = ["after-claim", "after-stage", "after-commit", "after-archive", "before-sending-commit", "after-sending",
-          "after-deliver", "after-sent-commit"]
+          "after-deliver", "after-sent-commit", "after-stream-take"]
 
 
 @pytest.mark.parametrize("point", POINTS)

@@ -6,12 +6,14 @@ import logging
 import signal
 
 from gisgate import pipeline
+from gisgate.gateway.conversions import Conversions
 from gisgate.gateway.logs import setup_logging
 from gisgate.gateway.runtime import Gateway
 from gisgate.gateway.setup import setup
 from gisgate.gateway.watcher import Watcher
 
 log = logging.getLogger("gisgate.watch")
+CONVERSIONS = Conversions(pipeline.convert_input, pipeline.parse_input, pipeline.render_intervals)
 
 
 def run(config_path: str | None = None, root: str | None = None, *, settle: float | None = None,
@@ -24,9 +26,8 @@ def run(config_path: str | None = None, root: str | None = None, *, settle: floa
     """
     s = setup(config_path, root, acd)
     setup_logging(log_json, verbose, s)
-    gateway = Gateway(s, pipeline.convert_input)
-    watcher = Watcher(gateway, pipeline.convert_input, settle=settle, rescan=rescan, polling=polling,
-                      metrics=metrics, once=once)
+    gateway = Gateway(s, CONVERSIONS)
+    watcher = Watcher(gateway, settle=settle, rescan=rescan, polling=polling, metrics=metrics, once=once)
 
     def stop(signum, frame):
         log.info("received %s", signal.Signals(signum).name)

@@ -25,13 +25,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from gisgate import durable
+from gisgate import report as reports
 from gisgate.config import ConvertOptions, Report, Route
+from gisgate.errors import InputError
 from gisgate.gateway import outbox
-from gisgate.gateway.ledger import Ledger, StagedOutput
+from gisgate.gateway.conversions import Conversions
+from gisgate.gateway.ledger import Ledger
 from gisgate.gateway.setup import Setup
-from gisgate.produced import travel_key
+from gisgate.gateway.staging import plan
+from gisgate.gateway.streams import Streams
 from gisgate.report import PAGE_SUFFIX
 
 log = logging.getLogger("gisgate.gateway")
@@ -47,6 +52,7 @@ class Job:
     date: str
     options: list[ConvertOptions]
     report: Report | None = None  # `[report]` settings when the watcher writes a report per input
+    stream: bool = False  # the route is a stream: the input is parsed into records, not converted
 
 
 @dataclass
@@ -61,17 +67,18 @@ class Counters:
 class Claims:
     """Takes claimed files of every route through conversion to archive or rejected."""
 
-    def __init__(self, s: Setup, ledger: Ledger, convert: Callable, lock: threading.Lock,
-                 wake: Callable[[], None], hook: Callable[[str], None]):
-        """`convert(path, options, report) -> (verdict, payload)` turns one input into outputs;
-        `lock` is the outbox's (staging never overlaps a batch being taken); `wake()` tells the
-        delivery worker that something was staged."""
+    def __init__(self, s: Setup, ledger: Ledger, conversions: Conversions, lock: threading.Lock,
+                 wake: Callable[[], None], hook: Callable[[str], None], streams: Streams):
+        """`conversions` turn one input into outputs (or, for a stream, records); `lock` is the
+        outbox's (staging never overlaps a batch being taken); `wake()` tells the delivery worker
+        that something was staged; `streams` take the stream routes' inputs."""
         self.setup = s
         self.cfg = s.config
         self.layout = s.layout
         self.root = s.root
         self.ledger = ledger
-        self.convert = convert
+        self.conversions = conversions
+        self.streams = streams
         self.lock = lock
         self.wake = wake
         self.hook = hook
@@ -119,7 +126,7 @@ class Claims:
         job = self.claim(route, path, first_seen, done_marker)
         if not isinstance(job, Job):
             return job
-        return self.complete(job, self.convert(str(job.work), job.options, job.report))
+        return self.complete(job, self.conversions.run(job))
 
     def claim(self, route: Route, path: Path, first_seen: float, done_marker: Path | None = None) -> Job | str | None:
         """Move `path` into work/ and open its ledger row: a Job to convert, or the final state when
@@ -154,7 +161,7 @@ class Claims:
         job = self.begin(route, work, first_seen)
         if not isinstance(job, Job):
             return job
-        return self.complete(job, self.convert(str(job.work), job.options, job.report))
+        return self.complete(job, self.conversions.run(job))
 
     def begin(self, route: Route, work: Path, first_seen: float) -> Job | str:
         name = work.name
@@ -171,7 +178,8 @@ class Claims:
             log.info("%s/%s: same content as input #%d, archived as a duplicate", route.name, name, earlier)
             return self._finish(input_id, route, work, dest, "duplicate")
         options = [self.setup.convert_options(route, kind) for kind in route.outputs]
-        return Job(input_id, route, work, date, options, self.cfg.report if self.cfg.watch.reports else None)
+        return Job(input_id, route, work, date, options, self.cfg.report if self.cfg.watch.reports else None,
+                   route.name in self.streams.streams)
 
     def complete(self, job: Job, result: tuple) -> str:
         """Stage the outputs of a converted job and archive its input, or reject it with the reason."""
@@ -182,39 +190,55 @@ class Claims:
         each input still gets its own ledger transaction. Returns the final states in order."""
         states: list[str] = [""] * len(items)
         plans = []
+        taken = []
         for i, (job, (verdict, payload)) in enumerate(items):
-            if verdict == "ok":
+            if verdict == "ok" and job.stream:
+                if self._take(job, payload):
+                    taken.append((i, job, payload.report))
+                else:
+                    states[i] = "rejected"
+            elif verdict == "ok":
                 plans.append((i, job, payload))
             else:
                 states[i] = self._refuse(job, verdict, payload)
         if plans:
             for i, state in self._stage_and_archive(plans):
                 states[i] = state
+        if taken:
+            staged = self.streams.flush()  # what the inputs made due is staged before they are archived
+            for i, job, page in taken:
+                dest = outbox.unique_path(self.layout.archive(job.route.name, job.date), job.work.name)
+                if page is not None:
+                    durable.atomic_write(dest.with_name(dest.name + PAGE_SUFFIX), reports.render(page).encode("utf-8"))
+                self.ledger.record_outputs(job.input_id, [], str(dest))
+                states[i] = self._finish(job.input_id, job.route, job.work, dest, "archived")
+            if staged:
+                self.wake()
         return states
 
-    def _plan(self, job: Job, outputs: list) -> tuple[list[tuple[str, str, bytes]], list[StagedOutput]]:
-        """The files to stage `(target, name, bytes)` and the ledger rows of one job's outputs. An output
-        its target already has (same name, same bytes) is recorded but not queued again."""
-        files, staged = [], []
-        for out in outputs:
-            if out.kind == "report":  # written beside the archived input, never delivered
-                continue
-            out_sha = hashlib.sha256(out.data).hexdigest()
-            key, seq = travel_key(out.name, out.kind)
-            interval = None if out.interval_start is None else str(out.interval_start)
-            targets = [t for t in job.route.targets if not self.ledger.has_delivery(t, out.name, out_sha)]
-            files += [(t, out.name, out.data) for t in targets]
-            for t in targets or [""]:  # "" records the output without queueing it anywhere
-                staged.append(StagedOutput(out.name, out.kind, interval, out_sha, len(out.data), t,
-                                           f"{job.input_id}:{key}", seq))
-        return files, staged
+    def _take(self, job: Job, parsed) -> bool:
+        """Merge a stream's input into its stream; False when the stream refused it (it is rejected)."""
+        try:
+            changes = self.streams.take(job.route, job.input_id, parsed)
+        except InputError as e:
+            self._refuse(job, "input", [str(p) for p in e.problems])
+            return False
+        if parsed.report is not None:
+            tz = job.options[0].tz
+            parsed.report["changed"] = [t.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %z")
+                                        for t in changes.intervals]
+        log.info("%s/%s: %d record(s) merged into the stream, %d interval(s) to render%s", job.route.name,
+                 job.work.name, changes.records, len(changes.intervals),
+                 " (the whole window: something decided from all of the data changed)" if changes.whole_window else "")
+        self.hook("after-stream-take")
+        return True
 
     def _stage_and_archive(self, plans: list[tuple[int, Job, list]]) -> list[tuple[int, str]]:
         """Stage every job's outputs with one fsync round, record each job in its own transaction, then
         archive the inputs."""
         done = []
         with self.lock:
-            planned = [self._plan(job, outputs) for _, job, outputs in plans]
+            planned = [plan(self.ledger, job.route.targets, outputs, str(job.input_id)) for _, job, outputs in plans]
             outbox.stage_many(self.layout.outbox, [f for files, _ in planned for f in files])
             self.hook("after-stage")
             for (i, job, outputs), (_, staged) in zip(plans, planned, strict=True):

@@ -1,7 +1,7 @@
 """Converter processes: the CPU-bound polars work of conversions runs beside the gateway's file I/O.
 
-The conversion function is passed in (the pipeline's `convert_input`: a module-level function, so
-it can be sent to a spawned process by name).
+The conversions are passed in (the pipeline's module-level functions, so they can be sent to a
+spawned process by name).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from gisgate.config import ConvertOptions
 from gisgate.gateway.claims import Job
+from gisgate.gateway.conversions import Conversions
 
 _SAMPLE = (
     "periodStart,acdServiceId,contactsOffered,contactsHandled,contactsAnswered,contactsAbandoned,totalTalkSeconds,"
@@ -47,25 +48,25 @@ def die_with_parent(gateway_pid: int) -> None:
 
 
 class Converters:
-    """A pool of converter processes running `convert(path, options, report)`."""
+    """A pool of converter processes running each job's conversion."""
 
-    def __init__(self, workers: int, convert: Callable):
+    def __init__(self, workers: int, conversions: Conversions):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=die_with_parent, initargs=(os.getpid(),))
         self.workers = workers
-        self.convert = convert
+        self.conversions = conversions
 
     def warm(self) -> None:
         """Start every process and run one tiny conversion in each now (imports, polars' first
         query plans), so the first real file is not slower than the rest."""
-        for f in [self.pool.submit(_warm_up, self.convert) for _ in range(self.workers)]:
+        for f in [self.pool.submit(_warm_up, self.conversions.convert) for _ in range(self.workers)]:
             f.result()
 
     def submit(self, job: Job):
-        return self.pool.submit(self.convert, str(job.work), job.options, job.report)
+        return self.pool.submit(self.conversions.function(job), str(job.work), job.options, job.report)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)

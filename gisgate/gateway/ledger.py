@@ -201,8 +201,17 @@ class Ledger:
         ).fetchone()
         return row is not None
 
-    def record_outputs(self, input_id: int, staged: list[StagedOutput], dest: str) -> int:
-        """In one transaction: the outputs, their deliveries, and the input marked `converted`.
+    def delivered_before(self, target: str, name: str) -> bool:
+        """True when some version of file `name` went (or is going) to `target`: a new one corrects it."""
+        row = self.db.execute(
+            "SELECT 1 FROM deliveries WHERE target=? AND name=? AND state IN ('sent','sending','pending') LIMIT 1",
+            (target, name),
+        ).fetchone()
+        return row is not None
+
+    def record_outputs(self, input_id: int, staged: list[StagedOutput], dest: str | None) -> int:
+        """In one transaction: the outputs, their deliveries, and the input marked `converted` (when
+        `dest` says where it is archived; a stream's later outputs leave their input as it is).
 
         A pending delivery of the same name to the same target is superseded (its staged file was
         just replaced by the newer one). Returns how many deliveries were queued.
@@ -232,7 +241,8 @@ class Ledger:
                     (ids[key], s.target, s.name, s.sha256, s.batch, s.seq, now),
                 )
                 queued += 1
-            self.db.execute("UPDATE inputs SET state='converted', dest=? WHERE id=?", (dest, input_id))
+            if dest is not None:
+                self.db.execute("UPDATE inputs SET state='converted', dest=? WHERE id=?", (dest, input_id))
         return queued
 
     def next_batch(self, target: str, now: float | None = None) -> list[DeliveryRow]:

@@ -15,20 +15,21 @@ from collections.abc import Callable
 
 from gisgate.errors import ConfigError
 from gisgate.gateway.claims import Claims
+from gisgate.gateway.conversions import Conversions
 from gisgate.gateway.delivery import Worker
 from gisgate.gateway.faults import crashpoint
 from gisgate.gateway.ledger import Ledger
 from gisgate.gateway.outbox import depth
 from gisgate.gateway.retry import Policy
 from gisgate.gateway.setup import Setup
+from gisgate.gateway.streams import Streams
 from gisgate.targets import open_target
 
 
 class Gateway:
     """Owns the gateway's parts for one root; `close()` releases the root for another gateway."""
 
-    def __init__(self, s: Setup, convert: Callable, hook: Callable[[str], None] = crashpoint):
-        """`convert(path, options, report) -> (verdict, payload)` turns one input into outputs."""
+    def __init__(self, s: Setup, conversions: Conversions, hook: Callable[[str], None] = crashpoint):
         self.setup = s
         self.cfg = s.config
         self.layout = s.layout
@@ -43,7 +44,9 @@ class Gateway:
         self.worker = Worker(self.layout.outbox, lambda: Ledger(self.layout.ledger), self.targets, policy, self.lock,
                              hook=hook)
         self.worker.outcome_seconds = p.outcome_seconds
-        self.claims = Claims(s, self.ledger, convert, self.lock, self.worker.wake.set, hook)
+        self.conversions = conversions
+        self.streams = Streams(s, self.ledger, self.lock, self.worker.wake.set, hook, conversions.render)
+        self.claims = Claims(s, self.ledger, conversions, self.lock, self.worker.wake.set, hook, self.streams)
         self._worker_thread: threading.Thread | None = None
         self.worker_stop = threading.Event()
         for name, inbox in s.inboxes.items():
@@ -81,8 +84,12 @@ class Gateway:
             self._worker_thread.join()
 
     def recover(self) -> int:
-        """Finish what a previous run left half done (see `Claims.recover`)."""
-        return self.claims.recover()
+        """Finish what a previous run left half done (see `Claims.recover`), and send what the streams
+        held back that is due by now."""
+        touched = self.claims.recover()
+        if self.streams.flush():
+            self.worker.wake.set()
+        return touched
 
     def waiting(self) -> int:
         """Outputs not yet delivered (pending or sending), over every target."""
@@ -91,9 +98,11 @@ class Gateway:
     def snapshot(self) -> dict:
         """What the gateway holds right now, for metrics."""
         return {"claims": self.claims.snapshot(), "delivery": self.worker.snapshot(),
+                "streams": self.streams.snapshot(),
                 "outbox_depth": depth(self.layout.outbox),
                 "oldest_pending_created": self.ledger.oldest_pending_created()}
 
     def close(self) -> None:
+        self.streams.close()
         self.ledger.close()
         self._lockfile.close()

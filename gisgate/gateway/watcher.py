@@ -12,7 +12,6 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 
 from gisgate.gateway.claims import Job
 from gisgate.gateway.converters import Converters
@@ -28,11 +27,10 @@ log = logging.getLogger("gisgate.watch")
 class Watcher:
     """The main loop: list, look, process the stable files, keep the observers healthy."""
 
-    def __init__(self, gateway: Gateway, convert: Callable, settle: float | None = None, rescan: float | None = None,
+    def __init__(self, gateway: Gateway, settle: float | None = None, rescan: float | None = None,
                  polling: bool | None = None, metrics: str | None = None, once: float | None = None):
-        """`convert` is the conversion the gateway was built with (run here or in converter processes)."""
         self.gateway = gateway
-        self.convert = convert
+        self.conversions = gateway.conversions
         # --once: stop when the inboxes are empty and the outbox has drained (or `once` seconds later)
         self.once = once
         self.idle_since: float | None = None
@@ -51,7 +49,7 @@ class Watcher:
         self.metrics = Metrics(metrics, self.snapshot) if metrics else None
         self.heartbeat = 0.0
         n = w.converters if w.converters is not None else (2 if (os.cpu_count() or 1) >= 2 else 0)
-        self.converters = Converters(n, convert) if n else None
+        self.converters = Converters(n, self.conversions) if n else None
 
     def snapshot(self) -> dict:
         """The gateway's parts and this loop, for metrics."""
@@ -110,14 +108,14 @@ class Watcher:
 
     def _result(self, job, future) -> tuple:
         if future is None:
-            return self.convert(str(job.work), job.options, job.report)
+            return self.conversions.run(job)
         try:
             return future.result()
         except Exception as e:  # the converter process died (killed, out of memory): restart the pool
             log.error("converter process failed on %s: %s; restarting the converters", job.work.name, e)
             self.converters.close()
-            self.converters = Converters(self.converters.workers, self.convert)
-            return self.convert(str(job.work), job.options, job.report)
+            self.converters = Converters(self.converters.workers, self.conversions)
+            return self.conversions.run(job)
 
     # -- the loop
 
@@ -176,6 +174,9 @@ class Watcher:
             self._stop()
 
     def _housekeeping(self, now: float, due: dict[str, float]) -> None:
+        held = self.gateway.streams.next_due()
+        if held is not None and held <= time.time() and self.gateway.streams.flush():
+            self.gateway.worker.wake.set()  # intervals held back until their end + hold_minutes
         if now >= due["prune"]:
             retention = self.gateway.cfg.archive
             prune(self.gateway.root / "archive", retention.keep_days, retention.max_bytes)

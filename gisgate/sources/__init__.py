@@ -3,6 +3,12 @@
     detect(head: Head) -> bool                     does a file look like this format?
     read(paths, options: ConvertOptions) -> Batch  canonical frames (checked with model.check)
 
+and, for the gateway's streams, optionally `RECORDS` (kind → model.Records), `parse(paths, options)
+-> (records, warnings)` and `assemble(records, options, warnings) -> Batch`, with `read` the two
+together: a source whose batch is not the union of its files' batches (Talkdesk statuses, LiveVox
+calls and counters) streams what it parses. Any other source streams its canonical frames
+(`model.CANONICAL_RECORDS`); `records` and `assemble` below hide the difference.
+
 Only source modules open input files. The registry is a plain dict; modules load lazily.
 """
 
@@ -12,7 +18,11 @@ import importlib
 from pathlib import Path
 from types import ModuleType
 
+import polars as pl
+
+from gisgate.config import ConvertOptions
 from gisgate.errors import ConfigError, InputError
+from gisgate.model import CANONICAL_RECORDS, Batch, Records
 from gisgate.sources._io import Head, head
 
 SOURCES: dict[str, str] = {
@@ -32,6 +42,30 @@ def get(name: str) -> ModuleType:
     if name not in SOURCES:
         raise ConfigError(f"unknown input format {name!r}; known formats: auto, {', '.join(sorted(SOURCES))}")
     return importlib.import_module(SOURCES[name])
+
+
+def record_kinds(name: str) -> dict[str, Records]:
+    """The record kinds source `name` streams."""
+    return getattr(get(name), "RECORDS", CANONICAL_RECORDS)
+
+
+def records(name: str, paths: list[Path], options: ConvertOptions) -> tuple[dict[str, pl.DataFrame], Batch]:
+    """What the stream keeps of `paths`: records per kind, and the batch they assemble into (its
+    warnings and the interval length it tells)."""
+    module = get(name)
+    if hasattr(module, "RECORDS"):
+        found, warnings = module.parse(paths, options)
+        return found, module.assemble(found, options, list(warnings))
+    batch = module.read(paths, options)
+    return {k: getattr(batch, k) for k in CANONICAL_RECORDS if getattr(batch, k) is not None}, batch
+
+
+def assemble(name: str, found: dict[str, pl.DataFrame], options: ConvertOptions, told: int | None) -> Batch:
+    """The batch of records `found` (every kind of source `name`), as `read` would give it."""
+    module = get(name)
+    if hasattr(module, "RECORDS"):
+        return module.assemble(found, options, [])
+    return Batch(**{k: found.get(k) for k in CANONICAL_RECORDS}, source_interval=told)
 
 
 def detect(path: Path) -> str:

@@ -110,10 +110,12 @@ def infer_source_interval(frames: list[pl.DataFrame | None], tz: str) -> int | N
 
 
 def source_interval(frames: list[pl.DataFrame | None], tz: str, declared: int | None, told: int | None,
-                    output: int) -> int:
-    """The input's interval length: `--source-interval`, else what the source says, else inferred,
-    else the output's. 30-minute data must start on :00 / :30 local (InputError otherwise)."""
-    source = declared or told or infer_source_interval(frames, tz) or output
+                    output: int, quarter: bool | None = None) -> int:
+    """The input's interval length: `--source-interval`, else what the source says, else inferred
+    (`quarter`, when the caller knows of rows at :15 / :45 in more data than `frames`), else the
+    output's. 30-minute data must start on :00 / :30 local (InputError otherwise)."""
+    inferred = infer_source_interval(frames, tz) if quarter is None else (15 if quarter else None)
+    source = declared or told or inferred or output
     if source == 30:
         _aligned_to_half_hours(frames, tz)
     return source

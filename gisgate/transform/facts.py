@@ -13,6 +13,7 @@ write it:
     contacts    contacts were given (AGENT transfer columns; Not Ready is what handling leaves)
     handled     some contact was handled by an agent (AGENT rows come from contacts and states)
     home        each agent's home queue: the queue of most of its contacts
+    quarter     some interval row starts at :15 or :45 (the input is 15-minute data)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from gisgate import model
 from gisgate.config import ConvertOptions
 from gisgate.errors import ConfigError
 from gisgate.model import Batch
+from gisgate.transform import clock
 from gisgate.transform.contacts import HANDLED, queue_services
 
 
@@ -40,6 +42,7 @@ class Facts:
     contacts: bool = False
     handled: bool = False
     home: dict[str, str] = field(default_factory=dict)
+    quarter: bool = False
 
     def union(self, other: Facts) -> Facts:
         """The facts of two sets of data together (`home` is taken from `other`: the caller counts it)."""
@@ -54,6 +57,7 @@ class Facts:
             contacts=self.contacts or other.contacts,
             handled=self.handled or other.handled,
             home=other.home,
+            quarter=self.quarter or other.quarter,
         )
 
 
@@ -74,6 +78,7 @@ def facts_of(batch: Batch, options: ConvertOptions, part: bool = False) -> Facts
         contacts=contacts is not None,
         handled=contacts is not None and handled_by_agents(contacts),
         home=home_queues(contacts) if contacts is not None else {},
+        quarter=clock.infer_source_interval([batch.queue_intervals, batch.agent_intervals], options.tz) == 15,
     )
 
 

@@ -1,0 +1,108 @@
+"""The stream routes of one gateway: their inputs merged into the state, their due intervals
+rendered and staged for delivery (see stream/stream.py for what a stream promises).
+
+A route is a stream when `stream = true` (the default) and its outputs are interval outputs (GIS,
+WHIT); bulk contact imports and real-time states go file by file.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from gisgate.config import Route
+from gisgate.gateway import outbox
+from gisgate.gateway.ledger import Ledger
+from gisgate.gateway.setup import Setup
+from gisgate.gateway.staging import plan
+from gisgate.gateway.stream.store import SqliteStore
+from gisgate.gateway.stream.stream import Changes, Stream, _us
+
+log = logging.getLogger("gisgate.stream")
+
+STREAMED = {"gis", "whit"}
+
+
+def streams(route: Route) -> bool:
+    """Whether `route` converts as one stream."""
+    return route.stream and bool(route.outputs) and set(route.outputs) <= STREAMED
+
+
+class Streams:
+    """Every stream route's `Stream`, and the staging of what they render."""
+
+    def __init__(self, s: Setup, ledger: Ledger, lock: threading.Lock, wake: Callable[[], None],
+                 hook: Callable[[str], None], render: Callable):
+        """`render` is the pipeline's `render_intervals`; `lock`, `wake` and `hook` are the outbox's."""
+        self.setup = s
+        self.ledger = ledger
+        self.lock = lock
+        self.wake = wake
+        self.hook = hook
+        self.store = SqliteStore(s.layout.root / "stream.db")
+        self.options = {r.name: [s.convert_options(r, k) for k in r.outputs] for r in s.config.route if streams(r)}
+        self.streams = {r.name: Stream(r, self.options[r.name][0], self.store, render)
+                        for r in s.config.route if streams(r)}
+        self.flushes = 0
+
+    def take(self, route: Route, input_id: int, parsed) -> Changes:
+        """Merge one parsed input into its route's stream (InputError: refused, nothing changed)."""
+        return self.streams[route.name].take(input_id, parsed)
+
+    def flush(self, now: float | None = None) -> int:
+        """Render every stream's due intervals and stage the files whose bytes changed. Returns how
+        many files were staged (the caller wakes the delivery worker)."""
+        now = time.time() if now is None else now
+        staged = 0
+        for stream in self.streams.values():
+            starts = stream.due(now)
+            if starts:
+                staged += self._flush(stream, starts)
+        return staged
+
+    def _flush(self, stream: Stream, starts: list[int]) -> int:
+        route = stream.route
+        outputs = stream.render(starts, self.options[route.name])
+        corrections = sum(1 for o in outputs for t in route.targets if self.ledger.delivered_before(t, o.name)
+                          and not self.ledger.has_delivery(t, o.name, _sha(o.data)))
+        self.flushes += 1
+        by_input: dict[int, list] = {}
+        firsts = stream.meta["dirty"]
+        for o in outputs:
+            key = str(_us(o.interval_start)) if o.interval_start is not None else None
+            by_input.setdefault(int(firsts.get(key) or max(firsts.values())), []).append(o)
+        queued = 0
+        with self.lock:
+            planned = {i: plan(self.ledger, route.targets, outs, f"{route.name}~{self.flushes}", route.corrections,
+                               unchanged=False) for i, outs in by_input.items()}
+            outbox.stage_many(self.setup.layout.outbox, [f for files, _ in planned.values() for f in files])
+            self.hook("after-stage")
+            for i, (files, staged) in planned.items():
+                self.ledger.record_outputs(i, staged, None)
+                queued += len(files)
+        self.hook("after-commit")
+        stream.done(starts, corrections)
+        if corrections:
+            log.warning("%s: %d file(s) of %d interval(s) changed after they were sent: %s", route.name, corrections,
+                        len(starts), "sent again as corrections" if route.corrections else
+                        "NOT sent again (corrections = false)")
+        log.info("%s: %d interval(s) rendered, %d file(s) queued", route.name, len(starts), queued)
+        return queued
+
+    def next_due(self) -> float | None:
+        times = [t for s in self.streams.values() if (t := s.next_due()) is not None]
+        return min(times) if times else None
+
+    def snapshot(self) -> dict:
+        return {name: s.snapshot() for name, s in self.streams.items()}
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
