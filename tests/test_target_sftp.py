@@ -165,6 +165,7 @@ def test_wrong_user_key_is_permanent(sshd, tmp_path):
         target.deliver(files(tmp_path, {AGENT: b"a"}))
 
 
+@pytest.mark.needs("sshd")
 def test_server_down_is_transient_and_delivery_resumes_when_it_returns(tmp_path):
     with Sshd.start(tmp_path / "sshd") as server:
         target = SftpTarget("ds", spec_for(server, connect_attempts=2))
@@ -181,6 +182,7 @@ def test_server_down_is_transient_and_delivery_resumes_when_it_returns(tmp_path)
     assert target.connections == 2
 
 
+@pytest.mark.needs("sshd")
 def test_frozen_server_hits_the_deadline(tmp_path):
     with Sshd.start(tmp_path / "sshd") as server:
         spec = spec_for(server, timeout_s=60, deadline_s=30)  # each timeout alone would wait 60 s
