@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
+import system
 from sshd import Sshd
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,6 +21,30 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "gisgate", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=300)
+
+
+# -- system parts: OpenSSH, sshfs + FUSE, Chromium (tests/system.py) -------------------------------
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "needs(*parts): system parts the test uses (tests/system.py: sshd, sshfs, chromium, ...); "
+        "installed with apt when run as root, else the test skips (fails with GISGATE_TEST_STRICT=1)")
+    if not hasattr(config, "workerinput"):  # the controlling process: one id for the whole session
+        os.environ.setdefault(system.SESSION_ENV, uuid.uuid4().hex)
+        config._gisgate_session_owner = True
+
+
+def pytest_unconfigure(config):
+    if getattr(config, "_gisgate_session_owner", False):
+        system.end_session()
+
+
+@pytest.fixture(autouse=True)
+def _system_parts(request):
+    """Applies `@pytest.mark.needs(...)` (a fixture, so that a skip names the test, not this file)."""
+    for marker in request.node.iter_markers("needs"):
+        system.require(*marker.args)
 
 
 @pytest.fixture
@@ -34,6 +60,7 @@ def sshd(tmp_path_factory):
     (the served directory: relative SFTP paths land there). Tests that stop, freeze or re-key a
     server start their own `Sshd.start(tmp_path)` instead of disturbing this one.
     """
+    system.require("sshd")
     server = Sshd.start(tmp_path_factory.mktemp("sshd"))
     yield server
     server.stop_all()

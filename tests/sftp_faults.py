@@ -5,6 +5,7 @@
         server.faults.disk_full = True           # every write fails: "No space left on device"
         server.faults.full_after_writes = 1      # ... every write after the first
         server.faults.drop_at = 40_000           # abort the connection once a write reaches this offset
+        server.faults.short_at = 40_000          # acknowledge every write, store no byte from this offset on
         server.faults.deny = "locked"            # opening a path containing this: permission denied
 
 Runs its own event loop in a thread on a free loopback port, serves `root` (chrooted), with an
@@ -30,6 +31,7 @@ class Faults:
     disk_full: bool = False
     full_after_writes: int | None = None  # the disk fills up after this many writes
     drop_at: int | None = None
+    short_at: int | None = None  # writes report success, but each file keeps only its first short_at bytes
     deny: str | None = None
     writes: int = 0  # writes seen (all files)
 
@@ -53,6 +55,9 @@ class _Sftp(asyncssh.SFTPServer):
             super().write(file_obj, offset, data[: max(0, self.faults.drop_at - offset)])
             self.channel.get_connection().abort()
             return None
+        if self.faults.short_at is not None and offset + len(data) > self.faults.short_at:
+            super().write(file_obj, offset, data[: max(0, self.faults.short_at - offset)])
+            return None  # SSH_FX_OK: the client is told all of it was written
         return super().write(file_obj, offset, data)
 
     def posix_rename(self, oldpath, newpath):

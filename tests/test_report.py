@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 import struct
 import subprocess
 import zlib
@@ -12,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
+import pytest
+import system
 from polars.testing import assert_frame_equal
 
 from gisgate import config, pipeline, report
@@ -248,9 +249,9 @@ def png_pixels(data: bytes) -> tuple[int, int, set[bytes]]:
     return width, height, {r[i:i + channels] for r in rows[::7] for i in range(0, stride, channels * 7)}
 
 
+@pytest.mark.needs("chromium")
 def test_report_renders_in_headless_chromium(tmp_path):
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert browser, "Debian package chromium is needed (apt-get install chromium)"
+    browser = system.PARTS["chromium"].find()
     page = tmp_path / "report.html"
     assert run_cli("report", *NY_INPUTS, "--tz", "America/New_York", "--out", page).returncode == 0
     shot = tmp_path / "shot.png"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import paramiko
+import pytest
 from sshd import Sshd
 
 
@@ -23,6 +24,7 @@ def test_sshd_fixture_serves_its_root_with_a_pinned_host_key(sshd):
     assert "Accepted publickey" in sshd.log_text()
 
 
+@pytest.mark.needs("sshd")
 def test_sshd_can_serve_a_given_directory_and_be_stopped_and_restarted(tmp_path):
     inbox = tmp_path / "inbox"
     with Sshd.start(tmp_path / "sshd", root=inbox) as server:

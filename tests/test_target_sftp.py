@@ -165,6 +165,7 @@ def test_wrong_user_key_is_permanent(sshd, tmp_path):
         target.deliver(files(tmp_path, {AGENT: b"a"}))
 
 
+@pytest.mark.needs("sshd")
 def test_server_down_is_transient_and_delivery_resumes_when_it_returns(tmp_path):
     with Sshd.start(tmp_path / "sshd") as server:
         target = SftpTarget("ds", spec_for(server, connect_attempts=2))
@@ -181,6 +182,7 @@ def test_server_down_is_transient_and_delivery_resumes_when_it_returns(tmp_path)
     assert target.connections == 2
 
 
+@pytest.mark.needs("sshd")
 def test_frozen_server_hits_the_deadline(tmp_path):
     with Sshd.start(tmp_path / "sshd") as server:
         spec = spec_for(server, timeout_s=60, deadline_s=30)  # each timeout alone would wait 60 s
@@ -313,6 +315,24 @@ def test_disk_full_is_transient_and_leaves_nothing_behind(faulty, tmp_path):
     target.deliver(files(tmp_path, {AGENT: b"x" * 50_000}))  # the same connection still works
     assert target.connections == 1
     target.close()
+
+
+def test_a_server_that_stores_fewer_bytes_than_it_acknowledged_is_caught_by_the_size_check(faulty, tmp_path):
+    faulty.faults.short_at = 300_000  # every write answered OK, the tail of a file silently lost
+    data = os.urandom(600_000)  # three 255 KiB writes: one kept, one cut short, one dropped
+    target = SftpTarget("ds", spec_for(faulty))
+    with pytest.raises(TransientDeliveryError) as e:
+        target.deliver(files(tmp_path, {SERVICE: b"fits", AGENT: data}))
+    message = str(e.value)
+    assert f"the server holds 300000 bytes of {AGENT}, expected 600000" in message
+    assert message.endswith(f"(already delivered: {SERVICE})")
+    assert e.value.delivered == [SERVICE]
+    assert names(faulty.root) == [SERVICE]  # no short AGENT under its final name, temp file removed
+    faulty.faults.short_at = None
+    target.deliver(files(tmp_path, {AGENT: data}))  # the same connection, now complete
+    target.close()
+    assert (faulty.root / AGENT).read_bytes() == data
+    assert target.connections == 1
 
 
 def test_a_failure_mid_batch_reports_what_was_already_delivered(faulty, tmp_path):

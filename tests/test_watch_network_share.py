@@ -4,15 +4,15 @@ mount, polls it, and takes the files across file systems by copy."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
+import pytest
+import system
 from gateway_harness import Gate, csv_file, files, input_states, service_name, wait_until
 from sshd import Sshd
 
-SSHFS = shutil.which("sshfs") or "sshfs"  # Debian package sshfs (.ci/run installs it)
 
-
+@pytest.mark.needs("sshd", "sshfs")
 def test_files_written_on_the_server_side_of_an_sshfs_inbox_are_taken(tmp_path):
     share = tmp_path / "share"  # the server's side of the share
     share.mkdir()
@@ -21,10 +21,16 @@ def test_files_written_on_the_server_side_of_an_sshfs_inbox_are_taken(tmp_path):
     mount.mkdir()
     root = tmp_path / "gw"
     root.mkdir()
-    subprocess.run([SSHFS, "-p", str(server.port), "-o", f"IdentityFile={server.client_key}",
-                    "-o", f"UserKnownHostsFile={server.known_hosts}", "-o", "StrictHostKeyChecking=yes",
-                    "-o", "BatchMode=yes", f"{server.user}@{server.host}:{share}", str(mount)],
-                   check=True, timeout=30)
+    sshfs = [system.PARTS["sshfs"].find(), "-p", str(server.port), "-o", f"IdentityFile={server.client_key}",
+             "-o", f"UserKnownHostsFile={server.known_hosts}", "-o", "StrictHostKeyChecking=yes",
+             "-o", "BatchMode=yes", f"{server.user}@{server.host}:{share}", str(mount)]
+    mounted = subprocess.run(sshfs, capture_output=True, text=True, timeout=30)
+    if mounted.returncode != 0:
+        server.stop()
+        error = " ".join(mounted.stderr.split()) or f"exit {mounted.returncode}"
+        if system.fuse_refused(error):  # e.g. a container without CAP_SYS_ADMIN
+            system.unavailable(f"needs FUSE mounts, which this machine refuses: sshfs: {error}")
+        raise AssertionError(f"sshfs could not mount the share: {error}\n{server.log_text()}")
     try:
         (root / "gisgate.toml").write_text(
             f'[[route]]\nname = "share"\ninbox = "{mount}"\ntargets = ["ds"]\n'
