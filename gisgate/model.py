@@ -303,6 +303,7 @@ class Records:
     entity: tuple[str, ...] = ()
     group: str | None = None
     interval: bool = False  # rows of an interval frame: a record touches its own interval only
+    cumulative: bool = False  # counters: a record also changes the interval of its entity's previous one
 
 
 # The records of a source that streams its canonical frames as they are.

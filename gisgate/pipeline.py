@@ -161,8 +161,7 @@ def parse_input(path: str, options: list[ConvertOptions], report: Report | None 
         home = batch.contacts.select("contact_id", "agent_id", "service_id") if batch.contacts is not None else None
         parsed = Parsed(found, facts_of(batch, o, part=True), batch.source_interval, home, list(batch.warnings))
         if report is not None:
-            alone = _to_interval_length(transform.derive(batch, o), o)
-            parsed.report = reports.build(alone, o, report, inputs=[Path(path)], warnings=alone.warnings)
+            parsed.report = _page_alone(batch, o, report, Path(path))
         return "ok", parsed
     except InputError as e:
         return "input", [str(p) for p in e.problems]
@@ -171,6 +170,17 @@ def parse_input(path: str, options: list[ConvertOptions], report: Report | None 
     except Exception as e:  # a bug must not stop the gateway: the file waits in rejected/
         return "bug", [f"gisgate failed unexpectedly: {type(e).__name__}: {e}",
                        *traceback.format_exc().splitlines()[-6:]]
+
+
+def _page_alone(batch: Batch, options: ConvertOptions, report: Report, path: Path) -> dict:
+    """The report data of one stream input on its own; what it cannot derive alone (an agent whose
+    home queue another input tells) is a warning here, not a reason to refuse it."""
+    try:
+        alone = _to_interval_length(transform.derive(batch, options), options)
+        return reports.build(alone, options, report, inputs=[path], warnings=alone.warnings)
+    except (ConfigError, InputError) as e:
+        return reports.build(Batch(), options, report, inputs=[path],
+                             warnings=[*batch.warnings, f"not derived on its own: {e}"])
 
 
 def render_intervals(found: dict[tuple[str, str], pl.DataFrame], told: int | None, options: ConvertOptions,

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from gisgate.config import Route
+from gisgate.errors import ConfigError, InputError
 from gisgate.gateway import outbox
 from gisgate.gateway.ledger import Ledger
 from gisgate.gateway.setup import Setup
@@ -64,7 +65,14 @@ class Streams:
 
     def _flush(self, stream: Stream, starts: list[int]) -> int:
         route = stream.route
-        outputs = stream.render(starts, self.options[route.name])
+        try:
+            outputs = stream.render(starts, self.options[route.name])
+        except (ConfigError, InputError) as e:  # e.g. an agent's home queue is not known yet
+            if stream.meta.get("blocked") != str(e):
+                log.error("%s: %d interval(s) wait: %s", route.name, len(starts), e)
+                stream.meta["blocked"] = str(e)
+            return 0
+        stream.meta.pop("blocked", None)
         corrections = sum(1 for o in outputs for t in route.targets if self.ledger.delivered_before(t, o.name)
                           and not self.ledger.has_delivery(t, o.name, _sha(o.data)))
         self.flushes += 1

@@ -47,23 +47,44 @@ def detect(head: Head) -> bool:
     return "agentEvent" in head.wrapper or kind(head.keys) is not None
 
 
+RECORDS = {
+    "agent": model.Records("at", entity=("agent_id",)),
+    # a call's events, assembled into one contact: the stream keeps them together
+    "interaction": model.Records("_start", "_end", group="_id"),
+    # cumulative counters: an interval's numbers are the difference to the next snapshot
+    "service": model.Records("_at", entity=("service_id",), cumulative=True),
+    "agentstats": model.Records("_at", entity=("agent_id", "service_id"), cumulative=True),
+}
+INTERACTION = ["_id", "callEventType", "_start", "_end", "_duration", "service_id", "agent_id", "_out"]
+
+
 def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
-    agent, interaction, service, agentstats, warnings = [], [], [], [], []
+    found, warnings = parse(paths, options)
+    return assemble(found, options, warnings)
+
+
+def parse(paths: list[Path], options: ConvertOptions) -> tuple[dict[str, pl.DataFrame], list[str]]:
+    """Agent and interaction events, service and agent statistics snapshots, as the files hold them."""
+    parts: dict[str, list[pl.DataFrame]] = {k: [] for k in RECORDS}
+    warnings: list[str] = []
     what = "a LiveVox agent event, interaction event or service statistics record"
     for k, frame, file, scalars in P.classified(paths, kind, what, warnings):
         if k == "agent":
-            agent.append(_agent_events(frame, file, options))
+            parts["agent"].append(_agent_events(frame, file, options))
         elif k == "interaction":
-            interaction.append(_interaction_events(frame, file, options))
+            parts["interaction"].append(_interaction_events(frame, file, options).select(INTERACTION))
         elif k == "service":
-            service.append(_snapshots(frame, scalars, file, options))
+            parts["service"].append(_snapshots(frame, scalars, file, options))
         else:
-            agentstats.append(_agent_snapshots(frame, scalars, file, options))
+            parts["agentstats"].append(_agent_snapshots(frame, scalars, file, options))
+    return {k: pl.concat(v, how="diagonal_relaxed") for k, v in parts.items() if v}, warnings
+
+
+def assemble(found: dict[str, pl.DataFrame], options: ConvertOptions, warnings: list[str]) -> model.Batch:
     batch = model.Batch(warnings=warnings)
-    if agent:
-        events, w = P.map_states(
-            pl.concat(agent), "raw_state", P.state_table("livevox", options.mapping), "livevox agent events"
-        )
+    if "agent" in found:
+        events, w = P.map_states(found["agent"], "raw_state", P.state_table("livevox", options.mapping),
+                                 "livevox agent events")
         warnings += w
         key = P.state_key(pl.col("raw_state"))
         events = events.with_columns(
@@ -77,12 +98,12 @@ def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
             .alias("reason")
         )
         batch.state_events = model.check(events.select(list(model.STATE_EVENTS)), "STATE_EVENTS", "livevox")
-    if interaction:
-        batch.contacts = _contacts(pl.concat(interaction, how="diagonal_relaxed"), warnings)
-    if service:
-        batch.queue_intervals = _deltas(pl.concat(service), options, warnings)
-    if agentstats:
-        batch.agent_intervals = _agent_deltas(pl.concat(agentstats), options)
+    if "interaction" in found:
+        batch.contacts = _contacts(found["interaction"], warnings)
+    if "service" in found:
+        batch.queue_intervals = _deltas(found["service"], options, warnings)
+    if "agentstats" in found:
+        batch.agent_intervals = _agent_deltas(found["agentstats"], options)
     return batch
 
 

@@ -49,8 +49,21 @@ def detect(head: Head) -> bool:
     return kind(head.keys) is not None
 
 
+RECORDS = {
+    "contacts": model.Records("arrived_at", "ended_at", identity=("contact_id",)),
+    # statuses, not the events made of them: a status cut by an export window must meet its other part
+    "user_status": model.Records("start", "end", entity=("agent_id",)),
+}
+
+
 def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
     """All the Talkdesk reports in `paths` as one batch of CONTACTS and STATE_EVENTS."""
+    found, warnings = parse(paths, options)
+    return assemble(found, options, warnings)
+
+
+def parse(paths: list[Path], options: ConvertOptions) -> tuple[dict[str, pl.DataFrame], list[str]]:
+    """The reports' contacts (canonical) and user statuses (agent_id, start, end, status_label)."""
     contacts, statuses, warnings = [], [], []
     for k, frame, file, _ in P.classified(paths, kind, "a Talkdesk contacts, calls or user_status report",
                                           warnings):
@@ -58,9 +71,18 @@ def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
             statuses.append(_statuses(frame, file, options))
         else:
             contacts.append((_contacts if k == "contacts" else _calls)(frame, file, options))
-    batch = model.Batch(warnings=warnings)
+    found = {}
     if contacts:
-        c = P.concat(contacts, model.CONTACTS).unique("contact_id", keep="first", maintain_order=True)
+        found["contacts"] = P.concat(contacts, model.CONTACTS)
+    if statuses:
+        found["user_status"] = pl.concat(statuses)
+    return found, warnings
+
+
+def assemble(found: dict[str, pl.DataFrame], options: ConvertOptions, warnings: list[str]) -> model.Batch:
+    batch = model.Batch(warnings=warnings)
+    if "contacts" in found:
+        c = found["contacts"].unique("contact_id", keep="first", maintain_order=True)
         unqueued = c.filter((pl.col("direction") == "in") & pl.col("service_id").is_null()).height
         if unqueued:
             warnings.append(
@@ -68,8 +90,8 @@ def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
                 "they count for their agents only, not in SERVICE rows"
             )
         batch.contacts = model.check(c, "CONTACTS", "talkdesk")
-    if statuses:
-        batch.state_events, w = _events(pl.concat(statuses), options)
+    if "user_status" in found:
+        batch.state_events, w = _events(found["user_status"], options)
         warnings += w
     return batch
 

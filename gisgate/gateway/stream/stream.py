@@ -158,7 +158,7 @@ class Stream:
             spec = sources.record_kinds(source)[kind]
             if spec.interval:
                 continue
-            lo = int(frame["_t0"].min())
+            lo = self._previous(f"{source}.{kind}", spec, frame) if spec.cumulative else int(frame["_t0"].min())
             hi = horizon if spec.entity else max(horizon, int(frame["_t1"].max())) + self.reach
             first, last = (lo, hi) if first is None else (min(first, lo), max(last, hi))
         if first is None:
@@ -166,6 +166,19 @@ class Stream:
         if old_horizon is not None and horizon > old_horizon:
             first = min(first, old_horizon)
         return self._range(first, last)
+
+    def _previous(self, kind: str, spec: Records, frame: pl.DataFrame) -> int:
+        """The earliest start of the records just before each entity's first record in `frame`."""
+        keys = list(spec.entity)
+        firsts = frame.group_by(keys).agg(pl.col("_t0").min().alias("_first"))
+        lo = int(firsts["_first"].min())
+        last_hour = int(firsts["_first"].max()) // HOUR_US
+        rows = self.store.parts(self.name, kind, (lo - self.reach) // HOUR_US - 1, last_hour)
+        if rows is None:
+            return lo
+        before = (rows.join(firsts, on=keys).filter(pl.col("_t0") < pl.col("_first"))
+                  .group_by(keys).agg(pl.col("_t0").max()))
+        return min(lo, int(before["_t0"].min())) if before.height else lo
 
     def _range(self, first: int, last: int) -> set[int]:
         return set(self._grid(first, last))
