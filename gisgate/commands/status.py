@@ -9,6 +9,7 @@ from gisgate.errors import ConfigError
 from gisgate.gateway.ledger import Ledger
 from gisgate.gateway.outbox import depth
 from gisgate.gateway.setup import setup
+from gisgate.gateway.streams import describe
 from gisgate.report import PAGE_SUFFIX
 
 
@@ -25,11 +26,17 @@ def status(config_path: str | None = None, root: str | None = None) -> dict:
         led.close()
     out["root"] = str(s.root)
     out["outbox_depth"] = depth(s.layout.outbox)
+    out["streams"] = describe(s)
     latest = out.pop("last_archived", None)
     page = latest and Path(latest + PAGE_SUFFIX)
     out["latest_report"] = page.as_uri() if page and page.is_file() else None
     return out
 
+
+
+def _when(ts: float) -> str:
+    left = ts - time.time()
+    return "now" if left <= 0 else f"in {left / 60:.0f} min"
 
 
 def format_status(report: dict) -> str:
@@ -47,6 +54,12 @@ def format_status(report: dict) -> str:
     if o:
         lines.append(f"oldest pending: {o['target']} {o['name']} since {ago(o['since'])}, {o['attempts']} attempt(s)"
                      + (f", last error: {o['last_error']}" if o["last_error"] else ""))
+    for route, st in sorted(report.get("streams", {}).items()):
+        due = "" if not st["next_due"] else f", next due {_when(st['next_due'])}"
+        lines.append(f"stream {route}: horizon {st['horizon'] or '-'} (latest record), {st['held']} interval(s) held"
+                     f"{due}, {st['sent']} rendered, {st['corrections']} correction(s), state {st['state_bytes']:,} bytes")
+        if st.get("waiting"):
+            lines.append(f"stream {route} waits: {st['waiting']}")
     for route, ts in sorted(report["last_success"].items()):
         lines.append(f"last success {route}: {ago(ts)}")
     if report.get("latest_report"):

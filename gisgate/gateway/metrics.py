@@ -43,6 +43,13 @@ def render(snap: dict, now: float | None = None) -> str:
            [({"route": r}, round(t, 3)) for r, t in c["last_success"].items()])
     metric("target_last_success_timestamp_seconds", "gauge", "Last delivery per target.",
            [({"target": t}, round(v, 3)) for t, v in d["last_success"].items()])
+    streams = snap.get("streams", {})
+    metric("stream_intervals_held", "gauge", "Intervals a stream holds until their end + hold_minutes.",
+           [({"route": r}, s["held"]) for r, s in streams.items()])
+    metric("stream_corrections_total", "counter", "Files sent again because their interval changed.",
+           [({"route": r}, s["corrections"]) for r, s in streams.items()])
+    metric("stream_state_bytes", "gauge", "Records a stream keeps to re-derive its intervals.",
+           [({"route": r}, s["state_bytes"]) for r, s in streams.items()])
     metric("heartbeat_timestamp_seconds", "gauge", "Last turn of the watcher loop.",
            [({}, round(snap["heartbeat"], 3))])
     metric("outbox_heartbeat_timestamp_seconds", "gauge", "Last turn of the delivery loop.",

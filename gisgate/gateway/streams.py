@@ -110,6 +110,20 @@ class Streams:
         self.store.close()
 
 
+def describe(s: Setup) -> dict:
+    """Each stream route's snapshot, read from the root's stream state (for `gisgate status`)."""
+    path = s.layout.root / "stream.db"
+    routes = [r for r in s.config.route if streams(r)]
+    if not routes or not path.exists():
+        return {r.name: {"horizon": None, "held": 0, "next_due": None, "corrections": 0, "sent": 0,
+                         "state_bytes": 0, "waiting": None} for r in routes}
+    store = SqliteStore(path)
+    try:
+        return {r.name: Stream(r, s.convert_options(r, r.outputs[0]), store, None).snapshot() for r in routes}
+    finally:
+        store.close()
+
+
 def _sha(data: bytes) -> str:
     import hashlib
 

@@ -295,10 +295,13 @@ class Stream:
         return start in set(self.meta["sent"])
 
     def snapshot(self) -> dict:
+        """The stream's horizon (its latest record), intervals held (rendered when due), corrections sent."""
         horizon = self.meta.get("horizon")
+        due = self.next_due()
         return {"horizon": _at(horizon).isoformat() if horizon is not None else None,
-                "held": len(self.meta["dirty"]), "corrections": self.meta["corrections"],
-                "state_bytes": self.store.size(self.name)}
+                "held": len(self.meta["dirty"]), "next_due": due, "corrections": self.meta["corrections"],
+                "sent": len(self.meta["sent"]), "state_bytes": self.store.size(self.name),
+                "waiting": self.meta.get("blocked")}
 
 
 def _decisive(f: Facts) -> tuple:
