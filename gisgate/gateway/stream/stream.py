@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -63,59 +64,62 @@ class Stream:
         self.reach = int(options.max_span_hours * 3600 * US)  # how far an agent's state or a contact's handling reaches
         self.window = int(route.stream_days * 86400 * US)
         self.meta = store.meta(self.name) or {"seq": 0, "dirty": {}, "sent": [], "corrections": 0, "sources": {}}
+        self._latest: dict[str, pl.DataFrame | None] = {}  # kind -> each entity's latest records
 
     # -- taking an input
 
     def take(self, input_id: int, parsed) -> Changes:
         """Merge one input (a `pipeline.Parsed`) into the state, in one transaction."""
-        frames = {(s, k): f for (s, k), f in parsed.records.items() if f is not None and f.height}
+        frames = {(s, k): _with_times(f, sources.record_kinds(s)[k])
+                  for (s, k), f in parsed.records.items() if f is not None and f.height}
         changes = Changes(records=sum(f.height for f in frames.values()))
         if not frames:
             return changes
         self._refuse_before_window(frames)
-        old = self._facts()
-        old_horizon = self.meta.get("horizon")
-        dirty: set[int] = set()
-        with self.store.transaction():
-            seq = self.meta["seq"] = self.meta["seq"] + 1
-            for (source, kind), frame in frames.items():
-                spec = sources.record_kinds(source)[kind]
-                self.meta["sources"][source] = parsed.told or self.meta["sources"].get(source)
-                dirty |= self._merge(f"{source}.{kind}", spec, frame, seq)
-            if parsed.home is not None:
-                self.store.put_home(self.name, parsed.home)
-            new = self._with_home(old.union(parsed.facts) if self.meta.get("facts") else parsed.facts)
-            self._set_facts(new)
-            horizon = self.meta["horizon"] = max(filter(None, [old_horizon, _us(new.until), self._max_t1(frames)]))
-            dirty |= self._spans(frames, old_horizon, horizon)
-            if self.meta.get("facts_ready") and _decisive(old) != _decisive(new):
-                dirty |= self._window_starts(horizon)
-                changes.whole_window = True
-            self.meta["facts_ready"] = True
-            for start in dirty:
-                self.meta["dirty"][str(start)] = input_id
-            self.store.put_meta(self.name, self.meta)
+        try:
+            with self.store.transaction():
+                dirty = self._take(input_id, parsed, frames, changes)
+        except BaseException:  # the state is as it was: so is what this object holds of it
+            self.meta = self.store.meta(self.name) or self.meta
+            self._latest.clear()
+            raise
         changes.intervals = sorted(_at(s) for s in dirty)
         return changes
+
+    def _take(self, input_id: int, parsed, frames: dict, changes: Changes) -> set[int]:
+        old, old_horizon = self._facts(), self.meta.get("horizon")
+        seq = self.meta["seq"] = self.meta["seq"] + 1
+        dirty: set[int] = set()
+        for (source, kind), frame in frames.items():
+            self.meta["sources"][source] = parsed.told or self.meta["sources"].get(source)
+            dirty |= self._merge(f"{source}.{kind}", sources.record_kinds(source)[kind], frame, seq)
+        if parsed.home is not None:
+            self.store.put_home(self.name, parsed.home)
+        new = self._with_home(old.union(parsed.facts) if self.meta.get("facts") else parsed.facts)
+        self._set_facts(new)
+        last = max(int(f["_t1"].max()) for f in frames.values())
+        horizon = self.meta["horizon"] = max(filter(None, [old_horizon, _us(new.until), last]))
+        dirty |= self._spans(frames, old_horizon, horizon)
+        if self.meta.get("facts_ready") and _decisive(old) != _decisive(new):
+            dirty |= self._window_starts(horizon)
+            changes.whole_window = True
+        self.meta["facts_ready"] = True
+        for start in dirty:
+            self.meta["dirty"][str(start)] = input_id
+        self.store.put_meta(self.name, self.meta)
+        return dirty
 
     def _refuse_before_window(self, frames: dict) -> None:
         horizon = self.meta.get("horizon")
         if horizon is None:
             return
-        first = min(f["_t0"].min() for f in self._timed(frames).values())
+        first = min(f["_t0"].min() for f in frames.values())
         if first < horizon - self.window:
             raise InputError(
                 f"reaches back to {_at(first):%Y-%m-%d %H:%M} UTC, before this route's stream window "
                 f"({self.route.stream_days:g} day(s) before its latest record, {_at(horizon):%Y-%m-%d %H:%M} UTC): "
                 "those intervals are final here. To load older data on purpose, convert it with `gisgate convert` "
                 "and send the files with `gisgate deliver`, or raise stream_days for this route.")
-
-    def _timed(self, frames: dict) -> dict:
-        out = {}
-        for (source, kind), frame in frames.items():
-            spec = sources.record_kinds(source)[kind]
-            out[(source, kind)] = _with_times(frame, spec)
-        return out
 
     def _merge(self, kind: str, spec: Records, frame: pl.DataFrame, seq: int) -> set[int]:
         """Put `frame` into the kind's hourly partitions: the latest record per identity (or each
@@ -133,6 +137,10 @@ class Stream:
             self.store.put_part(self.name, kind, hour, merged)
         if spec.interval:
             touched |= set(self._floor(frame["_t0"]).to_list())
+        if spec.entity:
+            old = self._latest_of(kind, spec)
+            both = frame if old is None else pl.concat([old, frame], how="vertical_relaxed")
+            self._latest[kind] = _last_per(both, list(spec.entity)).unique(maintain_order=True)
         return touched
 
     def _drop_old_versions(self, kind: str, spec: Records, frame: pl.DataFrame) -> set[int]:
@@ -154,7 +162,7 @@ class Stream:
         """Intervals an input of records other than interval rows can change (see the module doc): an
         agent's records up to the horizon, a contact's (or a call's) also `reach` past its end."""
         first, last = None, None
-        for (source, kind), frame in self._timed(frames).items():
+        for (source, kind), frame in frames.items():
             spec = sources.record_kinds(source)[kind]
             if spec.interval:
                 continue
@@ -184,8 +192,15 @@ class Stream:
         return set(self._grid(first, last))
 
     def _grid(self, first: int, last: int) -> list[int]:
-        starts = clock.grid(_at(first), _at(last), self.options.tz, self.options.interval)["interval_start"]
-        return starts.dt.epoch("us").to_list()
+        """Local-clock interval starts from the one holding `first` to the one holding `last` (as
+        clock.grid, in plain Python: a stream asks for a few at a time)."""
+        zone, step = ZoneInfo(self.options.tz), 15 * MINUTE_US
+        out = []
+        for t in range(first - first % step - self.step, last + 1, step):  # every zone offset is whole quarters
+            local = _at(t).astimezone(zone)
+            if local.minute % self.options.interval == 0 and t + self.step > first:
+                out.append(t)
+        return out
 
     def _floor(self, t0: pl.Series) -> pl.Series:
         s = t0.cast(pl.Int64).cast(UTC_US).to_frame("t").select(clock.floor_local(pl.col("t"), self.options.tz,
@@ -194,9 +209,6 @@ class Stream:
 
     def _window_starts(self, horizon: int) -> set[int]:
         return self._range(horizon - self.window, horizon + self.reach)
-
-    def _max_t1(self, frames: dict) -> int:
-        return max(int(f["_t1"].max()) for f in self._timed(frames).values())
 
     # -- facts
 
@@ -256,23 +268,61 @@ class Stream:
         return found
 
     def _select_kind(self, kind: str, spec: Records, t0: int, t1: int) -> pl.DataFrame | None:
+        t0c, t1c = pl.col("_t0"), pl.col("_t1")
         if spec.interval:
             rows = self.store.parts(self.name, kind, t0 // HOUR_US, (t1 - 1) // HOUR_US)
-            return None if rows is None else rows.filter((pl.col("_t0") >= t0) & (pl.col("_t0") < t1))
-        rows = self.store.parts(self.name, kind, (t0 - self.reach) // HOUR_US - 1, (t1 + self.reach) // HOUR_US)
-        if rows is None:
-            return None
-        t0c, t1c = pl.col("_t0"), pl.col("_t1")
+            return None if rows is None else rows.filter((t0c >= t0) & (t0c < t1))
         if spec.entity:
-            inside = rows.filter((t0c < t1) & (t1c >= t0))
-            before = rows.filter(t0c < t0).filter(t0c == t0c.max().over(list(spec.entity)))
-            after = rows.filter(t0c >= t1).filter(t0c == t0c.min().over(list(spec.entity)))
-            picked = pl.concat([before, inside, after], how="vertical_relaxed").unique(maintain_order=True)
+            picked = self._entity_rows(kind, spec, t0, t1)
+            if picked is None:
+                return None
         else:
+            rows = self.store.parts(self.name, kind, (t0 - self.reach) // HOUR_US - 1, (t1 - 1) // HOUR_US)
+            if rows is None:
+                return None
             picked = rows.filter((t0c < t1) & (t1c + self.reach >= t0))
         if spec.group:
+            rows = self.store.parts(self.name, kind, (t0 - self.reach) // HOUR_US - 1, (t1 + self.reach) // HOUR_US)
             picked = rows.join(picked.select(spec.group).unique(), on=spec.group, how="semi")
         return picked.sort("_seq", maintain_order=True)
+
+    def _entity_rows(self, kind: str, spec: Records, t0: int, t1: int) -> pl.DataFrame | None:
+        """Each entity's records starting in [t0, t1), its last one before t0 (a span running at t0
+        is that one) and its first one from t1 on. The last record of every entity is kept at hand,
+        so only entities with records from t0 on are looked for in the partitions."""
+        keys, t0c = list(spec.entity), pl.col("_t0")
+        latest = self._latest_of(kind, spec)
+        if latest is None:
+            return None
+        inside = self.store.parts(self.name, kind, t0 // HOUR_US, (t1 - 1) // HOUR_US)
+        inside = [] if inside is None else [inside.filter((t0c >= t0) & (t0c < t1))]
+        before = [latest.filter(t0c < t0)]
+        later = latest.filter(t0c >= t0).select(keys).unique()
+        hour = t0 // HOUR_US
+        while later.height and hour >= (t0 - self.reach) // HOUR_US - 1:
+            part = self.store.part(self.name, kind, hour)
+            if part is not None:
+                found = part.filter(t0c < t0).join(later, on=keys, how="semi")
+                found = found.filter(t0c == t0c.max().over(keys))
+                before.append(found)
+                later = later.join(found.select(keys), on=keys, how="anti")
+            hour -= 1
+        after = []
+        ahead = latest.filter(t0c >= t1).select(keys).unique()
+        if ahead.height:
+            rows = self.store.parts(self.name, kind, t1 // HOUR_US, (t1 + self.reach) // HOUR_US)
+            if rows is not None:
+                rows = rows.filter(t0c >= t1).join(ahead, on=keys, how="semi")
+                after.append(rows.filter(t0c == t0c.min().over(keys)))
+        return pl.concat([*before, *inside, *after], how="vertical_relaxed").unique(maintain_order=True)
+
+    def _latest_of(self, kind: str, spec: Records) -> pl.DataFrame | None:
+        """Every entity's latest records (all of them at its latest instant), from the partitions once,
+        then kept up to date by `_merge`."""
+        if kind not in self._latest:
+            rows = self.store.parts(self.name, kind, 0, 2**62 // HOUR_US)
+            self._latest[kind] = None if rows is None else _last_per(rows, list(spec.entity))
+        return self._latest[kind]
 
     def done(self, starts: list[int], corrections: int) -> None:
         """`starts` went out: no longer dirty; the records that left the window are forgotten."""
@@ -315,6 +365,10 @@ def _with_times(frame: pl.DataFrame, spec: Records) -> pl.DataFrame:
     t0 = pl.col(spec.start).dt.epoch("us")
     t1 = pl.col(spec.end).dt.epoch("us") if spec.end else t0
     return frame.with_columns(t0.alias("_t0"), pl.max_horizontal(t0, t1.fill_null(t0)).alias("_t1"))
+
+
+def _last_per(rows: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    return rows.filter(pl.col("_t0") == pl.col("_t0").max().over(keys))
 
 
 def _runs(starts: list[int], step: int) -> list[tuple[int, int]]:
