@@ -60,37 +60,7 @@ def queue_intervals(
     `services`) in every interval from the first to the last covered instant (`covered`, else the
     contacts' own first and last instants)."""
     lf = contacts.lazy().filter((pl.col("direction") == "in") & pl.col("service_id").is_not_null())
-    floor = _floor(lf, tz, minutes)
-    one = pl.len().cast(pl.Float64)
-    answered = pl.col("outcome") == "answered"
-    parts = [
-        _by(
-            lf.filter(pl.col("outcome").is_in(OFFERED)),
-            "arrived_at",
-            floor,
-            offered=one,
-            sl_n=(answered & (pl.col("wait_s") <= sl_threshold_s)).cast(pl.Float64).sum(),
-        ),
-        _by(
-            lf.filter(answered & pl.col("answered_at").is_not_null()),
-            "answered_at",
-            floor,
-            answered=one,
-            answer_delay_s=pl.col("wait_s").fill_null(0).sum(),
-        ),
-        _by(
-            lf.filter(answered),
-            "ended_at",
-            floor,
-            handled=one,
-            talk_s=pl.col("talk_s").sum(),
-            hold_s=pl.col("hold_s").sum(),
-            acw_s=pl.col("acw_s").sum(),
-        ),
-        _by(lf.filter(pl.col("outcome") == "abandoned"), "ended_at", floor, abandoned=one),
-    ]
-    facts = pl.concat(parts, how="diagonal_relaxed").collect()
-
+    facts = _queue_sums(lf, _floor(lf, tz, minutes), sl_threshold_s)
     if covered is None:
         bounds = lf.select(
             pl.min_horizontal(pl.col("arrived_at").min(), pl.col("ended_at").min()).alias("a"),
@@ -102,15 +72,32 @@ def queue_intervals(
     all_services = sorted(set(facts["service_id"].unique().to_list()) | set(services))
     if covered[0] is None or not all_services:
         return pl.DataFrame(schema=QUEUE_INTERVALS).drop("blocked", "sl_threshold_s", "max_in_queue")
-    starts = clock.grid(covered[0], covered[1], tz, minutes).join(
-        pl.DataFrame({"service_id": all_services}, schema={"service_id": pl.String}), how="cross"
-    )
+    return _on_grid(facts, clock.grid(covered[0], covered[1], tz, minutes), all_services)
+
+
+def _queue_sums(lf: pl.LazyFrame, floor, sl_threshold_s: float) -> pl.DataFrame:
+    """Per interval × queue: offered (by arrival), answered and answer delay (by answer), handled,
+    talk, hold and ACW (by end), abandoned (by end), and `sl_n` (answered within the threshold)."""
+    one = pl.len().cast(pl.Float64)
+    answered = pl.col("outcome") == "answered"
+    parts = [
+        _by(lf.filter(pl.col("outcome").is_in(OFFERED)), "arrived_at", floor, offered=one,
+            sl_n=(answered & (pl.col("wait_s") <= sl_threshold_s)).cast(pl.Float64).sum()),
+        _by(lf.filter(answered & pl.col("answered_at").is_not_null()), "answered_at", floor, answered=one,
+            answer_delay_s=pl.col("wait_s").fill_null(0).sum()),
+        _by(lf.filter(answered), "ended_at", floor, handled=one, talk_s=pl.col("talk_s").sum(),
+            hold_s=pl.col("hold_s").sum(), acw_s=pl.col("acw_s").sum()),
+        _by(lf.filter(pl.col("outcome") == "abandoned"), "ended_at", floor, abandoned=one),
+    ]
+    return pl.concat(parts, how="diagonal_relaxed").collect()
+
+
+def _on_grid(facts: pl.DataFrame, starts: pl.DataFrame, services: list[str]) -> pl.DataFrame:
+    """The sums on every interval × queue of the grid (zero where nothing happened), with the service level."""
+    grid = starts.join(pl.DataFrame({"service_id": services}, schema={"service_id": pl.String}), how="cross")
     out = (
-        starts.join(
-            facts.group_by("interval_start", "service_id").agg(pl.all().sum()),
-            on=["interval_start", "service_id"],
-            how="left",
-        )
+        grid.join(facts.group_by("interval_start", "service_id").agg(pl.all().sum()),
+                  on=["interval_start", "service_id"], how="left")
         .with_columns([pl.col(c).fill_null(0.0) for c in [*QUEUE_SUMS, "sl_n"] if c in facts.columns])
         .with_columns([pl.lit(0.0).alias(c) for c in [*QUEUE_SUMS, "sl_n"] if c not in facts.columns])
         .with_columns(
