@@ -53,12 +53,20 @@ def _cell(v) -> str:
 
 
 def quality_issues(q, a, grid, options: ConvertOptions, settings: Report, warnings) -> list[Issue]:
-    tz, length = options.tz, options.interval * 60
-    issues: list[Issue] = []
     has_q = q is not None and not q.is_empty()
     has_a = a is not None and not a.is_empty()
+    issues: list[Issue] = []
     if grid is not None:
-        issues += _gaps(q if has_q else a, grid, tz, options.interval, per_queue=has_q)
+        issues += _gaps(q if has_q else a, grid, options.tz, options.interval, per_queue=has_q)
+    issues.append(_duplicates(q, a, options.tz, warnings))
+    if has_q:
+        issues += _queue_issues(q, options.tz, settings)
+    if has_a:
+        issues.append(_agent_issue(a, options.tz, options.interval * 60))
+    return issues
+
+
+def _duplicates(q, a, tz: str, warnings) -> Issue:
     dups = []
     for frame, keys, what in ((q, ["interval_start", "service_id"], "service"),
                               (a, ["interval_start", "agent_id", "service_id"], "agent")):
@@ -79,48 +87,52 @@ def quality_issues(q, a, grid, options: ConvertOptions, settings: Report, warnin
                    + (" Already dropped while reading: " + "; ".join(dropped) + "." if dropped else ""),
                    dup.sort("interval (local)") if dup.height else dup)
     issue.count += sum(int(m.group(1)) for w in dropped if (m := re.search(r"(\d+) identical", w)))
-    issues.append(issue)
-    if has_q:
-        when = _local_expr("interval_start", tz).alias("interval (local)")
-        checks = [
-            (pl.col("handled") > pl.col("offered"), "handled > offered"),
-            (pl.col("abandoned") > pl.col("offered"), "abandoned > offered"),
-            (pl.col("answered") > pl.col("offered"), "answered > offered"),
-            ((pl.col("handled") > 0) & (pl.col("talk_s") == 0), "handled > 0 with no talk time"),
-        ]
-        flagged = q.with_columns(pl.concat_list([pl.when(c).then(pl.lit(r)) for c, r in checks])
-                                 .list.drop_nulls().list.join("; ").alias("finding"))
-        issues.append(_issue(
-            "counts", "Service intervals with impossible counts",
-            "Handled, abandoned or answered above offered (transfers and overflow can cause it), or handled "
-            "contacts without talk time. The files are still valid; check the source's definitions.",
-            flagged.filter(pl.col("finding") != "").sort("interval_start", "service_id")
-            .select(when, "service_id", "offered", "handled", "answered", "abandoned", "talk_s", "finding")))
-        aht = (pl.col("talk_s") + pl.col("hold_s") + pl.col("acw_s")) / pl.col("handled")
-        issues.append(_issue(
-            "outliers", "Handle-time outliers",
-            f"Average handle time ((talk + hold + ACW) / handled) below {settings.aht_min_s:g} s or above "
-            f"{settings.aht_max_s:g} s ([report] aht_min_s / aht_max_s, --aht-min / --aht-max).",
-            q.filter(pl.col("handled") > 0).with_columns(aht.alias("aht_s"))
-            .filter((pl.col("aht_s") < settings.aht_min_s) | (pl.col("aht_s") > settings.aht_max_s))
-            .sort("interval_start", "service_id")
-            .select(when, "service_id", "handled", pl.col("aht_s").round(1))))
-    if has_a:
-        per = a.group_by("interval_start", "agent_id").agg(
-            pl.col("ready_s", "not_ready_s", "in_session_s").first(),
-            (pl.col("reserved_s").sum() if "reserved_s" in a.columns else pl.lit(0.0)).alias("reserved_s"))
-        finding = (pl.when(pl.col("in_session_s") > length + 1).then(pl.lit(f"in session > {length} s interval"))
-                   .when(pl.col("ready_s") + pl.col("not_ready_s") + pl.col("reserved_s") > pl.col("in_session_s") + 1)
-                   .then(pl.lit("ready + not ready + reserved > in session")))
-        issues.append(_issue(
-            "sessions", "Agent time that does not fit",
-            "Logged-in time longer than the interval, or ready + not-ready + reserved time longer than the "
-            "logged-in time (domain checks; the Data Server accepts the file).",
-            per.with_columns(finding.alias("finding")).filter(pl.col("finding").is_not_null())
-            .sort("interval_start", "agent_id")
-            .select(_local_expr("interval_start", tz).alias("interval (local)"), "agent_id", "in_session_s",
-                    "ready_s", "not_ready_s", "reserved_s", "finding")))
-    return issues
+    return issue
+
+
+def _queue_issues(q: pl.DataFrame, tz: str, settings: Report) -> list[Issue]:
+    when = _local_expr("interval_start", tz).alias("interval (local)")
+    checks = [
+        (pl.col("handled") > pl.col("offered"), "handled > offered"),
+        (pl.col("abandoned") > pl.col("offered"), "abandoned > offered"),
+        (pl.col("answered") > pl.col("offered"), "answered > offered"),
+        ((pl.col("handled") > 0) & (pl.col("talk_s") == 0), "handled > 0 with no talk time"),
+    ]
+    flagged = q.with_columns(pl.concat_list([pl.when(c).then(pl.lit(r)) for c, r in checks])
+                             .list.drop_nulls().list.join("; ").alias("finding"))
+    counts = _issue(
+        "counts", "Service intervals with impossible counts",
+        "Handled, abandoned or answered above offered (transfers and overflow can cause it), or handled "
+        "contacts without talk time. The files are still valid; check the source's definitions.",
+        flagged.filter(pl.col("finding") != "").sort("interval_start", "service_id")
+        .select(when, "service_id", "offered", "handled", "answered", "abandoned", "talk_s", "finding"))
+    aht = (pl.col("talk_s") + pl.col("hold_s") + pl.col("acw_s")) / pl.col("handled")
+    outliers = _issue(
+        "outliers", "Handle-time outliers",
+        f"Average handle time ((talk + hold + ACW) / handled) below {settings.aht_min_s:g} s or above "
+        f"{settings.aht_max_s:g} s ([report] aht_min_s / aht_max_s, --aht-min / --aht-max).",
+        q.filter(pl.col("handled") > 0).with_columns(aht.alias("aht_s"))
+        .filter((pl.col("aht_s") < settings.aht_min_s) | (pl.col("aht_s") > settings.aht_max_s))
+        .sort("interval_start", "service_id")
+        .select(when, "service_id", "handled", pl.col("aht_s").round(1)))
+    return [counts, outliers]
+
+
+def _agent_issue(a: pl.DataFrame, tz: str, length: int) -> Issue:
+    per = a.group_by("interval_start", "agent_id").agg(
+        pl.col("ready_s", "not_ready_s", "in_session_s").first(),
+        (pl.col("reserved_s").sum() if "reserved_s" in a.columns else pl.lit(0.0)).alias("reserved_s"))
+    finding = (pl.when(pl.col("in_session_s") > length + 1).then(pl.lit(f"in session > {length} s interval"))
+               .when(pl.col("ready_s") + pl.col("not_ready_s") + pl.col("reserved_s") > pl.col("in_session_s") + 1)
+               .then(pl.lit("ready + not ready + reserved > in session")))
+    return _issue(
+        "sessions", "Agent time that does not fit",
+        "Logged-in time longer than the interval, or ready + not-ready + reserved time longer than the "
+        "logged-in time (domain checks; the Data Server accepts the file).",
+        per.with_columns(finding.alias("finding")).filter(pl.col("finding").is_not_null())
+        .sort("interval_start", "agent_id")
+        .select(_local_expr("interval_start", tz).alias("interval (local)"), "agent_id", "in_session_s",
+                "ready_s", "not_ready_s", "reserved_s", "finding"))
 
 
 def _gaps(frame: pl.DataFrame, grid: pl.DataFrame, tz: str, minutes: int, per_queue: bool) -> list[Issue]:
