@@ -251,3 +251,46 @@ def test_whit_rows_cut_by_time_and_service(tmp_path):
                                        "a second-occurrence (EST) row is read as the first (EDT) one")
 def test_whit_cut_inside_the_repeated_hour(tmp_path):
     check(tmp_path, "whit", [SAMPLES / "whit-ny-fallback" / "input" / "whit.csv"], whit_drops(True), seed=6)
+
+
+# -- WHIT outputs --------------------------------------------------------------------------------------
+
+
+def whit_output_drops() -> tuple[Path, list[tuple[str, bytes]]]:
+    src = SAMPLES / "generic-to-whit" / "input" / "service.csv"
+    header, rows = csv_rows(src)
+    when = lambda r: datetime.fromisoformat(r["periodStart"])  # noqa: E731
+    parts = windows(rows, when, [datetime.fromisoformat("2024-11-03T01:30:00-05:00"),
+                                 datetime.fromisoformat("2024-11-03T14:00:00-05:00")], overlap_s=3600)
+    return src, [(f"service-{i}.csv", csv_bytes(header, p)) for i, p in enumerate(parts)]
+
+
+def test_whit_output_rows_end_as_one_convert(tmp_path):
+    """A stream route into WHIT sends a WHIT file per rendering (named by its first and last interval), so
+    the folder cannot hold the one file of a one-shot convert; what the importer ends up with, every row
+    of the files in delivery order with the later row of a service, date and period winning, is the one
+    file's rows."""
+    from gateway_harness import query
+
+    src, drops = whit_output_drops()
+    cfg = config(tmp_path, "generic", tz=NY, outputs=["whit"])
+    ref = reference(tmp_path, [src], cfg, "generic", to="whit")
+    got = feed(tmp_path / "gw", cfg, shuffled(drops, 8), runs=[1, 1, 1])
+    (want,) = ref.result().values()
+    order = [n for (n,) in query(tmp_path / "gw", "SELECT name FROM deliveries WHERE state='sent' ORDER BY id")]
+    assert set(order) == set(got) and len(got) > 1
+    rows: dict[tuple, str] = {}
+    for name in order:
+        header, *lines = got[name].decode().splitlines()
+        for line in lines:
+            f = line.split(",")
+            rows[(f[1], f[2], f[3])] = line
+    want_header, *want_lines = want.decode().splitlines()
+    assert header == want_header
+    assert sorted(rows.values()) == sorted(want_lines)
+
+
+@pytest.mark.xfail(strict=True, reason="a WHIT file per rendering (named by its interval range), not one file")
+def test_whit_output_files_are_one_convert(tmp_path):
+    src, drops = whit_output_drops()
+    check(tmp_path, "generic", [src], drops, to="whit", seed=8)
