@@ -91,8 +91,8 @@ def check(tmp_path: Path, fmt: str, inputs: list[Path], drops: list[tuple[str, b
           mapping: dict | None = None, seed: int = 1, to: str = "gis") -> None:
     cfg = config(tmp_path, fmt, tz=tz, mapping=mapping, outputs=[to])
     ref = reference(tmp_path, inputs, cfg, fmt, to=to)
-    order = shuffled(drops, seed)
-    assert all(map(holds_records, order)), "an empty drop"
+    order = shuffled([d for d in drops if holds_records(d)], seed)  # a window with no records is no drop
+    assert len(order) >= 2
     half = len(order) // 2
     got = feed(tmp_path / "gw", cfg, order, runs=[half, len(order) - half])
     assert_same(got, ref.result(), f"{fmt}: arrival order {[n for n, _ in order]}")
