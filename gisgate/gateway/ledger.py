@@ -193,13 +193,15 @@ class Ledger:
     # ---- outputs and deliveries ---------------------------------------------------------------
 
     def has_delivery(self, target: str, name: str, sha256: str) -> bool:
-        """True when this exact file (same name, same bytes) reached `target` or is queued for it."""
+        """True when this exact file (same name, same bytes) is the version of `name` that `target` got or
+        is about to get: the latest one sent or queued. An older version that a later one replaced does not
+        count (a stream's interval corrected, then corrected back, must be sent again)."""
         row = self.db.execute(
-            "SELECT 1 FROM deliveries WHERE target=? AND name=? AND sha256=? AND state IN ('sent','sending','pending') "
-            "LIMIT 1",
-            (target, name, sha256),
+            "SELECT sha256 FROM deliveries WHERE target=? AND name=? AND state IN ('sent','sending','pending') "
+            "ORDER BY id DESC LIMIT 1",
+            (target, name),
         ).fetchone()
-        return row is not None
+        return row is not None and row[0] == sha256
 
     def delivered_before(self, target: str, name: str) -> bool:
         """True when some version of file `name` went (or is going) to `target`: a new one corrects it."""
