@@ -57,7 +57,8 @@ def format_status(report: dict) -> str:
     for route, st in sorted(report.get("streams", {}).items()):
         due = "" if not st["next_due"] else f", next due {_when(st['next_due'])}"
         lines.append(f"stream {route}: horizon {st['horizon'] or '-'} (latest record), {st['held']} interval(s) held"
-                     f"{due}, {st['sent']} rendered, {st['corrections']} correction(s), state {st['state_bytes']:,} bytes")
+                     f"{due}, {st['sent']} rendered, {st['corrections']} correction(s), "
+                     f"state {st['state_bytes']:,} bytes")
         if st.get("waiting"):
             lines.append(f"stream {route} waits: {st['waiting']}")
     for route, ts in sorted(report["last_success"].items()):

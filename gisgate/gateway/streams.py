@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 from gisgate.config import Route
 from gisgate.errors import ConfigError, InputError
@@ -19,7 +20,8 @@ from gisgate.gateway.ledger import Ledger
 from gisgate.gateway.setup import Setup
 from gisgate.gateway.staging import plan
 from gisgate.gateway.stream.store import SqliteStore
-from gisgate.gateway.stream.stream import Changes, Stream, _us
+from gisgate.gateway.stream.stream import Changes, Stream, _at, _us
+from gisgate.produced import gis_name
 
 log = logging.getLogger("gisgate.stream")
 
@@ -73,6 +75,7 @@ class Streams:
                 stream.meta["blocked"] = str(e)
             return 0
         stream.meta.pop("blocked", None)
+        self._emptied(stream, starts, {o.name for o in outputs})
         corrections = sum(1 for o in outputs for t in route.targets if self.ledger.delivered_before(t, o.name)
                           and not self.ledger.has_delivery(t, o.name, _sha(o.data)))
         self.flushes += 1
@@ -98,6 +101,22 @@ class Streams:
                         "NOT sent again (corrections = false)")
         log.info("%s: %d interval(s) rendered, %d file(s) queued", route.name, len(starts), queued)
         return queued
+
+    def _emptied(self, stream: Stream, starts: list[int], names: set[str]) -> None:
+        """An interval whose AGENT file went out before and that now has no agent in session (a logout
+        that arrived late) cannot be emptied at the Data Server: no file says "nobody". Said, loudly."""
+        route = stream.route
+        if "gis" not in route.outputs:
+            return
+        o = self.options[route.name][0]
+        zone = ZoneInfo(o.tz)
+        for s in starts:
+            local = _at(s).astimezone(zone)
+            name = gis_name(local, local.utcoffset(), o.acd, "agent", o.utc_offset_token)
+            if name not in names and any(self.ledger.delivered_before(t, name) for t in route.targets):
+                log.warning("%s: %s now holds no agent in session, but it was sent with agents before; the "
+                            "Data Server keeps that version (a file without agents cannot replace it)",
+                            route.name, name)
 
     def next_due(self) -> float | None:
         times = [t for s in self.streams.values() if (t := s.next_due()) is not None]
