@@ -299,7 +299,8 @@ def test_idle_gateway_does_not_spin_and_ctrl_c_stops_it(tmp_path):
     root = tmp_path / "gw"
     gate = Gate(root, settle=0.3, rescan=1.0)
     try:
-        wait_until(lambda: (root / "gisgate.db").exists(), what="gateway up")
+        # the watching line comes once the converter processes are warm (their start-up is not idling)
+        wait_until(lambda: "watching" in gate.text(), timeout=60, what="gateway up and warm")
         time.sleep(2.0)
         proc = psutil.Process(gate.pid)
         family = [proc, *proc.children(recursive=True)]
