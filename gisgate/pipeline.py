@@ -112,18 +112,27 @@ def convert_input(path: str, options: list[ConvertOptions], report: Report | Non
     values, so it runs the same in a converter process. With `report` settings, one more Output of
     kind "report" holds the `gisgate report` page of the input (interval data only).
     """
+    return _verdict(_outputs, path, options, report)
+
+
+def _outputs(path: str, options: list[ConvertOptions], report: Report | None) -> list[Output]:
+    outputs = []
+    for o in options:
+        conversion = convert([Path(path)], o)
+        outputs.extend(conversion.outputs())
+        if report is not None and (conversion.batch.queue_intervals is not None
+                                   or conversion.batch.agent_intervals is not None):
+            page = reports.render(reports.build(conversion.batch, o, report, inputs=[Path(path)],
+                                                warnings=conversion.warnings))
+            outputs.append(Output(Path(path).name + reports.PAGE_SUFFIX, page.encode("utf-8"), "report"))
+            report = None  # one page per input
+    return outputs
+
+
+def _verdict(work, path: str, options: list[ConvertOptions], report: Report | None) -> tuple[str, object]:
+    """("ok", what `work` returns) or ("input" | "config" | "bug", [reason lines]): never raises."""
     try:
-        outputs = []
-        for o in options:
-            conversion = convert([Path(path)], o)
-            outputs.extend(conversion.outputs())
-            if report is not None and (conversion.batch.queue_intervals is not None
-                                       or conversion.batch.agent_intervals is not None):
-                page = reports.render(reports.build(conversion.batch, o, report, inputs=[Path(path)],
-                                                    warnings=conversion.warnings))
-                outputs.append(Output(Path(path).name + reports.PAGE_SUFFIX, page.encode("utf-8"), "report"))
-                report = None  # one page per input
-        return "ok", outputs
+        return "ok", work(path, options, report)
     except InputError as e:
         return "input", [str(p) for p in e.problems]
     except ConfigError as e:
@@ -150,26 +159,22 @@ class Parsed:
 
 def parse_input(path: str, options: list[ConvertOptions], report: Report | None = None) -> tuple[str, object]:
     """`convert_input` for a stream: ("ok", Parsed) or ("input" | "config" | "bug", [reason lines])."""
-    try:
-        o = options[0]
-        found, batches = {}, []
-        for name, group in _groups([Path(path)], o).items():
-            records, batch = sources.records(name, group, o)
-            found.update({(name, kind): frame for kind, frame in records.items()})
-            batches.append(batch)
-        batch = _merge(batches)
-        home = batch.contacts.select("contact_id", "agent_id", "service_id") if batch.contacts is not None else None
-        parsed = Parsed(found, facts_of(batch, o, part=True), batch.source_interval, home, list(batch.warnings))
-        if report is not None:
-            parsed.report = _page_alone(batch, o, report, Path(path))
-        return "ok", parsed
-    except InputError as e:
-        return "input", [str(p) for p in e.problems]
-    except ConfigError as e:
-        return "config", [str(e)]
-    except Exception as e:  # a bug must not stop the gateway: the file waits in rejected/
-        return "bug", [f"gisgate failed unexpectedly: {type(e).__name__}: {e}",
-                       *traceback.format_exc().splitlines()[-6:]]
+    return _verdict(_parse, path, options, report)
+
+
+def _parse(path: str, options: list[ConvertOptions], report: Report | None) -> Parsed:
+    o = options[0]
+    found, batches = {}, []
+    for name, group in _groups([Path(path)], o).items():
+        records, batch = sources.records(name, group, o)
+        found.update({(name, kind): frame for kind, frame in records.items()})
+        batches.append(batch)
+    batch = _merge(batches)
+    home = batch.contacts.select("contact_id", "agent_id", "service_id") if batch.contacts is not None else None
+    parsed = Parsed(found, facts_of(batch, o, part=True), batch.source_interval, home, list(batch.warnings))
+    if report is not None:
+        parsed.report = _page_alone(batch, o, report, Path(path))
+    return parsed
 
 
 def _page_alone(batch: Batch, options: ConvertOptions, report: Report, path: Path) -> dict:
