@@ -129,8 +129,8 @@ def root_options(f):
 @click.option("--log-json", is_flag=True, help="One JSON object per log line.")
 @click.option("--tz", default=None, help="Override [acd] timezone (IANA zone of the ACD).")
 @click.option("--acd", type=int, default=None, help="Override [acd] number.")
-@click.option("--once", is_flag=True, help="Process what is in the inboxes, deliver it, then exit (4 if some "
-              "outputs could not be delivered within --drain seconds).")
+@click.option("--once", is_flag=True, help="Process what is in the inboxes, deliver it, then exit (3 if an input "
+              "was rejected, 4 if some outputs could not be delivered within --drain seconds).")
 @click.option("--drain", type=float, default=120.0, show_default=True,
               help="With --once: seconds to keep retrying deliveries after the inboxes emptied.")
 @click.pass_context
@@ -143,12 +143,11 @@ def watch(ctx, config_path, root, settle, rescan, polling, metrics, log_json, tz
     """
     from gisgate.commands import watch as command
 
-    waiting = command.run(config_path, root, settle=settle, rescan=rescan, polling=polling, metrics=metrics,
+    outcome = command.run(config_path, root, settle=settle, rescan=rescan, polling=polling, metrics=metrics,
                           log_json=log_json, verbose=ctx.obj["verbose"], once=drain if once else None,
                           acd={k: v for k, v in (("timezone", tz), ("number", acd)) if v is not None})
-    if once and waiting:
-        raise DeliveryError(f"{waiting} output(s) are still waiting in the outbox; run again to retry them "
-                            "(see gisgate status)")
+    if once:
+        outcome.check()  # exit 3: an input was rejected; 4: outputs still waiting
 
 
 @cli.command()

@@ -22,6 +22,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,8 @@ class Counters:
     rejected: int = 0
     duplicate: int = 0
     last_success: dict[str, float] = field(default_factory=dict)
+    # the latest rejections, `route/name: where the reason is` (for `watch --once`'s exit message)
+    rejections: deque[str] = field(default_factory=lambda: deque(maxlen=20))
 
 
 class Claims:
@@ -281,6 +284,7 @@ class Claims:
         self.ledger.set_input(input_id, "processing", dest=str(dest), error="\n".join(lines))
         durable.atomic_write(dest.with_name(dest.name + ".error.txt"), text.encode("utf-8"))
         log.warning("%s/%s rejected: %s", route.name, work.name, lines[0] if lines else "")
+        self.counters.rejections.append(f"{route.name}/{work.name}: {_relative(dest, self.root)}.error.txt")
         return self._finish(input_id, route, work, dest, "rejected")
 
     def _finish(self, input_id: int, route: Route, work: Path, dest: Path, state: str) -> str:
@@ -301,6 +305,13 @@ class Claims:
             self.counters.duplicate += 1
         return state
 
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
 
 
 def _hash(path: Path) -> tuple[str, int]:
