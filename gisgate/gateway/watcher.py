@@ -17,7 +17,7 @@ from gisgate.gateway.claims import Job
 from gisgate.gateway.converters import Converters
 from gisgate.gateway.metrics import Metrics
 from gisgate.gateway.observers import Observers
-from gisgate.gateway.pickup import DONE_SUFFIX, Hints, Inbox
+from gisgate.gateway.pickup import DONE_SUFFIX, Hints, Inbox, unwatched
 from gisgate.gateway.retention import prune
 from gisgate.gateway.runtime import Gateway
 
@@ -48,6 +48,7 @@ class Watcher:
         self.observers = Observers(self.inboxes, self.hints, polling if polling is not None else w.polling, self.rescan)
         self.metrics = Metrics(metrics, self.snapshot) if metrics else None
         self.heartbeat = 0.0
+        self.unwatched: set = set()  # files where no route looks, each warned about once
         n = w.converters if w.converters is not None else (2 if (os.cpu_count() or 1) >= 2 else 0)
         self.converters = Converters(n, self.conversions) if n else None
 
@@ -55,6 +56,7 @@ class Watcher:
         """The gateway's parts and this loop, for metrics."""
         return {**self.gateway.snapshot(), "heartbeat": self.heartbeat,
                 "tracked": sum(len(i.seen) for i in self.inboxes), "stuck": sum(len(i.stuck) for i in self.inboxes),
+                "unwatched": len(self.unwatched),
                 "watcher_alive": self.observers.alive, "watcher_restarts": self.observers.restarts}
 
     # -- looking at inboxes
@@ -62,6 +64,16 @@ class Watcher:
     def _list(self, hinted: dict[int, dict[str, tuple[float, float]]]) -> None:
         for n, times in hinted.items():
             self.inboxes[n].scan(self.queue_limit - sum(len(i.seen) for i in self.inboxes), times)
+
+    def _look_around(self) -> None:
+        """Warn once about each file sitting in `<root>/inbox/` where no route looks."""
+        root = self.gateway.root
+        found = set(unwatched(root, [i.path for i in self.inboxes]))
+        for path in sorted(found - self.unwatched):
+            log.warning("%s: no route watches %s/, so this file is ignored; move it into a route's inbox (%s) "
+                        "or add a route for that folder", path.relative_to(root), path.parent.relative_to(root),
+                        ", ".join(_shown(i.path, root) for i in self.inboxes))
+        self.unwatched = found
 
     def _ready(self, now: float) -> list:
         """The stable files of every inbox, first seen first."""
@@ -162,6 +174,7 @@ class Watcher:
                 if now >= due["rescan"]:
                     hinted = {n: hinted.get(n, {}) for n in range(len(self.inboxes))}
                     due["rescan"] = now + self.rescan
+                    self._look_around()
                 self._list(hinted)
                 ready = self._ready(now)
                 self.process(ready)
@@ -187,3 +200,10 @@ class Watcher:
         if self.metrics and now >= due["metrics"]:
             self.metrics.publish()
             due["metrics"] = now + 2.0
+
+
+def _shown(path, root) -> str:
+    try:
+        return f"{path.relative_to(root)}/"
+    except ValueError:
+        return f"{path}/"
