@@ -86,20 +86,17 @@ def convert(inputs, out_dir, to, config_path, rejects, as_json, quiet, **given):
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--tz", default=None, help="Also check each GIS offset against this IANA zone.")
 @click.option("--interval", type=click.Choice(["15", "30"]), default="15", show_default=True)
+@click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write every problem as CSV (file,line,column,reason).")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing when all files are valid.")
-def validate(files, tz, interval, quiet):
+def validate(files, tz, interval, rejects, quiet):
     """Check GIS, WHIT, CONTACT and TEXTCONTACT files (folders: every file in them); exit 3 if any is invalid.
 
     Example: gisgate validate out/ --tz America/New_York
     """
-    from pathlib import Path
+    from gisgate.commands import convert as command
 
-    from gisgate import validate as checker
-
-    paths = checker.expand([Path(f) for f in files])
-    problems = checker.validate(paths, tz, int(interval))
-    if problems:
-        raise InputError(problems)
+    paths = command.validate([Path(f) for f in files], tz, int(interval), rejects)
     if not quiet:
         click.echo(f"{len(paths)} file(s) valid")
 
@@ -331,4 +328,4 @@ def report_command(paths, out_file, config_path, aht_min, aht_max, max_agents, t
     if not quiet:
         click.echo(result.summary())
     if result.problems:
-        raise InputError(result.problems)
+        raise InputError(result.problems).hinted(f"see the report {out_file}; gisgate convert --rejects FILE lists all")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from gisgate import config, pipeline
 from gisgate import report as reporting
+from gisgate import validate as checker
 from gisgate.config import ConvertOptions
 from gisgate.errors import InputError
 
@@ -33,7 +34,8 @@ def convert(inputs: list[Path], out_dir: Path, opts: ConvertOptions,
     except InputError as e:
         if opts.rejects:
             pipeline.write_rejects(e.problems, Path(opts.rejects))
-        raise
+            raise e.hinted(f"all of them are in {opts.rejects}") from None
+        raise e.hinted("use --rejects FILE to get them all") from None
     return conversion, written
 
 
@@ -75,3 +77,16 @@ def report(paths: list[Path], out_file: Path, config_path: str | None, settings:
     opts = options(config_path, **given)
     bounds = config.report_settings(config.load(config_path), **settings)
     return reporting.report_paths(list(paths), opts, bounds, out_file, pipeline.convert)
+
+
+def validate(files: list[Path], tz: str | None, interval: int, rejects: Path | None = None) -> list[Path]:
+    """`gisgate validate`: the files checked (a folder stands for its files); InputError listing every
+    problem when one is invalid, also written to `rejects` as CSV when given."""
+    paths = checker.expand(files)
+    problems = checker.validate(paths, tz, interval)
+    if rejects is not None:
+        pipeline.write_rejects(problems, rejects)  # header only when all is valid: no stale problems left
+    if problems:
+        hint = f"all of them are in {rejects}" if rejects else "use --rejects FILE to get them all"
+        raise InputError(problems).hinted(hint)
+    return paths
