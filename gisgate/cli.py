@@ -64,9 +64,10 @@ def input_options(f):
 @input_options
 @click.option("--newline", type=click.Choice(["crlf", "lf"]), default=None, help="Line endings (default crlf).")
 @click.option("--rejects", type=click.Path(dir_okay=False), default=None, help="Write every problem as CSV.")
+@click.option("--force", is_flag=True, help="Write into an --out that holds produced files of another run.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
-def convert(inputs, out_dir, to, config_path, rejects, as_json, quiet, **given):
+def convert(inputs, out_dir, to, config_path, rejects, force, as_json, quiet, **given):
     """Convert INPUT files into WFM import files in --out.
 
     Example: gisgate convert samples/generic-ny-fallback/input/service.csv --tz America/New_York --out out/
@@ -77,7 +78,7 @@ def convert(inputs, out_dir, to, config_path, rejects, as_json, quiet, **given):
     progress = Progress(enabled=not (quiet or as_json) and sys.stderr.isatty())
     with progress:
         conversion, written = command.convert([Path(p) for p in inputs], Path(out_dir), options,
-                                              progress if progress.enabled else None)
+                                              progress if progress.enabled else None, force=force)
     if as_json or not quiet:  # the summary scans every row again: only when someone reads it
         click.echo(command.summary(conversion, written, as_json))
 
