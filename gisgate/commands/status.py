@@ -8,7 +8,7 @@ from pathlib import Path
 from gisgate.errors import ConfigError
 from gisgate.gateway.ledger import Ledger
 from gisgate.gateway.outbox import depth
-from gisgate.gateway.pickup import unwatched
+from gisgate.gateway.pickup import folder_name, unwatched
 from gisgate.gateway.setup import setup
 from gisgate.gateway.streams import describe
 from gisgate.report import PAGE_SUFFIX
@@ -31,7 +31,7 @@ def status(config_path: str | None = None, root: str | None = None) -> dict:
     out["not_run_yet"] = fresh
     strays = unwatched(s.root, list(s.inboxes.values()))
     out["unwatched"] = [str(p.relative_to(s.root)) for p in strays]
-    out["watched"] = [_relative(p, s.root) for p in s.inboxes.values()]
+    out["watched"] = [folder_name(p, s.root) for p in s.inboxes.values()]
     out["outbox_depth"] = depth(s.layout.outbox)
     out["streams"] = describe(s)
     latest = out.pop("last_archived", None)
@@ -39,13 +39,6 @@ def status(config_path: str | None = None, root: str | None = None) -> dict:
     out["latest_report"] = page.as_uri() if page and page.is_file() else None
     return out
 
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return f"{path.relative_to(root)}/"
-    except ValueError:
-        return f"{path}/"
 
 
 def _when(ts: float) -> str:

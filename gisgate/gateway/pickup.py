@@ -89,6 +89,14 @@ def unwatched(root: Path, inboxes: list[Path]) -> list[Path]:
     return sorted(found)
 
 
+def folder_name(path: Path, root: Path) -> str:
+    """A folder as messages show it: relative to the gateway root when inside it, with a final `/`."""
+    try:
+        return f"{path.relative_to(root)}/"
+    except ValueError:
+        return f"{path}/"
+
+
 # ---- per-inbox tracking --------------------------------------------------------------------------
 
 

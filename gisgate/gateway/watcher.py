@@ -17,7 +17,7 @@ from gisgate.gateway.claims import Job
 from gisgate.gateway.converters import Converters
 from gisgate.gateway.metrics import Metrics
 from gisgate.gateway.observers import Observers
-from gisgate.gateway.pickup import DONE_SUFFIX, Hints, Inbox, unwatched
+from gisgate.gateway.pickup import DONE_SUFFIX, Hints, Inbox, folder_name, unwatched
 from gisgate.gateway.retention import prune
 from gisgate.gateway.runtime import Gateway
 
@@ -70,9 +70,9 @@ class Watcher:
         root = self.gateway.root
         found = set(unwatched(root, [i.path for i in self.inboxes]))
         for path in sorted(found - self.unwatched):
-            log.warning("%s: no route watches %s/, so this file is ignored; move it into a route's inbox (%s) "
-                        "or add a route for that folder", path.relative_to(root), path.parent.relative_to(root),
-                        ", ".join(_shown(i.path, root) for i in self.inboxes))
+            log.warning("%s: no route watches %s, so this file is ignored; move it into a route's inbox (%s) "
+                        "or add a route for that folder", path.relative_to(root), folder_name(path.parent, root),
+                        ", ".join(folder_name(i.path, root) for i in self.inboxes))
         self.unwatched = found
 
     def _ready(self, now: float) -> list:
@@ -200,10 +200,3 @@ class Watcher:
         if self.metrics and now >= due["metrics"]:
             self.metrics.publish()
             due["metrics"] = now + 2.0
-
-
-def _shown(path, root) -> str:
-    try:
-        return f"{path.relative_to(root)}/"
-    except ValueError:
-        return f"{path}/"
