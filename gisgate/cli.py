@@ -64,9 +64,10 @@ def input_options(f):
 @input_options
 @click.option("--newline", type=click.Choice(["crlf", "lf"]), default=None, help="Line endings (default crlf).")
 @click.option("--rejects", type=click.Path(dir_okay=False), default=None, help="Write every problem as CSV.")
+@click.option("--force", is_flag=True, help="Write into an --out that holds produced files of another run.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
-def convert(inputs, out_dir, to, config_path, rejects, as_json, quiet, **given):
+def convert(inputs, out_dir, to, config_path, rejects, force, as_json, quiet, **given):
     """Convert INPUT files into WFM import files in --out.
 
     Example: gisgate convert samples/generic-ny-fallback/input/service.csv --tz America/New_York --out out/
@@ -77,7 +78,7 @@ def convert(inputs, out_dir, to, config_path, rejects, as_json, quiet, **given):
     progress = Progress(enabled=not (quiet or as_json) and sys.stderr.isatty())
     with progress:
         conversion, written = command.convert([Path(p) for p in inputs], Path(out_dir), options,
-                                              progress if progress.enabled else None)
+                                              progress if progress.enabled else None, force=force)
     if as_json or not quiet:  # the summary scans every row again: only when someone reads it
         click.echo(command.summary(conversion, written, as_json))
 
@@ -86,20 +87,17 @@ def convert(inputs, out_dir, to, config_path, rejects, as_json, quiet, **given):
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--tz", default=None, help="Also check each GIS offset against this IANA zone.")
 @click.option("--interval", type=click.Choice(["15", "30"]), default="15", show_default=True)
+@click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write every problem as CSV (file,line,column,reason).")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing when all files are valid.")
-def validate(files, tz, interval, quiet):
+def validate(files, tz, interval, rejects, quiet):
     """Check GIS, WHIT, CONTACT and TEXTCONTACT files (folders: every file in them); exit 3 if any is invalid.
 
     Example: gisgate validate out/ --tz America/New_York
     """
-    from pathlib import Path
+    from gisgate.commands import convert as command
 
-    from gisgate import validate as checker
-
-    paths = checker.expand([Path(f) for f in files])
-    problems = checker.validate(paths, tz, int(interval))
-    if problems:
-        raise InputError(problems)
+    paths = command.validate([Path(f) for f in files], tz, int(interval), rejects)
     if not quiet:
         click.echo(f"{len(paths)} file(s) valid")
 
@@ -129,8 +127,8 @@ def root_options(f):
 @click.option("--log-json", is_flag=True, help="One JSON object per log line.")
 @click.option("--tz", default=None, help="Override [acd] timezone (IANA zone of the ACD).")
 @click.option("--acd", type=int, default=None, help="Override [acd] number.")
-@click.option("--once", is_flag=True, help="Process what is in the inboxes, deliver it, then exit (4 if some "
-              "outputs could not be delivered within --drain seconds).")
+@click.option("--once", is_flag=True, help="Process what is in the inboxes, deliver it, then exit (3 if an input "
+              "was rejected, 4 if some outputs could not be delivered within --drain seconds).")
 @click.option("--drain", type=float, default=120.0, show_default=True,
               help="With --once: seconds to keep retrying deliveries after the inboxes emptied.")
 @click.pass_context
@@ -143,12 +141,11 @@ def watch(ctx, config_path, root, settle, rescan, polling, metrics, log_json, tz
     """
     from gisgate.commands import watch as command
 
-    waiting = command.run(config_path, root, settle=settle, rescan=rescan, polling=polling, metrics=metrics,
+    outcome = command.run(config_path, root, settle=settle, rescan=rescan, polling=polling, metrics=metrics,
                           log_json=log_json, verbose=ctx.obj["verbose"], once=drain if once else None,
                           acd={k: v for k, v in (("timezone", tz), ("number", acd)) if v is not None})
-    if once and waiting:
-        raise DeliveryError(f"{waiting} output(s) are still waiting in the outbox; run again to retry them "
-                            "(see gisgate status)")
+    if once:
+        outcome.check()  # exit 3: an input was rejected; 4: outputs still waiting
 
 
 @cli.command()
@@ -332,4 +329,4 @@ def report_command(paths, out_file, config_path, aht_min, aht_max, max_agents, t
     if not quiet:
         click.echo(result.summary())
     if result.problems:
-        raise InputError(result.problems)
+        raise InputError(result.problems).hinted(f"see the report {out_file}; gisgate convert --rejects FILE lists all")

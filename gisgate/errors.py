@@ -54,13 +54,21 @@ class InputError(GisgateError):
         elif isinstance(problems, Problem):
             problems = [problems]
         self.problems = list(problems)
+        self.hint = ""
         super().__init__(self._message())
+
+    def hinted(self, hint: str) -> InputError:
+        """This error, saying where to find every problem when there are more than `shown` (the
+        command that raises it knows: `--rejects FILE`, a report page, ...)."""
+        self.hint = hint
+        self.args = (self._message(),)
+        return self
 
     def _message(self) -> str:
         lines = [str(p) for p in self.problems[: self.shown]]
         rest = len(self.problems) - self.shown
         if rest > 0:
-            lines.append(f"... and {rest} more problem(s) (use --rejects FILE to get them all)")
+            lines.append(f"... and {rest} more problem(s)" + (f" ({self.hint})" if self.hint else ""))
         return "\n".join(lines)
 
 

@@ -309,13 +309,15 @@ def _to_interval_length(batch: Batch, options: ConvertOptions, facts: Facts | No
 
 
 def write(conversion: Conversion, out_dir: Path, *, fsync: bool = False,
-          progress: Callable[[Output], None] | None = None) -> list[Path]:
+          progress: Callable[[Output], None] | None = None,
+          check: Callable[[list[str]], None] | None = None) -> list[Path]:
     """Render every output into a hidden staging folder inside `out_dir`, then rename each into place.
 
     Nothing appears under a final name until every output rendered: an error while rendering
     leaves `out_dir` as it was. With `fsync`, each file and the folder are flushed to disk before
     the renames (the gateway's outbox wants that; a one-shot convert does not pay for it).
-    `progress`, when given, is called with each output once it is staged (for a progress bar).
+    `progress`, when given, is called with each output once it is staged (for a progress bar);
+    `check`, with the names of all outputs before the first is renamed into place (it may raise).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".gisgate-", suffix=".tmp", dir=out_dir))
@@ -331,6 +333,8 @@ def write(conversion: Conversion, out_dir: Path, *, fsync: bool = False,
             staged.append(path)
             if progress is not None:
                 progress(output)
+        if check is not None:
+            check([p.name for p in staged])
         final = []
         # bulk contact import: the Data Server knows one literal TEXTCONTACT name, so a batch still
         # pending there must not be replaced; the next batch waits until it was consumed.

@@ -81,7 +81,7 @@ def test_auto_detection_with_media_given_as_inputs_then_validate(tmp_path):
 
 def test_bad_rows_exit_3_with_file_line_field_reason_and_write_nothing(tmp_path):
     data = tmp_path / "c.csv"
-    data.write_text("AgentId,ContactStartTimeMs,Recording1,Direction\n1,1,a.wav,2\nx,1,a.wav,0\n")
+    data.write_text("AgentId,ContactStartTimeMs,Recording1,Direction\n1,1700000000000,a.wav,2\nx,1700000000000,a.wav,0\n")
     (tmp_path / "a.wav").write_bytes(b"RIFF")
     out = tmp_path / "out"
     result = subprocess.run(  # the real entry point: main() maps InputError to exit 3
@@ -95,7 +95,7 @@ def test_bad_rows_exit_3_with_file_line_field_reason_and_write_nothing(tmp_path)
 
 def test_rejects_file_keeps_the_good_rows(tmp_path):
     data = tmp_path / "c.csv"
-    data.write_text("AgentId,ContactStartTimeMs,Recording1\n1,1,a.wav\n2,1,b.wav\n")
+    data.write_text("AgentId,ContactStartTimeMs,Recording1\n1,1700000000000,a.wav\n2,1700000000000,b.wav\n")
     (tmp_path / "a.wav").write_bytes(b"RIFF")
     out, rejects = tmp_path / "out", tmp_path / "rejects.csv"
     result = run("convert", data, "--to", "contact", "--out", out, "--rejects", rejects)

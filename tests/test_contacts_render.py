@@ -75,7 +75,7 @@ def test_fixed_batch_name_and_lf(tmp_path):
 
 
 def test_media_names_are_made_safe_and_unique(tmp_path):
-    paths = upload(tmp_path, "1,1,a b.wav\n2,1,a_b.wav\n", {"a b.wav": b"1", "a_b.wav": b"2"})
+    paths = upload(tmp_path, "1,1700000000000,a b.wav\n2,1700000000000,a_b.wav\n", {"a b.wav": b"1", "a_b.wav": b"2"})
     names = [o.name for o in outputs(paths, contacts={"batch": "B"})]
     assert names == ["B-00002.wav", "B-a_b.wav", "CONTACT.B.csv"]  # "a b.wav" took "B-a_b.wav" first
 
@@ -93,12 +93,12 @@ def test_agent_and_recording_required(tmp_path, row, expected):
 
 @pytest.mark.parametrize("agent", ["4711", "corp\\jdoe", "jo@example.com"])
 def test_the_three_agent_id_forms_pass(tmp_path, agent):
-    assert outputs(upload(tmp_path, f"{agent},1,a.wav\n"))[-1].kind == "contact"
+    assert outputs(upload(tmp_path, f"{agent},1700000000000,a.wav\n"))[-1].kind == "contact"
 
 
 def test_length_limits(tmp_path):
     name, value = "n" * 40, "v" * 2057
-    paths = upload(tmp_path, f"1,1,a.wav,{'c' * 129},{'l' * 65},x,{value}\n",
+    paths = upload(tmp_path, f"1,1700000000000,a.wav,{'c' * 129},{'l' * 65},x,{value}\n",
                    header=HEADER + f",CallId,Line,metadata.{name},metadata.ok")
     assert problems(paths) == [
         "2: CallId: is 129 characters, at most 128 allowed",
@@ -109,17 +109,20 @@ def test_length_limits(tmp_path):
 
 
 def test_limits_are_inclusive(tmp_path):
-    paths = upload(tmp_path, f"1,1,a.wav,{'c' * 128},{'v' * 2056}\n", header=HEADER + f",CallId,metadata.{'n' * 39}")
+    paths = upload(tmp_path, f"1,1700000000000,a.wav,{'c' * 128},{'v' * 2056}\n",
+                   header=HEADER + f",CallId,metadata.{'n' * 39}")
     assert outputs(paths)[-1].kind == "contact"
 
 
 def test_direction_must_be_0_or_1(tmp_path):
-    paths = upload(tmp_path, "1,1,a.wav,sideways\n2,1,a.wav,outbound\n", header=HEADER + ",Direction")
+    paths = upload(tmp_path, "1,1700000000000,a.wav,sideways\n2,1700000000000,a.wav,outbound\n",
+                   header=HEADER + ",Direction")
     assert problems(paths) == ["2: Direction: 'sideways' must be 0 (inbound) or 1 (outbound)"]
 
 
 def test_recording_extension_must_be_a_supported_media_type(tmp_path):
-    paths = upload(tmp_path, "1,1,a.mp3\n2,1,a\n3,1,a.WAV\n", {"a.mp3": b"x", "a": b"y", "a.WAV": b"z"})
+    paths = upload(tmp_path, "1,1700000000000,a.mp3\n2,1700000000000,a\n3,1700000000000,a.WAV\n",
+                   {"a.mp3": b"x", "a": b"y", "a.WAV": b"z"})
     assert problems(paths) == [
         "2: Recording1: 'a.mp3': media type must be one of opus, spx, wav, webm, webma, webmv, wmv",
         "3: Recording1: 'a': media type must be one of opus, spx, wav, webm, webma, webmv, wmv",
@@ -127,7 +130,8 @@ def test_recording_extension_must_be_a_supported_media_type(tmp_path):
 
 
 def test_every_referenced_media_must_be_in_the_upload(tmp_path):
-    paths = upload(tmp_path, "1,1,a.wav,gone.webmv\n2,1,missing.wav,\n", header=HEADER + ",Screen.Location")
+    paths = upload(tmp_path, "1,1700000000000,a.wav,gone.webmv\n2,1700000000000,missing.wav,\n",
+                   header=HEADER + ",Screen.Location")
     assert problems(paths) == [
         "2: Screen.Location: 'gone.webmv' is not in the upload (no such media file)",
         "3: Recording1: 'missing.wav' is not in the upload (no such media file)",
@@ -135,14 +139,15 @@ def test_every_referenced_media_must_be_in_the_upload(tmp_path):
 
 
 def test_one_audio_per_contact(tmp_path):
-    paths = upload(tmp_path, "1,1,a.wav,b.opus,\n2,1,a.wav,,s.webmv\n", {"a.wav": b"1", "b.opus": b"2",
-                                                                            "s.webmv": b"3"},
+    paths = upload(tmp_path, "1,1700000000000,a.wav,b.opus,\n2,1700000000000,a.wav,,s.webmv\n",
+                   {"a.wav": b"1", "b.opus": b"2", "s.webmv": b"3"},
                    header=HEADER + ",Recording2,Recording3")
     assert problems(paths) == ["2: Recording1: only one audio file per contact, found 2: a.wav, b.opus"]
 
 
 def test_all_problems_of_all_rows_are_listed_in_one_error(tmp_path):
-    paths = upload(tmp_path, "x,1,a.mp3,2\n,yesterday,a.wav,0\n1,1,a.wav,0\n", header=HEADER + ",Direction")
+    paths = upload(tmp_path, "x,1700000000000,a.mp3,2\n,yesterday,a.wav,0\n1,1700000000000,a.wav,0\n",
+                   header=HEADER + ",Direction")
     assert problems(paths) == [
         "2: AgentId: 'x' is not a WFO person id (digits), an AD login (domain\\user) or an e-mail address",
         "2: Direction: '2' must be 0 (inbound) or 1 (outbound)",
@@ -161,7 +166,7 @@ def test_rejects_mode_keeps_good_rows_and_their_media_only(tmp_path):
 
 
 def test_pipeline_writes_nothing_when_a_row_is_bad(tmp_path):
-    paths = upload(tmp_path / "in", "1,1,a.wav\n2,1,missing.wav\n")
+    paths = upload(tmp_path / "in", "1,1700000000000,a.wav\n2,1700000000000,missing.wav\n")
     out = tmp_path / "out"
     with pytest.raises(InputError, match="missing.wav"):
         pipeline.write(pipeline.convert(paths, ConvertOptions(source="contacts", to="contact")), out)
@@ -169,7 +174,7 @@ def test_pipeline_writes_nothing_when_a_row_is_bad(tmp_path):
 
 
 def test_pipeline_rejects_file_and_good_rows(tmp_path):
-    paths = upload(tmp_path / "in", "1,1,a.wav\n2,1,missing.wav\n")
+    paths = upload(tmp_path / "in", "1,1700000000000,a.wav\n2,1700000000000,missing.wav\n")
     rejects = tmp_path / "rejects.csv"
     options = ConvertOptions(source="contacts", to="contact", rejects=str(rejects), contacts={"batch": "B"})
     conversion = pipeline.convert(paths, options)

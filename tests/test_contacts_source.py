@@ -274,10 +274,13 @@ def test_a_media_file_removed_before_rendering_is_an_input_error(tmp_path):
         list(contact.render(batch, OPTIONS))
 
 
-def test_epoch_seconds_given_as_milliseconds_are_warned(tmp_path):
+def test_epoch_seconds_given_as_milliseconds_are_a_row_problem(tmp_path):
+    from gisgate import pipeline
+
     (csv, *_) = write(tmp_path, {"c.csv": "AgentId,ContactStartTimeMs,Recording1\n1,1700000000,a.wav\n", "a.wav": b"x"})
-    batch = contacts.read([csv], OPTIONS)
-    assert any("start before 2000" in w for w in batch.warnings)
+    with pytest.raises(InputError, match="c.csv:2: ContactStartTimeMs: '1700000000' as epoch milliseconds is "
+                                         "1970-01-20, before 2000: it looks like epoch seconds"):
+        pipeline.convert([csv], OPTIONS.model_copy(update={"to": "contact"}))
 
 
 def test_two_columns_for_one_field_are_refused(tmp_path):

@@ -43,7 +43,8 @@ def test_a_good_contact_file(tmp_path):
 
 
 def test_lower_case_prefix_is_not_picked_up_by_the_data_server(tmp_path):
-    d = folder(tmp_path, {"contact.b.csv": "AgentId,ContactStartTimeMs,Recording1\n1,1,a.wav\n", "a.wav": b"x"})
+    d = folder(tmp_path, {"contact.b.csv": "AgentId,ContactStartTimeMs,Recording1\n1,1700000000000,a.wav\n",
+                          "a.wav": b"x"})
     assert found(d / "contact.b.csv") == [
         "0: : the name must start with upper-case 'CONTACT.' and end in '.csv' (the Data Server matches it "
         "case-sensitively)"]
@@ -102,8 +103,26 @@ def test_textcontact_json(tmp_path):
 
 
 def test_the_dispatcher_checks_media_with_their_contact_file_and_flags_strays(tmp_path):
-    d = folder(tmp_path, {"CONTACT.b.csv": "AgentId,ContactStartTimeMs,Recording1\n1,1,a.wav\n",
+    d = folder(tmp_path, {"CONTACT.b.csv": "AgentId,ContactStartTimeMs,Recording1\n1,1700000000000,a.wav\n",
                           "a.wav": b"x", "stray.wav": b"y"})
     problems = validate.validate(validate.expand([d]))
     assert [(Path(p.file).name, p.reason.split(",")[0]) for p in problems] == [
         ("stray.wav", "not a GIS file name")]
+
+
+def test_a_start_in_epoch_seconds_is_flagged(tmp_path, cli):
+    d = folder(tmp_path, {"CONTACT.b.csv": "AgentId,ContactStartTimeMs,Recording1,Audio.StartTimeMs\r\n"
+                                           "1,1730597400,a.wav,1730597400000\r\n2,1730597400000,a.wav,0\r\n",
+                          "a.wav": b"RIFF"})
+    r = cli("validate", d / "CONTACT.b.csv")
+    assert r.returncode == 3
+    assert ("CONTACT.b.csv:2: ContactStartTimeMs: '1730597400' as epoch milliseconds is 1970-01-21, before 2000: "
+            "it looks like epoch seconds; give milliseconds (seconds × 1000)") in r.stderr
+    assert "CONTACT.b.csv:3: Audio.StartTimeMs: '0' as epoch milliseconds is 1970-01-01" in r.stderr
+
+
+def test_convert_refuses_what_validate_would_flag(tmp_path, cli):
+    d = folder(tmp_path, {"c.csv": "AgentId,ContactStartTimeMs,Recording1\n1,1730597400,a.wav\n", "a.wav": b"RIFF"})
+    r = cli("convert", d / "c.csv", "--to", "contact", "--out", tmp_path / "o")
+    assert r.returncode == 3
+    assert "c.csv:2: ContactStartTimeMs: '1730597400' as epoch milliseconds is 1970-01-21" in r.stderr

@@ -21,10 +21,10 @@ def test_init_writes_a_valid_commented_config_and_the_tree(tmp_path):
     assert result.exit_code == 0, result.output
     text = (tmp_path / "gw" / "gisgate.toml").read_text()
     assert text.count("\n#") > 10 and "[[route]]" in text
-    for sub in ("inbox/generic", "work", "archive", "rejected", "outbox", "dataserver"):
+    for sub in ("inbox", "work", "archive", "rejected", "outbox", "dataserver"):
         assert (tmp_path / "gw" / sub).is_dir()
     s = setup(tmp_path / "gw" / "gisgate.toml")
-    assert s.inboxes == {"generic": tmp_path / "gw" / "inbox" / "generic"}
+    assert s.inboxes == {"generic": tmp_path / "gw" / "inbox"}  # the built-in gateway's and the quick start's
     assert s.config.target["dataserver"].path == str(tmp_path / "gw" / "dataserver")
     again = CliRunner().invoke(cli, ["init", str(tmp_path / "gw")])
     assert again.exit_code != 0 and "exists already" in str(again.exception)

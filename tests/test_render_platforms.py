@@ -79,7 +79,9 @@ def test_agent_activity_codes_reasons_and_people():
 
 
 def test_rtstate_types_reason_codes_and_batches():
-    rows = [(str(i % 3), T + timedelta(milliseconds=250 * i), "READY", None) for i in range(1195)]
+    # three agents changing between Ready and Talking (a repeated state would be no change: dropped)
+    rows = [(str(i % 3), T + timedelta(milliseconds=250 * i), ("READY", "TALKING")[i // 3 % 2], None)
+            for i in range(1195)]
     rows += [
         ("a", T, "NOT_READY", "7"),
         ("a", T, "NOT_READY", "7"),
@@ -102,3 +104,27 @@ def test_rtstate_types_reason_codes_and_batches():
     again = list(rtstate.render(model.Batch(state_events=events(list(reversed(rows)))), ConvertOptions()))
     assert [o.data for o in again] == [o.data for o in out]
 
+
+def test_rtstate_one_state_change_is_one_event():
+    """A Talkdesk agent's last status `Offline` is a logout, and the end of that status is no second one."""
+    rows = [("a", T, "READY", None), ("a", T + timedelta(minutes=10), "NOT_READY", "Away"),
+            ("a", T + timedelta(minutes=20), "LOGOUT", None), ("a", T + timedelta(minutes=60), "LOGOUT", None),
+            ("b", T, "NOT_READY", "Lunch"), ("b", T + timedelta(minutes=5), "NOT_READY", "Lunch"),
+            ("b", T + timedelta(minutes=9), "NOT_READY", "Break"), ("b", T + timedelta(minutes=12), "RESERVED", None),
+            ("b", T + timedelta(minutes=13), "NOT_READY", None)]  # Reserved and Not Ready are both GIS 2
+    (out,) = rtstate.render(model.Batch(state_events=events(rows)), ConvertOptions())
+    got = [(e["acdAgentId"], e["gisStateIdentifier"], e.get("reasonCode")) for e in json.loads(out.data)]
+    assert [g for g in got if g[0] == "a"] == [("a", "3", None), ("a", "2", "Away"), ("a", "1", None)]
+    assert [g for g in got if g[0] == "b"] == [("b", "2", "Lunch"), ("b", "2", "Break"), ("b", "2", None)]
+
+
+def test_rtstate_from_talkdesk_offline_is_one_logout(tmp_path, cli):
+    status = tmp_path / "user_status.csv"
+    status.write_text(
+        "user_id,user_name,user_email,status_label,status_start_at,status_end_at,status_time,is_user_active\n"
+        "a1,A,a1@x.com,Available,2024-11-03 10:00:00,2024-11-03 10:10:00,600,true\n"
+        "a1,A,a1@x.com,Offline,2024-11-03 10:10:00,2024-11-03 11:00:00,3000,true\n")
+    r = cli("convert", status, "--from", "talkdesk", "--to", "rtstate", "--service", "1", "--out", tmp_path / "o")
+    assert r.returncode == 0, r.stderr
+    events = json.loads((tmp_path / "o" / "rtstate-0001.json").read_text())
+    assert [(e["gisStateIdentifier"], e["timestamp"]) for e in events] == [("3", 1730628000000), ("1", 1730628600000)]

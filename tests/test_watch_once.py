@@ -96,3 +96,33 @@ path = "dataserver"
     assert "30 candidate file(s), 10 taken into the queue (limit 10)" in r.stderr
     archived = list((tmp_path / "archive" / "generic").glob("*/*.csv"))
     assert len(archived) == 30  # the first copy converted, the other 29 archived as duplicates
+
+
+def test_once_exits_3_when_an_input_was_rejected_after_delivering_the_rest(tmp_path):
+    (tmp_path / "inbox").mkdir()
+    shutil.copy(NY / "input" / "service.csv", tmp_path / "inbox")
+    (tmp_path / "inbox" / "broken.csv").write_text("periodStart,acdServiceId\nnot a time,1\n")
+    r = run_cli("watch", "--root", tmp_path, "--once", "--settle", "0.2", "--tz", "America/New_York")
+    assert r.returncode == 3, r.stderr
+    assert "1 input(s) rejected in this run (the rest was delivered)" in r.stderr
+    assert "generic/broken.csv: rejected/generic/" in r.stderr and "broken.csv.error.txt" in r.stderr
+    assert len(list((tmp_path / "dataserver").glob("*.SERVICE"))) == 100
+    # The next run rejects nothing: it says 0 again (the rejected file waits for a fix in rejected/).
+    r = run_cli("watch", "--root", tmp_path, "--once", "--settle", "0.2", "--tz", "America/New_York")
+    assert r.returncode == 0, r.stderr
+
+
+def test_once_exits_0_while_a_stream_holds_live_intervals(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from gateway_harness import HEADER
+
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    start = now - timedelta(minutes=now.minute % 15)  # the current interval: held until its end + 20 min
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "live.csv").write_text(HEADER + f"{start.isoformat()},100,3,3,3,0,180,0,0,15,100\n")
+    r = run_cli("watch", "--root", tmp_path, "--once", "--settle", "0.2")
+    assert r.returncode == 0, r.stderr
+    assert not list((tmp_path / "dataserver").glob("*"))
+    status = run_cli("status", "--root", tmp_path)
+    assert "1 interval(s) held" in status.stdout, status.stdout

@@ -5,7 +5,8 @@
 Files are grouped into the batches that must travel together: an interval's AGENT and SERVICE file;
 a CONTACT / TEXTCONTACT CSV with the media or `.txt` bodies it references (found among the given
 files or beside the CSV), media first and the CSV last; every other file alone. Each batch is sent
-once; transient failures are retried with exponential backoff and jitter until the deadline.
+once; transient failures are retried with exponential backoff and jitter until the deadline, which
+bounds the whole call: each request's timeouts are cut to the time left (`Target.time_left`).
 The target is always closed (a Webex session logged out) before returning or raising.
 """
 
@@ -25,6 +26,7 @@ from gisgate.produced import OUTPUTS, kind_of, referenced_files, travel_key
 from gisgate.targets import Receipt, open_target
 
 log = logging.getLogger(__name__)
+CLOSE_RESERVE_S = 5.0  # of the deadline, kept for ending the session (at most a tenth of it)
 __all__ = ["Delivery", "batches", "deliver_files"]
 
 
@@ -104,14 +106,20 @@ def deliver_files(
         raise ConfigError(f"unknown kind {kind!r}; known kinds: {', '.join(OUTPUTS)}")
     groups = batches(paths, kind)
     target = open_target(target_name, _spec(config, target_name))
+    # The deadline bounds the whole command: no request outlives it (a server that accepts connections
+    # and never answers), and a slice of it is kept for closing the session.
+    end = clock() + deadline_s
+    sending_ends = end - min(CLOSE_RESERVE_S, deadline_s / 10)
+    target.time_left = lambda: sending_ends - clock()
 
     def send(batch):
         return target.deliver(batch, kind=kind)
 
-    retry = _Retry(Policy(*backoff_s), clock() + deadline_s, sleep, clock, jitter)
+    retry = _Retry(Policy(*backoff_s), sending_ends, sleep, clock, jitter)
     try:
         result = _send_all(send, groups, Delivery(target_name), retry)
     finally:
+        target.time_left = lambda: end - clock()
         target.close()
     return result
 

@@ -18,7 +18,7 @@ def init(folder: str) -> list[str]:
         raise ConfigError(f"{cfg} exists already; not overwritten")
     root.mkdir(parents=True, exist_ok=True)
     made = []
-    for sub in ("inbox/generic", "work", "archive", "rejected", "outbox", "dataserver"):
+    for sub in ("inbox", "work", "archive", "rejected", "outbox", "dataserver"):  # inbox/: as the built-in gateway
         (root / sub).mkdir(parents=True, exist_ok=True)
         made.append(str(root / sub))
     durable.atomic_write(cfg, (templates_dir() / "gisgate.toml").read_bytes())

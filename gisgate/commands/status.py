@@ -8,23 +8,30 @@ from pathlib import Path
 from gisgate.errors import ConfigError
 from gisgate.gateway.ledger import Ledger
 from gisgate.gateway.outbox import depth
+from gisgate.gateway.pickup import folder_name, unwatched
 from gisgate.gateway.setup import setup
 from gisgate.gateway.streams import describe
 from gisgate.report import PAGE_SUFFIX
 
 
 def status(config_path: str | None = None, root: str | None = None) -> dict:
-    """What the ledger says: counts per state, oldest pending delivery, last errors."""
+    """What the ledger says: counts per state, oldest pending delivery, last errors. A root the gateway
+    has not run on yet (made by `gisgate init`, or holding a config or an inbox) is an empty gateway."""
     s = setup(config_path, root)
     db = s.layout.ledger
-    if not db.exists():
+    fresh = not db.exists()
+    if fresh and s.source == "built-in defaults" and not any(p.is_dir() for p in s.inboxes.values()):
         raise ConfigError(f"{db}: no ledger here; is {s.root} the gateway root (see --root / --config)?")
-    led = Ledger(db)
+    led = Ledger(":memory:" if fresh else db)  # an empty ledger in memory: status creates no file
     try:
         out = led.status()
     finally:
         led.close()
     out["root"] = str(s.root)
+    out["not_run_yet"] = fresh
+    strays = unwatched(s.root, list(s.inboxes.values()))
+    out["unwatched"] = [str(p.relative_to(s.root)) for p in strays]
+    out["watched"] = [folder_name(p, s.root) for p in s.inboxes.values()]
     out["outbox_depth"] = depth(s.layout.outbox)
     out["streams"] = describe(s)
     latest = out.pop("last_archived", None)
@@ -46,6 +53,8 @@ def format_status(report: dict) -> str:
         return "-" if not ts else f"{time.time() - ts:.0f} s ago"
 
     lines = [f"root: {report['root']}"]
+    if report.get("not_run_yet"):
+        lines.append("the gateway has not run here yet (no ledger): start it with gisgate watch")
     inputs = report["inputs"]
     lines.append("inputs: " + (", ".join(f"{k} {v}" for k, v in sorted(inputs.items())) or "none yet"))
     for target, states in sorted(report["deliveries"].items()):
@@ -72,4 +81,9 @@ def format_status(report: dict) -> str:
         lines.append(f"refused by the Data Server (penalty box): {p['target']} {p['name']} ({ago(p['delivered_at'])})")
     for f in report["last_failed"]:
         lines.append(f"failed {f['target']} {f['name']} after {f['attempts']} attempt(s): {f['error']}")
+    strays = report.get("unwatched", [])
+    if strays:
+        shown = ", ".join(strays[:10]) + (f" ... ({len(strays) - 10} more)" if len(strays) > 10 else "")
+        lines.append(f"not watched: {len(strays)} file(s) where no route looks, ignored: {shown}; "
+                     f"the routes watch {', '.join(report['watched'])}")
     return "\n".join(lines)

@@ -22,6 +22,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,8 +52,25 @@ class Job:
     work: Path
     date: str
     options: list[ConvertOptions]
-    report: Report | None = None  # `[report]` settings when the watcher writes a report per input
+    report: Report | None = None  # `[report]` settings when the conversion itself makes the page
     stream: bool = False  # the route is a stream: the input is parsed into records, not converted
+
+
+@dataclass(frozen=True)
+class Page:
+    """A report page still to write beside an archived input. Pages are built off the delivery path,
+    when the gateway has nothing else to do, from the archived input (see `Watcher`)."""
+
+    route: str
+    archived: Path
+    options: list[ConvertOptions]
+    report: Report
+    stream: bool
+    changed: tuple[str, ...] = ()  # a stream input: the intervals it could change (local time)
+
+    @property
+    def path(self) -> Path:
+        return self.archived.with_name(self.archived.name + PAGE_SUFFIX)
 
 
 @dataclass
@@ -62,6 +80,8 @@ class Counters:
     rejected: int = 0
     duplicate: int = 0
     last_success: dict[str, float] = field(default_factory=dict)
+    # the latest rejections, `route/name: where the reason is` (for `watch --once`'s exit message)
+    rejections: deque[str] = field(default_factory=lambda: deque(maxlen=20))
 
 
 class Claims:
@@ -83,6 +103,7 @@ class Claims:
         self.wake = wake
         self.hook = hook
         self.counters = Counters()
+        self.pages: deque[Page] = deque()  # report pages of archived inputs, still to write
 
     def snapshot(self) -> dict:
         c = self.counters
@@ -178,8 +199,7 @@ class Claims:
             log.info("%s/%s: same content as input #%d, archived as a duplicate", route.name, name, earlier)
             return self._finish(input_id, route, work, dest, "duplicate")
         options = [self.setup.convert_options(route, kind) for kind in route.outputs]
-        return Job(input_id, route, work, date, options, self.cfg.report if self.cfg.watch.reports else None,
-                   route.name in self.streams.streams)
+        return Job(input_id, route, work, date, options, None, route.name in self.streams.streams)
 
     def complete(self, job: Job, result: tuple) -> str:
         """Stage the outputs of a converted job and archive its input, or reject it with the reason."""
@@ -193,8 +213,9 @@ class Claims:
         taken = []
         for i, (job, (verdict, payload)) in enumerate(items):
             if verdict == "ok" and job.stream:
-                if self._take(job, payload):
-                    taken.append((i, job, payload.report))
+                changed = self._take(job, payload)
+                if changed is not None:
+                    taken.append((i, job, changed))
                 else:
                     states[i] = "rejected"
             elif verdict == "ok":
@@ -206,31 +227,52 @@ class Claims:
                 states[i] = state
         if taken:
             staged = self.streams.flush()  # what the inputs made due is staged before they are archived
-            for i, job, page in taken:
+            for i, job, changed in taken:
                 dest = outbox.unique_path(self.layout.archive(job.route.name, job.date), job.work.name)
-                if page is not None:
-                    durable.atomic_write(dest.with_name(dest.name + PAGE_SUFFIX), reports.render(page).encode("utf-8"))
                 self.ledger.record_outputs(job.input_id, [], str(dest))
                 states[i] = self._finish(job.input_id, job.route, job.work, dest, "archived")
+                self._page_later(job, dest, changed)
             if staged:
                 self.wake()
         return states
 
-    def _take(self, job: Job, parsed) -> bool:
-        """Merge a stream's input into its stream; False when the stream refused it (it is rejected)."""
+    def _take(self, job: Job, parsed) -> tuple[str, ...] | None:
+        """Merge a stream's input into its stream: the intervals it could change (local time, for its
+        report page), or None when the stream refused it (it is rejected)."""
         try:
             changes = self.streams.take(job.route, job.input_id, parsed)
         except InputError as e:
             self._refuse(job, "input", [str(p) for p in e.problems])
-            return False
-        if parsed.report is not None:
-            tz = job.options[0].tz
-            parsed.report["changed"] = [t.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %z")
-                                        for t in changes.intervals]
+            return None
+        tz = ZoneInfo(job.options[0].tz)
+        changed = tuple(t.astimezone(tz).strftime("%Y-%m-%d %H:%M %z") for t in changes.intervals)
         log.info("%s/%s: %d record(s) merged into the stream, %d interval(s) to render%s", job.route.name,
                  job.work.name, changes.records, len(changes.intervals),
                  " (the whole window: something decided from all of the data changed)" if changes.whole_window else "")
         self.hook("after-stream-take")
+        return changed
+
+    def _page_later(self, job: Job, archived: Path, changed: tuple[str, ...] = ()) -> None:
+        if self.cfg.watch.reports:
+            self.pages.append(Page(job.route.name, archived, job.options, self.cfg.report, job.stream, changed))
+
+    def write_page(self, page: Page, result: tuple) -> bool:
+        """Write `page` from its input's conversion again (`result`, as `Conversions.run` gives it, with
+        the report settings); False when there is no page to write (the input is gone, or holds no
+        interval data)."""
+        verdict, payload = result
+        if verdict != "ok":
+            log.warning("%s/%s: no report page: %s", page.route, page.archived.name, payload[0] if payload else verdict)
+            return False
+        if page.stream:
+            if payload.report is None:
+                return False
+            html = reports.render({**payload.report, "changed": list(page.changed)}).encode("utf-8")
+        else:
+            html = next((o.data for o in payload if o.kind == "report"), None)
+            if html is None:
+                return False
+        durable.atomic_write(page.path, html)
         return True
 
     def _stage_and_archive(self, plans: list[tuple[int, Job, list]]) -> list[tuple[int, str]]:
@@ -243,9 +285,6 @@ class Claims:
             self.hook("after-stage")
             for (i, job, outputs), (_, staged) in zip(plans, planned, strict=True):
                 dest = outbox.unique_path(self.layout.archive(job.route.name, job.date), job.work.name)
-                for out in outputs:
-                    if out.kind == "report":
-                        durable.atomic_write(dest.with_name(dest.name + PAGE_SUFFIX), out.data)
                 queued = self.ledger.record_outputs(job.input_id, staged, str(dest))
                 done.append((i, job, dest, sum(o.kind != "report" for o in outputs), queued))
         self.wake()
@@ -254,6 +293,7 @@ class Claims:
             self.hook("after-commit")
             log.info("%s/%s: %d output(s), %d delivery(ies) queued", job.route.name, job.work.name, n, queued)
             states.append((i, self._finish(job.input_id, job.route, job.work, dest, "archived")))
+            self._page_later(job, dest)
         return states
 
     def _refuse(self, job: Job, verdict: str, payload: list[str]) -> str:
@@ -281,6 +321,7 @@ class Claims:
         self.ledger.set_input(input_id, "processing", dest=str(dest), error="\n".join(lines))
         durable.atomic_write(dest.with_name(dest.name + ".error.txt"), text.encode("utf-8"))
         log.warning("%s/%s rejected: %s", route.name, work.name, lines[0] if lines else "")
+        self.counters.rejections.append(f"{route.name}/{work.name}: {_relative(dest, self.root)}.error.txt")
         return self._finish(input_id, route, work, dest, "rejected")
 
     def _finish(self, input_id: int, route: Route, work: Path, dest: Path, state: str) -> str:
@@ -301,6 +342,13 @@ class Claims:
             self.counters.duplicate += 1
         return state
 
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
 
 
 def _hash(path: Path) -> tuple[str, int]:

@@ -26,3 +26,7 @@ class Conversions:
     def run(self, job) -> tuple:
         """Run `job`'s conversion here, in this process."""
         return self.function(job)(str(job.work), job.options, job.report)
+
+    def page(self, page) -> tuple:
+        """The conversion of an archived input again, with its report page (`claims.Page`), here."""
+        return (self.parse if page.stream else self.convert)(str(page.archived), page.options, page.report)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gisgate.config import ConvertOptions
-from gisgate.gateway.claims import Job
+from gisgate.gateway.claims import Job, Page
 from gisgate.gateway.conversions import Conversions
 
 _SAMPLE = (
@@ -67,6 +67,11 @@ class Converters:
 
     def submit(self, job: Job):
         return self.pool.submit(self.conversions.function(job), str(job.work), job.options, job.report)
+
+    def submit_page(self, page: Page):
+        """An archived input's conversion again, for its report page (`Conversions.page`)."""
+        function = self.conversions.parse if page.stream else self.conversions.convert
+        return self.pool.submit(function, str(page.archived), page.options, page.report)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)

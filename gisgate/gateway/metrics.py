@@ -31,6 +31,8 @@ def render(snap: dict, now: float | None = None) -> str:
     metric("files_duplicate_total", "counter", "Inputs skipped as duplicates.", [({}, c["duplicate"])])
     metric("files_stuck", "gauge", "Files still being written past stuck_seconds.", [({}, snap["stuck"])])
     metric("files_tracked", "gauge", "Inbox files waiting to become stable.", [({}, snap["tracked"])])
+    metric("files_unwatched", "gauge", "Files in <root>/inbox/ where no route looks (ignored).",
+           [({}, snap.get("unwatched", 0))])
     metric("deliveries_sent_total", "counter", "Files delivered.", [({}, d["sent"])])
     metric("deliveries_failed_total", "counter", "Files given up (outbox failed/).", [({}, d["failed"])])
     metric("penalty_box_total", "counter", "Delivered files the Data Server refused.", [({}, d["penalty"])])

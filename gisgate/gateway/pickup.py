@@ -65,6 +65,38 @@ def is_network(path: Path) -> bool:
     return kind in NETWORK_FS or kind.startswith("fuse.")
 
 
+def unwatched(root: Path, inboxes: list[Path]) -> list[Path]:
+    """Files sitting where no route looks: directly in `<root>/inbox/` when no route watches it, and
+    in the subfolders of `<root>/inbox/` that no route watches (temp names and done-files left out).
+    A partner who drops into the wrong folder would otherwise be ignored without a word."""
+    top = root / "inbox"
+    watched = {os.path.realpath(p) for p in inboxes}
+    try:
+        folders = [top, *sorted(d for d in top.iterdir() if d.is_dir() and not d.name.startswith("."))]
+    except OSError:  # no <root>/inbox/ (every route watches elsewhere), or unreadable
+        return []
+    found = []
+    for folder in folders:
+        if os.path.realpath(folder) in watched:
+            continue
+        try:
+            with os.scandir(folder) as it:
+                found += [Path(e.path) for e in it if e.is_file(follow_symlinks=False)
+                          and not e.name.endswith(DONE_SUFFIX)
+                          and not any(fnmatch.fnmatchcase(e.name, p) for p in TEMP_PATTERNS)]
+        except OSError:
+            continue
+    return sorted(found)
+
+
+def folder_name(path: Path, root: Path) -> str:
+    """A folder as messages show it: relative to the gateway root when inside it, with a final `/`."""
+    try:
+        return f"{path.relative_to(root)}/"
+    except ValueError:
+        return f"{path}/"
+
+
 # ---- per-inbox tracking --------------------------------------------------------------------------
 
 

@@ -1,8 +1,10 @@
 """`gisgate watch`'s main loop: list the inboxes, take the stable files, convert, complete in order.
 
 Conversions run in converter processes (claims in order, conversions in parallel, completions in
-claim order); deliveries run in the gateway's worker thread. Housekeeping rides on the same loop:
-archive retention every hour, the observers' canary every `heartbeat_seconds`, metrics every 2 s.
+claim order); deliveries run in the gateway's worker thread. Report pages of archived inputs are
+built off that path: only in turns with no input ready, in all converters but one. Housekeeping rides
+on the same loop: archive retention every hour, the observers' canary every `heartbeat_seconds`,
+metrics every 2 s.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ import threading
 import time
 from collections import deque
 
-from gisgate.gateway.claims import Job
+from gisgate.gateway.claims import Job, Page
 from gisgate.gateway.converters import Converters
 from gisgate.gateway.metrics import Metrics
 from gisgate.gateway.observers import Observers
-from gisgate.gateway.pickup import DONE_SUFFIX, Hints, Inbox
+from gisgate.gateway.pickup import DONE_SUFFIX, Hints, Inbox, folder_name, unwatched
 from gisgate.gateway.retention import prune
 from gisgate.gateway.runtime import Gateway
 
@@ -48,6 +50,8 @@ class Watcher:
         self.observers = Observers(self.inboxes, self.hints, polling if polling is not None else w.polling, self.rescan)
         self.metrics = Metrics(metrics, self.snapshot) if metrics else None
         self.heartbeat = 0.0
+        self.unwatched: set = set()  # files where no route looks, each warned about once
+        self.pages: deque[tuple[Page, object]] = deque()  # report pages being built: (page, future)
         n = w.converters if w.converters is not None else (2 if (os.cpu_count() or 1) >= 2 else 0)
         self.converters = Converters(n, self.conversions) if n else None
 
@@ -55,6 +59,7 @@ class Watcher:
         """The gateway's parts and this loop, for metrics."""
         return {**self.gateway.snapshot(), "heartbeat": self.heartbeat,
                 "tracked": sum(len(i.seen) for i in self.inboxes), "stuck": sum(len(i.stuck) for i in self.inboxes),
+                "unwatched": len(self.unwatched),
                 "watcher_alive": self.observers.alive, "watcher_restarts": self.observers.restarts}
 
     # -- looking at inboxes
@@ -62,6 +67,16 @@ class Watcher:
     def _list(self, hinted: dict[int, dict[str, tuple[float, float]]]) -> None:
         for n, times in hinted.items():
             self.inboxes[n].scan(self.queue_limit - sum(len(i.seen) for i in self.inboxes), times)
+
+    def _look_around(self) -> None:
+        """Warn once about each file sitting in `<root>/inbox/` where no route looks."""
+        root = self.gateway.root
+        found = set(unwatched(root, [i.path for i in self.inboxes]))
+        for path in sorted(found - self.unwatched):
+            log.warning("%s: no route watches %s, so this file is ignored; move it into a route's inbox (%s) "
+                        "or add a route for that folder", path.relative_to(root), folder_name(path.parent, root),
+                        ", ".join(folder_name(i.path, root) for i in self.inboxes))
+        self.unwatched = found
 
     def _ready(self, now: float) -> list:
         """The stable files of every inbox, first seen first."""
@@ -117,6 +132,42 @@ class Watcher:
             self.converters = Converters(self.converters.workers, self.conversions)
             return self.conversions.run(job)
 
+    # -- report pages, off the delivery path
+
+    def _build_pages(self, idle: bool) -> None:
+        """Write the pages built since the last turn; in a turn with no input ready, start more (in all
+        converters but one, which stays free for the next input; in-process: for up to 50 ms)."""
+        claims = self.gateway.claims
+        while self.pages and self.pages[0][1].done():
+            self._page_built(*self.pages.popleft())
+        if not idle or not claims.pages:
+            return
+        if self.converters is None:
+            until = time.monotonic() + 0.05
+            while claims.pages and time.monotonic() < until:
+                page = claims.pages.popleft()
+                claims.write_page(page, self.conversions.page(page))
+            if claims.pages:
+                self.wake.set()  # more to build: the next turn comes at once, inputs first
+            return
+        while claims.pages and len(self.pages) < max(1, self.converters.workers - 1):
+            page = claims.pages.popleft()
+            future = self.converters.submit_page(page)
+            future.add_done_callback(lambda _: self.wake.set())
+            self.pages.append((page, future))
+
+    def _page_built(self, page: Page, future) -> None:
+        try:
+            result = future.result()
+        except Exception as e:  # the converter process died: restart the pool, as for an input
+            log.error("converter process failed on the report page of %s/%s: %s; restarting the converters",
+                      page.route, page.archived.name, e)
+            self.pages.clear()
+            self.converters.close()
+            self.converters = Converters(self.converters.workers, self.conversions)
+            return
+        self.gateway.claims.write_page(page, result)
+
     # -- the loop
 
     def _drained(self, now: float, ready: list) -> bool:
@@ -124,6 +175,8 @@ class Watcher:
         if ready or any(i.seen for i in self.inboxes):
             self.idle_since = None
             return False
+        if self.pages or self.gateway.claims.pages:
+            return False  # every page written before exiting
         self.idle_since = self.idle_since or now
         return self.gateway.waiting() == 0 or now - self.idle_since > self.once
 
@@ -141,7 +194,13 @@ class Watcher:
         self.observers.stop()
         self.observers.remove_canaries()
         if self.converters:
-            self.converters.close()
+            self.converters.close()  # pages being built are finished, the ones waiting cancelled
+        built = [(p, f) for p, f in self.pages if f.done() and not f.cancelled() and f.exception() is None]
+        for page, future in built:
+            self.gateway.claims.write_page(page, future.result())
+        left = len(self.gateway.claims.pages) + len(self.pages) - len(built)
+        if left:
+            log.info("%d report page(s) not written: stopped before the gateway was idle", left)
         self.gateway.stop_worker()
         if self.metrics:
             self.metrics.publish()
@@ -162,9 +221,11 @@ class Watcher:
                 if now >= due["rescan"]:
                     hinted = {n: hinted.get(n, {}) for n in range(len(self.inboxes))}
                     due["rescan"] = now + self.rescan
+                    self._look_around()
                 self._list(hinted)
                 ready = self._ready(now)
                 self.process(ready)
+                self._build_pages(idle=not ready)
                 self._housekeeping(now, due)
                 if self.once is not None and self._drained(now, ready):
                     break

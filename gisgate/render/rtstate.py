@@ -2,7 +2,9 @@
 
 Each file is one request body: an array of at most `batch_size` objects
 `{"acdAgentId": "12345", "gisStateIdentifier": "3", "timestamp": 1730611200000, "reasonCode": 7}`,
-ordered by time (then agent), exact duplicates dropped. `gisStateIdentifier` is a string code,
+ordered by time (then agent), exact duplicates dropped. An event that repeats the agent's previous
+state (same code, same reason) is no state change and is dropped too: one change, one event (e.g. a
+Talkdesk `Offline` status followed by the logout at that status's end). `gisStateIdentifier` is a string code,
 `timestamp` epoch milliseconds UTC, `reasonCode` a number when numeric (1–65535), else the text,
 and only on Logout and Not Ready events that have one.
 """
@@ -55,6 +57,8 @@ def render(batch: Batch, options: ConvertOptions, batch_size: int = 500) -> Iter
     code = pl.col("state").replace_strict(GIS_CODES)
     numeric = pl.col("reason").cast(pl.Int64, strict=False)
     may_reason = code.is_in(["1", "2"])
+    shown = pl.struct(code.alias("code"), pl.when(may_reason).then(pl.col("reason")).alias("reason"))
+    e = e.filter(shown.ne_missing(shown.shift(1).over("agent_id")))  # in time order within each agent
     rows = objects(
         e,
         [

@@ -5,8 +5,9 @@ Accepted data files (several may be given; media beside them, as inputs, or insi
 * CSV with the CONTACT field names (`AgentId,ContactStartTimeMs,Recording1,…,metadata.<name>`),
   any order, names matched case-insensitively, plus the documented aliases `TimeZone`
   (= `ClientTimeZone`) and `Called`/`Calling` (= `CalledAddress`/`CallingAddress`);
-* the JSON variant (records with `CustomMetadata` objects and `Audio`/`Screen` as an object or a
-  one-element array);
+* the JSON variant (an array of records, or one record on its own, with `CustomMetadata` objects
+  and `Audio`/`Screen` as an object or a one-element array; each record may use the aliases or the
+  CONTACT names, and only a record giving one field under two names with different values is refused);
 * any other export, through `[contacts] columns` (export column -> CONTACT field);
 * the Talkdesk `calls` report (CSV or JSON `{"entries": […]}`): connected calls whose recording
   is in the upload (a `recording*` column, or a media file named `<call_id>.<ext>` /
@@ -18,7 +19,6 @@ row is left out; the §3.1 rules themselves are checked by the renderer, before 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -37,8 +37,9 @@ RECORDING_COLUMNS = ("recording", "recording_file", "recording_name", "recording
 
 
 def detect(head: Head) -> bool:
-    """A data file that names CONTACT fields (AgentId and a recording or start time)."""
-    keys = {k.casefold() for k in head.keys}
+    """A data file that names CONTACT fields (AgentId and a recording or start time); for a single JSON
+    object, its own keys (the keys of its first list, e.g. `Audio`, say nothing)."""
+    keys = {k.casefold() for k in head.keys | head.wrapper}
     return "agentid" in keys and bool(keys & {"recording1", "audio", "audio.location", "contactstarttimems"})
 
 
@@ -48,8 +49,9 @@ def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
     media = _upload.collect_media(data, zips, files, options, MEDIA_SUFFIXES)
     frames, problems, warnings, referenced = [], [], [], set()
     for path in data:
-        strings, w = _strings(path, options, media)
+        strings, w, p = _strings(path, options, media)
         warnings += [f"{path}: {x}" for x in w]
+        problems += p
         referenced |= _keys(strings)
         frame, p, w = _canonical(strings, str(path), options)
         frames.append(frame)
@@ -73,23 +75,62 @@ def _keys(strings: pl.DataFrame) -> set[str]:
     return set(strings.select(pl.concat_list(cols).explode().drop_nulls().unique()).to_series().to_list())
 
 
-def _strings(path: Path, options: ConvertOptions, media: dict[str, model.Media]) -> tuple[pl.DataFrame, list[str]]:
-    """The data file as strings named like CONTACT columns, with `_line`."""
+def _strings(path: Path, options: ConvertOptions, media: dict[str, model.Media]
+             ) -> tuple[pl.DataFrame, list[str], list[Problem]]:
+    """The data file as strings named like CONTACT columns, with `_line`; and the records that give
+    a field twice (JSON: an alias and the CONTACT name with different values)."""
+    problems: list[Problem] = []
     if path.suffix.lower() == ".csv":
         frame, warnings = _io.read_csv(path)
         keys = set(frame.columns)
     else:
-        records = _io.json_records(path, "entries")
+        records = _records(path, options)
         keys = set().union(*(r.keys() for r in records)) if records else set()
-        frame = _io.json_frame(records if TALKDESK_KEYS <= keys else [_flatten(r) for r in records])
+        if not TALKDESK_KEYS <= keys:
+            records, problems = _one_name_per_field([_flatten(r) for r in records], options, str(path))
+        frame = _io.json_frame(records)
         warnings = []
     frame = _upload.strip(frame)
     if TALKDESK_KEYS <= keys and not options.contacts.columns:
         frame, w = _talkdesk(frame, options, media)
-        return frame, warnings + w
+        return frame, warnings + w, problems
     frame, w = _upload.rename(frame, model.CONTACT_FIELDS, ALIASES, options.contacts.columns, str(path),
                               keep_prefix=model.METADATA_PREFIX)
-    return frame, warnings + w
+    return frame, warnings + w, problems
+
+
+def _records(path: Path, options: ConvertOptions) -> list[dict]:
+    """The JSON records: an array, NDJSON, `{"entries": [...]}`, or one contact object on its own (the
+    API guide's short example; its `Audio` array must not be taken for the list of records)."""
+    data = _io.load_json(path)
+    names = ({f.casefold() for f in model.CONTACT_FIELDS} | {a.casefold() for a in ALIASES}
+             | {"audio", "screen", "custommetadata"} | {c.casefold() for c in options.contacts.columns})
+    if isinstance(data, dict) and (TALKDESK_KEYS <= data.keys() or any(k.casefold() in names for k in data)):
+        return [data]
+    return _io.json_records(path, "entries")
+
+
+def _one_name_per_field(records: list[dict], options: ConvertOptions, file: str
+                        ) -> tuple[list[dict], list[Problem]]:
+    """Each record's keys under their CONTACT names (`Called` -> `CalledAddress`, any case), record by
+    record, so that records using the aliases and records using the names can share a file. A record
+    giving one field twice with different values is a problem of that record."""
+    lookup = {f.casefold(): f for f in model.CONTACT_FIELDS} | {a.casefold(): f for a, f in ALIASES.items()}
+    mapped = options.contacts.columns  # an explicit mapping decides for the columns it names
+    out, problems = [], []
+    for line, record in enumerate(records, start=1):  # `_line` of a JSON record is its number
+        named: dict = {}
+        first: dict[str, str] = {}
+        for key, value in record.items():
+            field = key if key in mapped else lookup.get(key.casefold(), key)
+            if field in named and value is not None and named[field] is not None and str(value) != str(named[field]):
+                problems.append(Problem(file, line, key, f"gives {field} like {first[field]!r} but another value; "
+                                                         "keep one of them"))
+                continue
+            if named.get(field) is None:
+                named[field], first[field] = value, key
+        out.append(named)
+    return out, problems
 
 
 def _flatten(record: dict) -> dict:
@@ -232,7 +273,5 @@ def _canonical(strings: pl.DataFrame, file: str, options: ConvertOptions
         col("Screen.Location").alias("screen_location"),
         times["screen_start_at"].alias("screen_start_at"),
     )
-    early = out.filter(pl.col("start_at") < datetime(2000, 1, 1, tzinfo=UTC)).height
-    if early:
-        warnings.append(f"{early} contact(s) start before 2000: is ContactStartTimeMs in seconds, not milliseconds?")
+    # a start before 2000 (epoch seconds given as milliseconds) is a row problem of the CONTACT rules
     return out, problems, warnings

@@ -7,6 +7,8 @@ What callers use of a target (the outbox worker, `gisgate deliver`, `gisgate doc
     probe()               for `doctor`: reach the server and log in, without delivering anything
     outcomes(sent)        what the receiving side did with files already delivered
     close()               release the connection or session (the next delivery opens a new one)
+    time_left             optional: a function giving the seconds left before the caller's deadline
+                          (`gisgate deliver` sets it): no request waits longer; none left, none is sent
 
 A batch is the list of files that must travel together, in sending order: an interval's AGENT and
 SERVICE files; a contact batch's media first and its CONTACT CSV last. `kind` is the output kind of

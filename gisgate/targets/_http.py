@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
@@ -43,6 +43,17 @@ def make_client(target: str, spec) -> httpx.Client:
         cookies=no_cookies,
         headers={"User-Agent": "gisgate"},
     )
+
+
+def request_timeout(target: str, timeout_s: float, time_left: Callable[[], float] | None, what: str) -> float:
+    """The timeout of one request: `timeout_s`, cut to the seconds a caller's deadline leaves
+    (`time_left`, set by `gisgate deliver`); none left: the request is not sent (a transient failure)."""
+    if time_left is None:
+        return timeout_s
+    left = time_left()
+    if left <= 0:
+        raise TransientDeliveryError(f"target {target!r}: {what}: not sent: the deadline was reached")
+    return min(timeout_s, left)
 
 
 def _is_cert_error(exc: BaseException) -> bool:

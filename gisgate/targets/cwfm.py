@@ -27,7 +27,7 @@ import httpx
 from gisgate.errors import PermanentDeliveryError
 from gisgate.produced import CWFM_LISTS
 from gisgate.targets import Receipt, identity
-from gisgate.targets._http import load_json, make_client, raise_for_status, translated
+from gisgate.targets._http import load_json, make_client, raise_for_status, request_timeout, translated
 from gisgate.targets.secrets import Redactor, read_secret
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,10 @@ class CwfmTarget:
         self._grant_type = spec.grant_type
         self.logins = self.refreshes = 0  # for tests and `doctor`
         self._progress: dict[tuple, int] = {}  # file identity -> requests already accepted
+        self.time_left: Callable[[], float] | None = None  # a caller's deadline (see targets.Target)
+
+    def _timeout(self, what: str) -> float:
+        return request_timeout(self.name, self.spec.timeout_s, self.time_left, what)
 
     # -- tokens --------------------------------------------------------------------------------------
 
@@ -84,7 +88,7 @@ class CwfmTarget:
         body = {"userName": self.spec.username, "password": self._password, "setCookie": False}
         what = f"login as {self.spec.username}"
         with translated(self.name, what, self._redact):
-            response = self._client.post(self._login_path, json=body)
+            response = self._client.post(self._login_path, json=body, timeout=self._timeout(what))
             if response.status_code == 404 and self._login_path != self.spec.login_fallback_path:
                 # The documented /api/ccs/ path may be a typo for /api/ccc/ (§4.3 #1); remember what works.
                 log.info(
@@ -94,7 +98,7 @@ class CwfmTarget:
                     self.spec.login_fallback_path,
                 )
                 self._login_path = self.spec.login_fallback_path
-                response = self._client.post(self._login_path, json=body)
+                response = self._client.post(self._login_path, json=body, timeout=self._timeout(what))
         try:
             self._take_tokens(what, self._answer(what, response))
         except PermanentDeliveryError as e:
@@ -110,7 +114,7 @@ class CwfmTarget:
         for grant_type in dict.fromkeys((self._grant_type, "refresh_token")):
             body = {"refresh_token": self._refresh_token, "grant_type": grant_type}
             with translated(self.name, what, self._redact):
-                response = self._client.post(self.spec.refresh_path, json=body)
+                response = self._client.post(self.spec.refresh_path, json=body, timeout=self._timeout(what))
             if response.status_code == 400:  # the documented "string" may be a placeholder (§4.3 #6)
                 continue
             if response.status_code in (401, 403) or (response.is_success and not _succeeded(response)):
@@ -136,7 +140,7 @@ class CwfmTarget:
         while True:
             headers = {"Authorization": self._bearer()}
             with translated(self.name, what, self._redact):
-                response = self._client.post(path, json=body, headers=headers)
+                response = self._client.post(path, json=body, headers=headers, timeout=self._timeout(what))
             if response.status_code != 401 or not recover:
                 return self._answer(what, response)
             log.info("target %s: token refused (HTTP 401); renewing", self.name)

@@ -27,7 +27,7 @@ import httpx
 from gisgate.errors import ConfigError, DeliveryError, PermanentDeliveryError
 from gisgate.produced import kind_of, parse_gis_name
 from gisgate.targets import Receipt, identity
-from gisgate.targets._http import load_json, make_client, raise_for_status, translated
+from gisgate.targets._http import load_json, make_client, raise_for_status, request_timeout, translated
 from gisgate.targets.secrets import Redactor, read_secret
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ class WebexTarget:
         self._last_used = 0.0
         self.authorizations = 0  # how many sessions were opened (for tests and `doctor`)
         self._progress: dict[tuple, int] = {}  # file identity -> states already accepted
+        self.time_left: Callable[[], float] | None = None  # a caller's deadline (see targets.Target)
 
     def probe(self) -> str:
         """For `gisgate doctor`: open a session (reachability, TLS, credentials), then end it."""
@@ -68,10 +69,10 @@ class WebexTarget:
             body["tenantId"] = int(tenant) if str(tenant).isdigit() else tenant
         what = f"authorize as {self.spec.username}"
         with translated(self.name, what, self._redact):
-            response = self._client.post(self.spec.authorize_path, json=body)
+            response = self._client.post(self.spec.authorize_path, json=body, timeout=self._timeout(what))
             if response.status_code == 400 and isinstance(body.get("tenantId"), int):
                 body["tenantId"] = str(body["tenantId"])
-                response = self._client.post(self.spec.authorize_path, json=body)
+                response = self._client.post(self.spec.authorize_path, json=body, timeout=self._timeout(what))
         session = response.cookies.get(COOKIE) if response.is_success else None
         if response.is_success:
             try:
@@ -93,6 +94,9 @@ class WebexTarget:
         self.authorizations += 1
         log.info("target %s: WFO session opened for %s", self.name, self.spec.username)
 
+    def _timeout(self, what: str) -> float:
+        return request_timeout(self.name, self.spec.timeout_s, self.time_left, what)
+
     def _session_cookie(self) -> str:
         idle = self._clock() - self._last_used
         margin = min(IDLE_MARGIN_S, self.spec.session_idle_s / 10)
@@ -108,7 +112,8 @@ class WebexTarget:
             with ExitStack() as files, translated(self.name, what, self._redact):
                 kwargs = build(files)
                 headers = {"Cookie": cookie, **kwargs.pop("headers", {})}
-                response = self._client.post(path, params=params, headers=headers, **kwargs)
+                response = self._client.post(path, params=params, headers=headers, timeout=self._timeout(what),
+                                             **kwargs)
             if response.status_code in (401, 403) or 300 <= response.status_code < 400:  # 3xx: login page
                 if attempt == 1:
                     log.info(
@@ -237,7 +242,7 @@ class WebexTarget:
                 try:
                     with translated(self.name, "logout", self._redact):
                         cookie = {"Cookie": f"{COOKIE}={self._session}"}
-                        self._client.delete(self.spec.authorize_path, headers=cookie)
+                        self._client.delete(self.spec.authorize_path, headers=cookie, timeout=self._timeout("logout"))
                 except DeliveryError as e:  # best effort: the server drops idle sessions anyway
                     log.warning("%s (logout)", e)
                 self._session = None

@@ -77,8 +77,7 @@ def contact_rows(frame: pl.DataFrame) -> pl.DataFrame:
                                                          + ", ".join(RECORDING_EXTENSIONS)))))
     for c in EPOCH_FIELDS:
         if c in has:
-            rules.append(_rule(c, pl.when(~pl.col(c).str.contains(r"^\d{1,18}$"))
-                               .then(_quoted(c) + pl.lit(" is not epoch milliseconds (digits only)"))))
+            rules.append(_rule(c, _epoch_ms(c)))
     if "Recording2Offset" in has:
         rules.append(_rule("Recording2Offset", pl.when(~pl.col("Recording2Offset").str.contains(r"^-?\d{1,18}$"))
                            .then(_quoted("Recording2Offset") + pl.lit(" is not a whole number of milliseconds"))))
@@ -101,6 +100,21 @@ def contact_rows(frame: pl.DataFrame) -> pl.DataFrame:
             pl.lit("only one audio file per contact, found ") + audios.list.len().cast(S)
             + pl.lit(": ") + audios.list.join(", "))))
     return _run_rules(frame, rules)
+
+
+# 2000-01-01T00:00:00Z in epoch milliseconds: no recording is older. A start before it is almost
+# always epoch *seconds* (1730597400 read as milliseconds is 21 January 1970).
+MIN_EPOCH_MS = 946_684_800_000
+
+
+def _epoch_ms(c: str) -> pl.Expr:
+    digits = pl.col(c).str.contains(r"^\d{1,18}$")
+    value = pl.col(c).cast(pl.Int64, strict=False)
+    as_date = pl.from_epoch(value, time_unit="ms").dt.strftime("%Y-%m-%d")
+    return (pl.when(~digits).then(_quoted(c) + pl.lit(" is not epoch milliseconds (digits only)"))
+            .when(value < MIN_EPOCH_MS).then(
+                _quoted(c) + pl.lit(" as epoch milliseconds is ") + as_date
+                + pl.lit(", before 2000: it looks like epoch seconds; give milliseconds (seconds × 1000)")))
 
 
 def missing_media(frame: pl.DataFrame, available: set[str] | frozenset[str]) -> pl.DataFrame:

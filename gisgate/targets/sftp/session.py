@@ -215,6 +215,7 @@ class Session:
         self._watchdog = _Watchdog(self._expire)
         self._deadline_at = float("inf")
         self._last_used = float("inf")
+        self.time_left = None  # a caller's deadline, seconds left (see targets.Target): cuts deadline_s
 
     @property
     def where(self) -> str:
@@ -235,8 +236,11 @@ class Session:
         connection is torn down under whatever waits on it."""
         with self._lock:
             self._expired.clear()
-            self._deadline_at = time.monotonic() + self.spec.deadline_s
-            self._watchdog.arm(self.spec.deadline_s)
+            limit = self.spec.deadline_s if self.time_left is None else min(self.spec.deadline_s, self.time_left())
+            if limit <= 0:
+                raise TransientDeliveryError(f"{self.where}: not sent: the deadline was reached")
+            self._deadline_at = time.monotonic() + limit
+            self._watchdog.arm(limit)
             try:
                 yield
             finally:

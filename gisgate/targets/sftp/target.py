@@ -120,6 +120,14 @@ class SftpTarget:
         self._session.spec = spec
 
     @property
+    def time_left(self):
+        return self._session.time_left
+
+    @time_left.setter
+    def time_left(self, time_left) -> None:  # a caller's deadline (see targets.Target)
+        self._session.time_left = time_left
+
+    @property
     def connections(self) -> int:
         """How many SSH connections were opened (tests, doctor)."""
         return self._session.connections
