@@ -37,6 +37,47 @@ def test_legacy_zone_on_the_command_line(tmp_path, cli):
 
 # --- messages in the user's words ---------------------------------------------------------------
 
+def test_a_binary_file_is_said_to_be_no_text_file(tmp_path, cli):
+    program = tmp_path / "export.csv"
+    program.write_bytes(b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00" * 20)
+    for extra in ([], ["--from", "generic"], ["--from", "talkdesk"]):
+        r = cli("convert", program, *extra, "--out", tmp_path / "out")
+        assert r.returncode == 3
+        assert r.stderr == f"Error: {program}:1: not a text file: binary data (a NUL byte); export the data as CSV " \
+                           "or JSON\n"
+
+
+def test_excel_unicode_text_is_read(tmp_path, cli):
+    lines = (NY / "service.csv").read_text().splitlines()
+    src = tmp_path / "service.txt"
+    src.write_bytes("\r\n".join(line.replace(",", "\t") for line in lines).encode("utf-16") + b"\r\x00\n\x00")
+    out = tmp_path / "out"
+    r = cli("convert", src, "--tz", "America/New_York", "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert "read as UTF-16" in r.stdout
+    expected = SAMPLES / "generic-ny-fallback" / "expected"
+    for p in out.iterdir():
+        assert p.read_bytes() == (expected / p.name).read_bytes()
+
+
+def test_a_csv_with_cr_only_line_ends_is_read(tmp_path, cli):
+    src = tmp_path / "service.csv"
+    src.write_bytes((NY / "service.csv").read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r"))
+    r = cli("convert", src, "--tz", "America/New_York", "--out", tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    assert len(list((tmp_path / "out").iterdir())) == 100
+
+
+def test_a_row_with_more_fields_than_the_header_is_named(tmp_path, cli):
+    lines = (NY / "service.csv").read_text().splitlines()
+    lines[6] += ",7,8"
+    src = tmp_path / "service.csv"
+    src.write_text("\n".join(lines) + "\n")
+    r = cli("convert", src, "--tz", "America/New_York", "--out", tmp_path / "out")
+    assert r.returncode == 3 and "Traceback" not in r.stderr
+    assert f"{src}:7: has 13 fields, the header (line 1) has 11 (comma-separated)" in r.stderr
+
+
 def test_config_errors_name_the_key_and_the_key_meant(tmp_path):
     with pytest.raises(ConfigError) as e:
         config.parse({"watch": {"rescan_secnds": 5}, "target": {"ds": {"kind": "sftp", "host": "h", "user": "u",

@@ -120,7 +120,9 @@ def parse_instant(col: pl.Expr) -> pl.Expr:
     s = col.cast(pl.String).str.strip_chars()
     iso = s.str.replace(" ", "T").str.replace(r"Z$", "+00:00")
     num = s.cast(pl.Float64, strict=False)
-    epoch_us = pl.when(num > 1e11).then(num * 1_000).otherwise(num * 1_000_000).round(0).cast(pl.Int64)
+    # from 1e11 epoch milliseconds; past 1e14 (the year 5138 in ms) no time at all: "not a timestamp"
+    epoch_us = (pl.when(num >= 1e14).then(None).when(num > 1e11).then(num * 1_000).otherwise(num * 1_000_000)
+                .round(0).cast(pl.Int64))
     return (
         pl.when(s.str.contains(r"^\d+(\.\d+)?$"))
         .then(epoch_us.cast(UTC_TIME))
