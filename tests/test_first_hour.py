@@ -3,6 +3,7 @@ and messages in the user's words (no library jargon, formats named, the local cl
 
 from __future__ import annotations
 
+import csv
 import re
 
 import pytest
@@ -12,6 +13,79 @@ from gisgate.errors import ConfigError
 from tests.conftest import SAMPLES
 
 NY = SAMPLES / "generic-ny-fallback" / "input"
+WHIT = SAMPLES / "whit-ny-fallback" / "input" / "whit.csv"
+
+
+def with_defects(src, tmp_path, name, edits: dict[int, dict[str, str]]):
+    """A copy of the CSV `src` with the fields `edits` names replaced: {row index: {column: text}}."""
+    lines = src.read_text().splitlines()
+    header = lines[0].split(",")
+    rows = [line.split(",") for line in lines[1:]]
+    for i, fields in edits.items():
+        for column, text in fields.items():
+            rows[i][header.index(column)] = text
+    path = tmp_path / name
+    path.write_text("\n".join([lines[0], *(",".join(r) for r in rows)]) + "\n")
+    return path
+
+
+# --- every problem at once ----------------------------------------------------------------------
+
+FIVE_GENERIC = {2: {"contactsOffered": "abc"}, 5: {"totalTalkSeconds": "-4"},
+                8: {"periodStart": "2024-11-03T02:07:00-05:00"}, 11: {"periodStart": "2024-11-03 02:00"},
+                14: {"serviceLevelPercent": "101"}}
+
+
+def test_five_bad_generic_rows_are_reported_together_in_the_message_and_the_rejects(tmp_path, cli):
+    src = with_defects(NY / "service.csv", tmp_path, "service.csv", FIVE_GENERIC)
+    rejects = tmp_path / "rejects.csv"
+    r = cli("convert", src, "--tz", "America/New_York", "--out", tmp_path / "out", "--rejects", rejects)
+    assert r.returncode == 3, r.stderr
+    expected = [(4, "contactsOffered", "not a number: abc"), (7, "totalTalkSeconds", "negative value -4"),
+                (10, "periodStart", "not on a 15-minute boundary"), (13, "periodStart", "no UTC offset"),
+                (16, "serviceLevelPercent", "greater than 100")]
+    for line, column, reason in expected:
+        assert re.search(rf"{re.escape(str(src))}:{line}: {column}: .*{reason}", r.stderr), (line, r.stderr)
+    with open(rejects, newline="") as f:
+        got = [(int(row["line"]), row["column"]) for row in csv.DictReader(f)]
+    assert got == [(line, column) for line, column, _ in expected]
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_a_bad_value_hides_no_duplicate_key_and_is_not_reported_twice(tmp_path, cli):
+    lines = (NY / "service.csv").read_text().splitlines()
+    clash = lines[3].rsplit(",", 1)[0] + ",99.5"  # the key of line 4 again, other values
+    bad = lines[5].replace(",0,", ",x,", 1)  # line 6: a value that is not a number
+    src = tmp_path / "s.csv"
+    src.write_text("\n".join([*lines[:5], bad, *lines[6:], clash, bad]) + "\n")
+    r = cli("convert", src, "--tz", "America/New_York", "--out", tmp_path / "out")
+    assert r.returncode == 3
+    problems = r.stderr.removeprefix("Error: ").splitlines()
+    assert any("duplicate key" in p and "with different values than line 4" in p for p in problems), r.stderr
+    assert sum("not a number: x" in p for p in problems) == 2, r.stderr  # each bad row once, as itself
+
+
+def test_five_bad_whit_rows_are_reported_together(tmp_path, cli):
+    src = with_defects(WHIT, tmp_path, "whit.csv", {
+        1: {"receivedCalls": "many"}, 3: {"avgTalkTime": "-1"}, 5: {"period": "00:07"}, 7: {"date": "3.11.2024"},
+        9: {"serviceLevel": "120"}})
+    rejects = tmp_path / "rejects.csv"
+    r = cli("convert", src, "--from", "whit", "--tz", "America/New_York", "--out", tmp_path / "out",
+            "--rejects", rejects)
+    assert r.returncode == 3, r.stderr
+    with open(rejects, newline="") as f:
+        got = [(int(row["line"]), row["column"]) for row in csv.DictReader(f)]
+    assert got == [(3, "receivedCalls"), (5, "avgTalkTime"), (7, "period"), (9, "date"), (11, "serviceLevel")]
+
+
+def test_a_broken_file_does_not_hide_the_row_problems_of_another(tmp_path, cli):
+    broken = tmp_path / "agent.csv"
+    broken.write_text((NY / "agent.csv").read_text().replace("acdServiceId", "queue", 1))
+    src = with_defects(NY / "service.csv", tmp_path, "service.csv", {0: {"contactsHandled": "?"}})
+    r = cli("convert", src, broken, "--from", "generic", "--tz", "America/New_York", "--out", tmp_path / "out")
+    assert r.returncode == 3
+    assert f"{src}:2: contactsHandled: not a number: ?" in r.stderr
+    assert f"{broken}:1: queue: unknown column" in r.stderr
 
 
 # --- a wrong or missing zone ----------------------------------------------------------------------
