@@ -4,6 +4,7 @@ and messages in the user's words (no library jargon, formats named, the local cl
 from __future__ import annotations
 
 import csv
+import json
 import re
 
 import pytest
@@ -89,6 +90,29 @@ def test_a_broken_file_does_not_hide_the_row_problems_of_another(tmp_path, cli):
 
 
 # --- a wrong or missing zone ----------------------------------------------------------------------
+
+def test_offsets_of_the_input_that_the_zone_does_not_have_are_a_warning(tmp_path, cli):
+    r = cli("convert", NY / "service.csv", "--out", tmp_path / "utc", "--json")
+    assert r.returncode == 0, r.stderr
+    warnings = json.loads(r.stdout)["warnings"]
+    assert any("periodStart: 100 of 100 timestamps carry UTC offsets (-05:00, -04:00) that UTC does not have" in w
+               and "pass --tz" in w for w in warnings), warnings
+    r = cli("convert", NY / "service.csv", NY / "agent.csv", "--tz", "America/Chicago", "--out", tmp_path / "chi")
+    assert r.returncode == 0, r.stderr
+    warned = [line for line in r.stdout.splitlines() if "warning: periodStart" in line]
+    assert len(warned) == 1 and "that America/Chicago does not have" in warned[0]
+    assert "2024-11-03T00:00:00-04:00 is 2024-11-02 23:00 -05:00 in America/Chicago" in warned[0]
+    r = cli("convert", NY / "service.csv", NY / "agent.csv", "--tz", "America/New_York", "--out", tmp_path / "ny")
+    assert r.returncode == 0 and "warning" not in r.stdout, r.stdout
+
+
+def test_utc_written_as_z_or_zero_offset_says_nothing_of_a_zone(tmp_path, cli):
+    src = tmp_path / "s.csv"
+    src.write_text((NY / "service.csv").read_text().replace("2024-11-03T00:00:00-04:00", "2024-11-03T04:00:00Z")
+                   .replace("2024-11-03T00:15:00-04:00", "2024-11-03T04:15:00+00:00"))
+    r = cli("convert", src, "--tz", "America/New_York", "--out", tmp_path / "out")
+    assert r.returncode == 0 and "warning" not in r.stdout, r.stdout
+
 
 @pytest.mark.parametrize(("zone", "use"), [("EST", "America/New_York"), ("MST", "America/Phoenix"),
                                            ("HST", "Pacific/Honolulu"), ("EST5EDT", "America/New_York"),

@@ -70,6 +70,8 @@ def read(paths: list[Path], options: ConvertOptions) -> Batch:
         bad_values[layout].append(bad)
 
     batch = Batch(warnings=warnings)
+    zone = _offset_warning([f for parts in frames.values() for f in parts], options.tz)
+    warnings += [zone] if zone else []
     for layout, parts in frames.items():
         if not parts:
             continue
@@ -124,6 +126,14 @@ def _read_one(path: Path, index: int) -> tuple[pl.DataFrame, str, list[str], pl.
             chk.problem_frame([Problem(p.file, p.line, by_name.get(p.column, p.column), p.reason) for p in bad], index))
 
 
+def _offset_warning(frames: list[pl.DataFrame], tz: str) -> str | None:
+    """`clock.offset_warning` over every distinct `periodStart` (a few hundred among millions of rows)."""
+    if not frames:
+        return None
+    texts = set().union(*(f.get_column(PERIOD).unique().to_list() for f in frames))
+    return clock.offset_warning(texts, tz, PERIOD)
+
+
 def parse_instant(col: pl.Expr) -> pl.Expr:
     """ISO-8601 with offset or Z, epoch seconds or epoch milliseconds (by magnitude) → UTC."""
     s = col.cast(pl.String).str.strip_chars()
@@ -149,6 +159,7 @@ def _check_rows(frame: pl.DataFrame, layout: str, options: ConvertOptions, bad_v
     starts, IDs and service levels together; then keys and agent totals among the rows left."""
     columns = AGENT_COLUMNS if layout == "AGENT_INTERVALS" else QUEUE_COLUMNS
     by_name = {c.name: c for c in columns}
+    warnings = []
     starts = _iso_starts(frame, options.tz)
     if starts is not None:
         frame, bad_starts = frame.with_columns(starts).drop(PERIOD), pl.DataFrame(schema=chk.PROBLEM_SCHEMA)
@@ -176,7 +187,7 @@ def _check_rows(frame: pl.DataFrame, layout: str, options: ConvertOptions, bad_v
     frame, dup_bad, dropped = chk.duplicates(frame, keys, values, {c.name: c.gis for c in columns},
                                              facts=(ordered, repeated))
     bad.append(dup_bad)
-    warnings = [f"dropped {dropped} identical duplicate row(s)"] if dropped else []
+    warnings += [f"dropped {dropped} identical duplicate row(s)"] if dropped else []
     if agent and (differ or not ordered):
         bad.append(chk.unprorated_consistency(frame, by_name))
     frame = frame.drop(chk.FILE, LINE)
