@@ -11,6 +11,7 @@ import pytest
 
 from gisgate import config
 from gisgate.errors import ConfigError
+from gisgate.sources import SOURCES
 from tests.conftest import SAMPLES
 
 NY = SAMPLES / "generic-ny-fallback" / "input"
@@ -200,3 +201,28 @@ def test_option_errors_carry_no_library_jargon(tmp_path, cli):
     r = cli("convert", NY / "service.csv", "--config", config_file, "--out", tmp_path)
     assert r.returncode == 2 and "did you mean `rescan_seconds`?" in r.stderr and "Extra inputs" not in r.stderr
 
+
+def test_help_of_from_lists_every_format(cli):
+    for command in ("convert", "report"):
+        r = cli(command, "--help")
+        text = " ".join(r.stdout.split())
+        assert "--from FORMAT" in text
+        for name in SOURCES:
+            assert re.search(rf"\b{name}\b", text.split("--from FORMAT", 1)[1].split("--", 1)[0]), (command, name)
+
+
+def test_summary_shows_the_acd_clock_and_ids_no_mapping_knew(tmp_path, cli):
+    r = cli("convert", NY / "service.csv", "--tz", "America/New_York", "--out", tmp_path / "o1")
+    assert r.returncode == 0, r.stderr
+    assert "intervals: 100  (2024-11-03 00:00 -04:00 .. 2024-11-03 23:45 -05:00, America/New_York)" in r.stdout
+    config_file = tmp_path / "gisgate.toml"
+    config_file.write_text('[mapping.service_names]\n"9912306" = "Billing"\n')
+    r = cli("convert", NY / "service.csv", "--tz", "America/New_York", "--config", config_file,
+            "--out", tmp_path / "o2")
+    assert r.returncode == 0, r.stderr
+    assert "  unknown queues (not in [mapping] services): 9912307" in r.stdout.splitlines()
+    r = cli("convert", NY / "service.csv", "--tz", "America/New_York", "--config", config_file,
+            "--out", tmp_path / "o3", "--json")
+    summary = json.loads(r.stdout)
+    assert summary["unknown"] == {"queues": ["9912307"]}
+    assert (summary["first_local"], summary["last_local"]) == ("2024-11-03T00:00-04:00", "2024-11-03T23:45-05:00")
