@@ -32,7 +32,9 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 # --- convert / validate -------------------------------------------------------------------------
 
 INPUT_OPTIONS = [
-    click.option("--from", "source", default=None, help="Input format (default: auto-detect)."),
+    click.option("--from", "source", default=None, metavar="FORMAT",
+                 help="Input format: generic, whit, contacts, textcontacts, gis, talkdesk, linklive, livevox or "
+                      "cwfm (default: detected from the columns / keys)."),
     click.option("--acd", type=int, default=None, help="ACD server number (header ACD:, acdServerId)."),
     click.option("--tz", default=None, help="IANA zone of the ACD, e.g. America/New_York (default UTC)."),
     click.option("--interval", type=click.Choice(["15", "30"]), default=None, help="Output interval minutes."),

@@ -7,10 +7,11 @@ targets name an environment variable (`*_env`) or a file (`*_file`) that holds t
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -22,8 +23,30 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Legacy zone names, and the IANA zone to use instead.
+FIXED_LEGACY = {  # fixed offsets without daylight saving
+    "EST": "America/New_York (or America/Panama where -05:00 holds all year)",
+    "MST": "America/Denver (or America/Phoenix where -07:00 holds all year)",
+    "HST": "Pacific/Honolulu",
+}
+POSIX_LEGACY = {"EST5EDT": "America/New_York", "CST6CDT": "America/Chicago", "MST7MDT": "America/Denver",
+                "PST8PDT": "America/Los_Angeles"}
+FIXED_OFFSET = re.compile(r"^(?:(?:Etc/)?(?:GMT|UTC))?[+-](\d{1,2})(?::?(\d{2}))?$")
+
+
 def check_zone(name: str) -> str:
-    """An IANA zone name; fixed offsets like "-0500" are refused (they are wrong half the year)."""
+    """An IANA zone name. Fixed offsets ("-0500", "Etc/GMT+5") and the legacy names ("EST", "MST",
+    "HST", "EST5EDT", ...) are refused with the zone to use: a fixed offset is wrong half the year
+    where daylight saving applies, and a legacy name is not the place whose rules the ACD follows."""
+    if name in FIXED_LEGACY:
+        raise ValueError(f"{name!r} is a legacy zone name with a fixed offset (no daylight saving); use the IANA "
+                         f"name of the ACD's place, e.g. {FIXED_LEGACY[name]}")
+    if name in POSIX_LEGACY:
+        raise ValueError(f"{name!r} is a legacy POSIX-style zone name; use the IANA name {POSIX_LEGACY[name]}")
+    fixed = FIXED_OFFSET.match(name.strip())
+    if fixed and (int(fixed[1]) or int(fixed[2] or 0)):
+        raise ValueError(f"{name!r} is a fixed UTC offset, wrong half the year where daylight saving applies; use "
+                         "the IANA zone of the ACD's place, e.g. America/New_York or Europe/Berlin")
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
@@ -291,11 +314,56 @@ def parse(data: dict, where: str = "config") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as e:
-        lines = []
-        for err in e.errors():
-            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            lines.append(f"{where}: {key}: {err['msg']}")
-        raise ConfigError("\n".join(lines)) from None
+        raise ConfigError("\n".join(f"{where}: {line}" for line in explain(e, Config))) from None
+
+
+def explain(error: ValidationError, model: type[BaseModel], option: bool = False) -> list[str]:
+    """pydantic's errors in the words of the config file: `key: reason`, an unknown key named with
+    its table and the known key it nearly is; with `option`, keys as the command line's `--key`."""
+    lines = []
+    for err in error.errors():
+        loc = tuple(err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden" and loc:
+            table, known = _table(model, loc[:-1])
+            hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            lines.append(f"unknown key `{loc[-1]}` {table}" + (f" (did you mean `{hint[0]}`?)" if hint else
+                                                                     f"; known keys: {', '.join(known)}"))
+        elif option:
+            lines.append(f"--{'.'.join(map(str, loc)).replace('_', '-')}: {msg}")
+        else:
+            lines.append(f"{'.'.join(map(str, loc)) or '(top level)'}: {msg}")
+    return lines
+
+
+def _table(model: type[BaseModel], loc: tuple) -> tuple[str, list[str]]:
+    """Where the table at `loc` is in gisgate.toml, as a person says it (`in [watch]`, `in [target.wfo]`,
+    `in [[route]] #2`, `at the top level`), and its keys."""
+    kind: object = model
+    name: list[str] = []
+    for part in loc:
+        while get_origin(kind) is Annotated:
+            kind = get_args(kind)[0]
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            field = kind.model_fields.get(str(part))
+            if field is None:
+                break
+            kind = field.annotation
+            name.append(str(part))
+        elif get_origin(kind) is dict:
+            kind = get_args(kind)[1]
+            name.append(str(part))
+        elif get_origin(kind) is list:
+            kind = get_args(kind)[0]
+            name[-1:] = [f"[{name[-1]}]] #{int(part) + 1}" if isinstance(part, int) else name[-1]]
+        else:  # a union told apart by `kind`: the part is the tag (pydantic puts it in the path)
+            members = [m for m in get_args(kind) if isinstance(m, type) and issubclass(m, BaseModel)]
+            kind = next((m for m in members if get_args(m.model_fields["kind"].annotation) == (part,)), None)
+    known = sorted(kind.model_fields) if isinstance(kind, type) and issubclass(kind, BaseModel) else []
+    if not name:
+        return "at the top level", known
+    text = ".".join(name)
+    return (f"in [{text}" if "]] #" in text else f"in [{text}]"), known
 
 
 class ConvertOptions(Strict):
@@ -343,9 +411,7 @@ def convert_options(config: Config, **given) -> ConvertOptions:
     try:
         return ConvertOptions(**base)
     except ValidationError as e:
-        raise ConfigError("\n".join(
-            f"--{'.'.join(str(p) for p in err['loc']).replace('_', '-')}: {err['msg']}" for err in e.errors()
-        )) from None
+        raise ConfigError("\n".join(explain(e, ConvertOptions, option=True))) from None
 
 
 def report_settings(config: Config, **given) -> Report:

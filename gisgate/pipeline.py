@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -23,6 +24,7 @@ from gisgate import report as reports
 from gisgate.config import ConvertOptions, Report
 from gisgate.errors import ConfigError, InputError, Problem, TransientDeliveryError
 from gisgate.model import Batch, Output
+from gisgate.report.quality import unknown_issues
 from gisgate.transform import clock, intervals
 from gisgate.transform.facts import Facts, facts_of
 from gisgate.validate import rows
@@ -79,8 +81,21 @@ class Conversion:
                                                 "acw_s", "answer_delay_s"])
         if a is not None:
             out["agent_totals"] = _totals(a, ["handled", "talk_s", "hold_s", "acw_s", "period_handle_s"])
+        if frames:  # the range as the ACD's clock shows it
+            out["tz"] = self.options.tz
+            out["first_local"], out["last_local"] = (_local(starts["interval_start"].min(), self.options.tz),
+                                                     _local(starts["interval_start"].max(), self.options.tz))
+        out["unknown"] = {i.key.removeprefix("unknown_"): [row[0] for row in i.rows] + ([f"... {i.more} more"]
+                                                                                       if i.more else [])
+                          for i in unknown_issues(q, a, self.batch.state_events, self.options)
+                          if i.checked and i.count}
         out["warnings"] = list(self.warnings)
         return out
+
+
+def _local(instant, tz: str) -> str:
+    """An instant as ISO-8601 on the clock of `tz`, with the offset in force then."""
+    return instant.astimezone(ZoneInfo(tz)).isoformat(timespec="minutes")
 
 
 def _totals(frame: pl.DataFrame, columns: list[str]) -> dict[str, float]:

@@ -48,6 +48,12 @@ DEFECTS = [
     ("exponent", GOOD_SERVICE, lambda d: d.replace(b"\r\n9912306,", b"\r\n9912306,1e3", 1).replace(b",1e3", b",1e3"),
      None, "not a plain non-negative number"),
     ("percent", GOOD_SERVICE, lambda d: d[: d.rindex(b",", 0, len(d) - 2)] + b",100.01\r\n", None, "greater than 100"),
+    ("four decimals", GOOD_SERVICE, lambda d: d.replace(b",165.2,", b",12.3457,"), None,
+     "totalHoldSeconds: 12.3457 has 4 decimals; a GIS file shows at most 3 for seconds values"),
+    ("count decimals", GOOD_SERVICE, lambda d: d.replace(b"9912306,28,", b"9912306,28.0001,"), None,
+     "contactsOffered: 28.0001 has 4 decimals; a GIS file shows at most 3 for count values"),
+    ("percent decimals", GOOD_SERVICE, lambda d: d.replace(b",85.71\r\n", b",85.714\r\n"), None,
+     "serviceLevelPercent: 85.714 has 3 decimals; a GIS file shows at most 2 for percent values"),
     ("duplicate key", GOOD_SERVICE, lambda d: d + d.split(b"\r\n")[2] + b"\r\n", None, "second row for"),
     ("unprorated differ", GOOD_AGENT, lambda d: d + b"A-17,999,0,0,0,0,0,0,0,1,0\r\n", None,
      "(unprorated values repeat per agent)"),
@@ -88,6 +94,8 @@ WHIT_DEFECTS = [
     ("service level", lambda d: d.replace(b",0\r\n", b",71.5\r\n", 1),
      "integer from 0 to 100"),
     ("column", lambda d: d.replace(b"handledCalls", b"handled"), "handledCalls: required WHIT column is missing"),
+    ("decimals", lambda d: d.replace(b",1,0,1,0,0,0,0", b",1,0,1,0.0005,0,0,0", 1),
+     "avgTalkTime: 0.0005 has 4 decimals; a WHIT file shows at most 3"),
 ]
 
 
@@ -132,3 +140,19 @@ def test_json_body_defect_is_rejected(tmp_path, cli, label, source, edit, messag
     r = cli("validate", path)
     assert r.returncode == 3, label
     assert message in r.stderr
+
+
+def test_what_convert_writes_from_values_with_many_decimals_is_valid(tmp_path, cli):
+    """Exports carry more decimals than GIS and WHIT files show: the outputs round them away (a
+    renderer printing one decimal too many fails here, and in tests/test_gis_numbers.py)."""
+    lines = (SAMPLES / "generic-ny-fallback" / "input" / "service.csv").read_text().splitlines()
+    fine = [lines[0]] + [",".join(f if i < 2 else f"{float(f) * 0.987654321:.9f}"
+                                  for i, f in enumerate(line.split(","))) for line in lines[1:]]
+    src = tmp_path / "service.csv"
+    src.write_text("\n".join(fine) + "\n")
+    for to in ("gis", "whit"):
+        out = tmp_path / to
+        r = cli("convert", src, "--tz", "America/New_York", "--to", to, "--out", out)
+        assert r.returncode == 0, r.stderr
+        r = cli("validate", out, "--tz", "America/New_York")
+        assert r.returncode == 0, r.stderr

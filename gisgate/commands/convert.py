@@ -81,7 +81,9 @@ def summary_text(summary: dict, files: int) -> str:
         return "\n".join(lines + [f"  warning: {w}" for w in summary["warnings"]])
     lines = [
         f"wrote {files} file(s) ({summary['to']}) from {len(summary['inputs'])} input(s)",
-        f"  intervals: {summary['intervals']}  ({summary['first_interval']} .. {summary['last_interval']} UTC)",
+        f"  intervals: {summary['intervals']}" + (f"  ({_clock(summary['first_local'])} .. "
+                                                   f"{_clock(summary['last_local'])}, {summary['tz']})"
+                                                   if summary.get("first_local") else ""),
         f"  services:  {summary['services']}   agents: {summary['agents']}",
     ]
     if "service_totals" in summary:
@@ -92,8 +94,16 @@ def summary_text(summary: dict, files: int) -> str:
         t = summary["agent_totals"]
         lines.append(f"  agent rows: {summary['agent_rows']}  handled {t['handled']:g}  talk {t['talk_s']:g} s"
                      f"  period handle {t['period_handle_s']:g} s")
+    names = {"agents": "agents", "queues": "services", "states": "states"}
+    for what, ids in summary.get("unknown", {}).items():
+        lines.append(f"  unknown {what} (not in [mapping] {names.get(what, what)}): {', '.join(map(str, ids))}")
     lines += [f"  warning: {w}" for w in summary["warnings"]]
     return "\n".join(lines)
+
+
+def _clock(iso: str) -> str:
+    """`2024-11-03T01:00-04:00` → `2024-11-03 01:00 -04:00`."""
+    return f"{iso[:10]} {iso[11:16]} {iso[16:] or '+00:00'}"
 
 
 def report(paths: list[Path], out_file: Path, config_path: str | None, settings: dict,

@@ -61,7 +61,10 @@ def _folders(s: Setup) -> list[Check]:
 
 
 def _disk(root: Path) -> Check:
-    usage = shutil.disk_usage(root)
+    try:
+        usage = shutil.disk_usage(root)
+    except OSError as e:  # the root could not be created (its check above says why)
+        return Check("disk", False, f"{root}: {e.strerror or e}: cannot tell the free disk", 2)
     text = f"{usage.free / (1 << 30):.1f} GiB free of {usage.total / (1 << 30):.1f} GiB at {root}"
     low = usage.free < MIN_FREE_BYTES or usage.free < usage.total * MIN_FREE_SHARE
     return Check("disk", not low, text + (" (low: archives, outbox and ledger need room)" if low else ""), 2)

@@ -26,6 +26,13 @@ def problems(frame: pl.DataFrame, files: list[str]) -> list[Problem]:
     return [Problem(files[f], line, column, reason) for f, line, column, reason in rows]
 
 
+def problem_frame(found: list[Problem], index: int) -> pl.DataFrame:
+    """Problems of input number `index` as a problems frame (the inverse of `problems`)."""
+    return pl.DataFrame({FILE: [index] * len(found), LINE: [p.line for p in found],
+                         "column": [p.column for p in found], "reason": [p.reason for p in found]},
+                        schema=PROBLEM_SCHEMA)
+
+
 def collect(checks: list[tuple[pl.Expr, str, pl.Expr]], frame: pl.DataFrame) -> pl.DataFrame:
     """Evaluate (condition, column, reason) checks on `frame`; the rows where a condition holds."""
     if not checks or frame.is_empty():

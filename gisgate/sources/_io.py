@@ -7,6 +7,7 @@ of strings (or typed columns, when the caller gives a schema) plus the line numb
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 from dataclasses import dataclass, field
@@ -32,8 +33,46 @@ class Head:
     delimiter: str = ","
 
 
-def _decode_head(raw: bytes) -> str:
-    raw = raw.removeprefix(b"\xef\xbb\xbf")
+UTF8_BOM = b"\xef\xbb\xbf"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+NOT_TEXT = "not a text file: binary data (a NUL byte); export the data as CSV or JSON"
+
+
+def utf16(raw: bytes) -> str | None:
+    """The UTF-16 codec of `raw` (Excel's "Unicode text" and other Windows exports), or None.
+
+    With a byte-order mark, "utf-16" (the mark tells the byte order); without one, ASCII text in
+    UTF-16 shows as a NUL in every other byte, which no UTF-8 or cp1252 text does.
+    """
+    if raw.startswith(UTF16_BOMS):
+        return "utf-16"
+    sample = raw[:4096]
+    half = len(sample) // 2
+    if half < 4:
+        return None
+    even, odd = sample[0:2 * half:2].count(0), sample[1:2 * half:2].count(0)
+    if odd >= 0.9 * half and even <= 0.1 * half:
+        return "utf-16-le"
+    if even >= 0.9 * half and odd <= 0.1 * half:
+        return "utf-16-be"
+    return None
+
+
+def _refuse_binary(raw: bytes, file: str) -> None:
+    """Text exports never hold a NUL byte; executables, images, archives and spreadsheets do."""
+    at = raw.find(b"\x00")
+    if at >= 0:
+        line = raw.count(b"\n", 0, at) + 1
+        raise InputError([Problem(file, line, "", NOT_TEXT)])
+
+
+def _decode_head(raw: bytes, file: str = "") -> str:
+    """The first bytes of a file as text (the last character may be cut); binary data is refused."""
+    codec = utf16(raw)
+    if codec is not None:
+        return raw[: len(raw) // 2 * 2].decode(codec, errors="replace").removeprefix("\ufeff")
+    raw = raw.removeprefix(UTF8_BOM)
+    _refuse_binary(raw, file)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -47,13 +86,30 @@ def sniff_delimiter(header_line: str) -> str:
     return max(DELIMITERS, key=lambda d: (header_line.count(d), d == ","))
 
 
+def header_fields(line: str, delimiter: str) -> list[str]:
+    """The column names of a CSV header line, quotes removed as a CSV reader removes them."""
+    fields = next(csv.reader([line], delimiter=delimiter), [])
+    return [c.strip().strip('"').strip() for c in fields] or [""]
+
+
+def first_char(path: Path) -> str:
+    """The first character of a file after blanks and byte-order marks ("" when empty): `[` or `{`
+    for JSON."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(4096)
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror}", str(path)) from e
+    return _decode_head(raw, str(path)).lstrip(" \t\r\n\ufeff")[:1]
+
+
 def head(path: Path) -> Head:
     try:
         with open(path, "rb") as f:
             raw = f.read(HEAD_BYTES)
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror}", str(path)) from e
-    text = _decode_head(raw).lstrip()
+    text = _decode_head(raw, str(path)).lstrip()
     if not text:
         raise InputError("file is empty", str(path))
     if text[0] in "[{":
@@ -61,8 +117,7 @@ def head(path: Path) -> Head:
         return Head(path, "json", frozenset(keys), frozenset(wrapper))
     first = text.splitlines()[0]
     delim = sniff_delimiter(first)
-    cols = [c.strip().strip('"').strip() for c in first.split(delim)]
-    return Head(path, "csv", frozenset(cols), delimiter=delim)
+    return Head(path, "csv", frozenset(header_fields(first, delim)), delimiter=delim)
 
 
 def _json_head(path: Path, text: str) -> tuple[set[str], set[str]]:
@@ -89,20 +144,37 @@ def _json_head(path: Path, text: str) -> tuple[set[str], set[str]]:
 
 
 def read_bytes(path: Path) -> tuple[bytes, list[str]]:
-    """The file as UTF-8 bytes without BOM, and warnings (cp1252 fallback)."""
+    """The file as UTF-8 bytes without BOM, and warnings (UTF-16 read, cp1252 fallback).
+
+    Binary data is refused; a file whose lines end in CR alone (classic Mac) gets LF endings."""
     try:
         raw = path.read_bytes()
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror}", str(path)) from e
-    raw = raw.removeprefix(b"\xef\xbb\xbf")
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16").encode("utf-8"), [f"{path}: read as UTF-16"]
+    return _as_utf8(raw, str(path))
+
+
+def _as_utf8(raw: bytes, file: str) -> tuple[bytes, list[str]]:
+    warnings = []
+    codec = utf16(raw)
+    if codec is not None:
+        try:
+            text = raw.decode(codec).removeprefix("\ufeff")
+        except UnicodeDecodeError as e:
+            line = raw[: e.start].decode(codec, errors="replace").count("\n") + 1
+            raise InputError([Problem(file, line, "", f"not valid UTF-16 (byte {e.start}): the file is "
+                                                      "damaged or cut off; export it again")]) from None
+        raw, warnings = text.encode("utf-8"), [f"{file}: read as UTF-16"]
+    raw = raw.removeprefix(UTF8_BOM)
+    _refuse_binary(raw, file)
+    if b"\r" in raw and b"\n" not in raw:
+        raw = raw.replace(b"\r", b"\n")
     try:
         raw.decode("utf-8")
-        return raw, []
+        return raw, warnings
     except UnicodeDecodeError:
         return raw.decode("cp1252", errors="replace").encode("utf-8"), [
-            f"{path}: not valid UTF-8, read as cp1252 (Windows-1252); save exports as UTF-8 to be sure"
+            f"{file}: not valid UTF-8, read as cp1252 (Windows-1252); save exports as UTF-8 to be sure"
         ]
 
 
@@ -110,22 +182,30 @@ def read_csv(path: Path, schema: dict[str, pl.DataType] | None = None) -> tuple[
     """A CSV as a frame with a `_line` column. Columns in `schema` get that type, the rest are strings.
 
     Typed parsing straight from the file is the fast path; the file is only loaded into memory
-    when it is not UTF-8 (cp1252 / UTF-16 fallback). When a value does not parse as its type, the
-    file is read again as strings so that the caller can say which line and column is wrong.
+    when it is not UTF-8 (cp1252 / UTF-16 fallback) or its lines end in CR alone. When a value does
+    not parse as its type, the file is read again as strings so that the caller can say which line
+    and column is wrong; a file polars cannot read at all is looked at line by line to say where.
     """
     source: Path | io.BytesIO = path
     warnings: list[str] = []
     in_memory = not isinstance(path, Path)  # a ZIP member or other object that only offers read_bytes()
     if not in_memory:
-        with open(path, "rb") as f:
-            first_bytes = f.read(HEAD_BYTES)
-        in_memory = first_bytes.startswith((b"\xff\xfe", b"\xfe\xff"))  # UTF-16
+        try:
+            with open(path, "rb") as f:
+                first_bytes = f.read(HEAD_BYTES)
+        except OSError as e:
+            raise InputError(f"cannot read: {e.strerror}", str(path)) from e
+        # UTF-16, binary, or CR-only line ends: decoded and checked in memory
+        in_memory = utf16(first_bytes) is not None or b"\x00" in first_bytes or (
+            b"\r" in first_bytes and b"\n" not in first_bytes)
     if in_memory:
         data, warnings = read_bytes(path)
         source, first_bytes = io.BytesIO(data), data[:HEAD_BYTES]
-    first = _decode_head(first_bytes).splitlines()[0] if first_bytes.strip() else ""
+    if not first_bytes.strip():
+        raise InputError("file is empty", str(path))
+    first = _decode_head(first_bytes, str(path)).removeprefix("\ufeff").splitlines()[0]
     delim = sniff_delimiter(first)
-    header = [c.strip().strip('"').strip() for c in first.split(delim)]
+    header = header_fields(first, delim)
     dupes = sorted({c for c in header if header.count(c) > 1})
     if dupes:
         raise InputError([Problem(str(path), 1, c, "column appears more than once") for c in dupes])
@@ -139,7 +219,7 @@ def read_csv(path: Path, schema: dict[str, pl.DataType] | None = None) -> tuple[
             source.seek(0)
         try:
             return pl.read_csv(source, schema_overrides=overrides, **kw)
-        except pl.exceptions.ComputeError as e:
+        except pl.exceptions.PolarsError as e:  # not UTF-8, a value of the wrong type, ragged lines, ...
             if "utf-8" in str(e).lower() and isinstance(source, Path):
                 raise UnicodeError from e
             return None
@@ -154,18 +234,29 @@ def read_csv(path: Path, schema: dict[str, pl.DataType] | None = None) -> tuple[
         frame = attempt(text)  # a value that is not a number: let the caller find and name it
     if frame is None:
         data = source.getvalue() if isinstance(source, io.BytesIO) else read_bytes(path)[0]
-        raise InputError(_csv_error(path, data, delim), str(path))
+        raise InputError([_csv_error(str(path), data, delim)])
     return frame.with_columns(pl.col(LINE).cast(pl.Int64)), warnings
 
 
-def _csv_error(path: Path, data: bytes, delim: str) -> str:
-    """Find the first line whose field count differs from the header's (polars does not say)."""
-    lines = data.decode("utf-8", errors="replace").splitlines()
-    width = len(lines[0].split(delim)) if lines else 0
-    for n, line in enumerate(lines[1:], start=2):
-        if line.strip() and '"' not in line and len(line.split(delim)) != width:
-            return f"line {n} has {len(line.split(delim))} fields, the header has {width}"
-    return "not a well-formed CSV file"
+def _csv_error(file: str, data: bytes, delim: str) -> Problem:
+    """Where a CSV that polars refused goes wrong (polars does not say): the first record whose
+    number of fields differs from the header's, or the first quote out of place."""
+    text = data.decode("utf-8", errors="replace")
+    shown = {",": "comma", ";": "semicolon", "\t": "tab", "|": "|"}[delim]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
+    try:
+        width = len(next(reader, []))
+        for record in reader:
+            if record and len(record) != width:
+                return Problem(file, reader.line_num, "", f"has {len(record)} fields, the header (line 1) has "
+                                                          f"{width} ({shown}-separated); every line needs as many "
+                                                          "fields as the header")
+    except csv.Error as e:
+        return Problem(file, reader.line_num, "", f"not well-formed CSV: {e} (a quote out of place?)")
+    for n, line in enumerate(text.splitlines(), start=1):
+        if line.count('"') % 2:
+            return Problem(file, n, "", "a quote (\") opens a field that does not end on this line")
+    return Problem(file, 0, "", f"not a well-formed {shown}-separated CSV file")
 
 
 def load_json(path: Path) -> object:
@@ -174,17 +265,18 @@ def load_json(path: Path) -> object:
     text = data.decode("utf-8")
     try:
         return json.loads(text)
-    except json.JSONDecodeError as e:
+    except ValueError as e:  # JSONDecodeError, or an integer of more than 4300 digits
         records = []
         for line in text.splitlines():
             if not line.strip():
                 continue
             try:
                 records.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise InputError(
-                    [Problem(str(path), e.lineno, "", f"not valid JSON: {e.msg} (column {e.colno})")]
-                ) from None
+            except ValueError:
+                if isinstance(e, json.JSONDecodeError):
+                    raise InputError([Problem(str(path), e.lineno, "", f"not valid JSON: {e.msg} "
+                                                                       f"(column {e.colno})")]) from None
+                raise InputError(f"not valid JSON: {e}", str(path)) from None
         return records
 
 

@@ -16,7 +16,7 @@ import polars as pl
 from gisgate import model
 from gisgate.config import Mapping
 from gisgate.errors import ConfigError, InputError, Problem
-from gisgate.sources._io import LINE, json_frame, load_json, problems_from, read_csv
+from gisgate.sources._io import LINE, TOO_LARGE, first_char, json_frame, load_json, problems_from, read_csv
 
 # Built-in state tables (domain-spec §5.6), keyed by `state_key`; `mapping.states` overrides them.
 DEFAULT_STATES: dict[str, dict[str, str]] = {
@@ -148,14 +148,24 @@ def bad_ids(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     )
 
 
+# Epoch numbers from 10**11 on are milliseconds; past 10**14 (milliseconds of the year 5138) a number
+# is no time at all (and would overflow, or be a date polars cannot show).
+EPOCH_MS_FROM, EPOCH_MAX = 1e11, 1e14
+
+
+def epoch_instant(num: pl.Expr) -> pl.Expr:
+    """Epoch seconds or milliseconds (by magnitude) → UTC instant; null when out of range."""
+    us = pl.when(num > EPOCH_MS_FROM).then(num * 1000).otherwise(num * 1_000_000)
+    return pl.from_epoch(pl.when(num.abs() < EPOCH_MAX).then(us.round(0)).cast(pl.Int64), time_unit="us"
+                         ).dt.replace_time_zone("UTC")
+
+
 def utc_time(expr: pl.Expr, naive_tz: str) -> pl.Expr:
     """Text → UTC instant. Accepts epoch seconds or milliseconds (> 10¹¹ ⇒ ms), ISO-8601 with an offset
     or `Z`, naive `YYYY-MM-DD[ T]HH:MM[:SS[.fff]]` (in `naive_tz`) and `M/D/YYYY H:mm[:ss]` (naive)."""
     text = expr.str.strip_chars()
     num = text.cast(pl.Float64, strict=False)
-    epoch = pl.from_epoch(
-        pl.when(num > 1e11).then(num * 1000).otherwise(num * 1_000_000).round(0).cast(pl.Int64), time_unit="us"
-    ).dt.replace_time_zone("UTC")
+    epoch = epoch_instant(num)
     aware = text.str.replace(r"Z$", "+00:00").str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_zone="UTC")
     spaced = text.str.replace("T", " ")
     naive = (
@@ -190,9 +200,7 @@ def with_times(frame: pl.DataFrame, columns: dict[str, pl.Expr], naive_tz: str) 
 
 def _fast_time(text: pl.Expr, naive_tz: str) -> pl.Expr:
     num = text.cast(pl.Float64, strict=False)
-    epoch = pl.from_epoch(
-        pl.when(num > 1e11).then(num * 1000).otherwise(num * 1_000_000).round(0).cast(pl.Int64), time_unit="us"
-    ).dt.replace_time_zone("UTC")
+    epoch = epoch_instant(num)
     minute = text.str.slice(0, 16).str.to_datetime("%Y-%m-%d %H:%M", strict=False, cache=True, time_unit="us")
     secs = text.str.slice(17).cast(pl.Float64, strict=False)
     ok = (text.str.slice(16, 1) == ":") & secs.is_between(0, 60, closed="left")
@@ -256,15 +264,22 @@ def yes(expr: pl.Expr) -> pl.Expr:
 
 def check_parsed(frame: pl.DataFrame, pairs: dict[str, str], what: str) -> pl.DataFrame:
     """(_line, column, reason) where source column `src` had a value but its parsed twin `dst` is null
-    or negative. `pairs` maps parsed column → source column."""
+    or negative, or (a number) not below `TOO_LARGE`. `pairs` maps parsed column → source column."""
     parts = []
     for dst, src in pairs.items():
-        bad = pl.col(src).is_not_null() & (pl.col(dst).is_null() | (pl.col(dst).cast(pl.Float64, strict=False) < 0))
+        value = pl.col(dst).cast(pl.Float64, strict=False)
+        bad = pl.col(dst).is_null() | (value < 0)
+        reason = pl.lit(f"not {what}: ") + pl.col(src).cast(pl.String)
+        if frame.schema[dst].is_numeric():  # (`< TOO_LARGE` is false for inf and NaN)
+            bad = bad | ~(value < TOO_LARGE)
+            reason = pl.when(value >= TOO_LARGE).then(
+                pl.lit(f"too large for {what} (1e12 or more, or not finite): ") + pl.col(src).cast(pl.String)
+            ).otherwise(reason)
         parts.append(
-            frame.filter(bad).select(
+            frame.filter(pl.col(src).is_not_null() & bad).select(
                 LINE,
                 pl.lit(src).alias("column"),
-                (pl.lit(f"not {what}: ") + pl.col(src).cast(pl.String)).alias("reason"),
+                reason.alias("reason"),
             )
         )
     return (
@@ -336,9 +351,7 @@ def classified(paths: list[Path], kind, what: str, warnings: list[str]):
 def tables(path: Path) -> tuple[dict[str, pl.DataFrame], dict, list[str]]:
     """A file's record lists as string frames: CSV → {"": frame}; JSON → one frame per list of objects
     (keyed by its wrapper key, "" for a top-level array), plus the wrapper's scalar fields."""
-    with open(path, "rb") as f:
-        first = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-    if first not in (b"[", b"{"):
+    if first_char(path) not in ("[", "{"):
         frame, warnings = read_csv(path)
         return {"": nulls(frame)}, {}, warnings
     data = load_json(path)

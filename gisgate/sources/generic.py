@@ -27,7 +27,7 @@ from gisgate.model import (
     with_previous,
 )
 from gisgate.sources import _checks as chk
-from gisgate.sources._io import LINE, Head, head, json_frame, json_records, numbers, read_csv
+from gisgate.sources._io import LINE, TOO_LARGE, Head, head, json_frame, json_records, numbers, read_csv
 from gisgate.transform import clock
 
 PERIOD = "periodStart"
@@ -46,28 +46,37 @@ def _layout(keys) -> tuple[str, list[Column], dict[str, Column]]:
 
 
 def read(paths: list[Path], options: ConvertOptions) -> Batch:
-    """Read, parse and check every file; raise one InputError listing every problem found."""
+    """Read, parse and check every file; raise one InputError listing every problem found.
+
+    Every row is checked against every rule in one pass: a file that cannot be read (no rows, a
+    missing or unknown column) does not stop the others' rows from being checked, and a bad row
+    does not stop the other rules; only the rules that compare rows (duplicate keys, an agent's
+    totals) look at the rows that passed the others, so that a bad value is not reported twice.
+    """
     files = [str(p) for p in paths]
     frames: dict[str, list[pl.DataFrame]] = {"AGENT_INTERVALS": [], "QUEUE_INTERVALS": []}
+    bad_values: dict[str, list[pl.DataFrame]] = {"AGENT_INTERVALS": [], "QUEUE_INTERVALS": []}
     found: list[pl.DataFrame] = []
     file_problems: list[Problem] = []
     warnings: list[str] = []
     for index, path in enumerate(paths):
         try:
-            frame, layout, w = _read_one(path, index)
+            frame, layout, w, bad = _read_one(path, index)
         except InputError as e:
             file_problems += e.problems
             continue
         warnings += w
         frames[layout].append(frame)
-    if file_problems:
-        raise InputError(file_problems)
+        bad_values[layout].append(bad)
 
     batch = Batch(warnings=warnings)
+    zone = _offset_warning([f for parts in frames.values() for f in parts], options.tz)
+    warnings += [zone] if zone else []
     for layout, parts in frames.items():
         if not parts:
             continue
-        frame, bad, w = _check_rows(pl.concat(parts, how="diagonal_relaxed"), layout, options, files)
+        frame, bad, w = _check_rows(pl.concat(parts, how="diagonal_relaxed"), layout, options,
+                                    pl.concat(bad_values[layout]))
         found.append(bad)
         warnings += w
         batch.in_key_order.append(frame)  # `chk.duplicates` left it sorted by key
@@ -76,13 +85,16 @@ def read(paths: list[Path], options: ConvertOptions) -> Batch:
         else:
             batch.queue_intervals = frame
     all_bad = pl.concat(found) if found else pl.DataFrame(schema=chk.PROBLEM_SCHEMA)
-    if not all_bad.is_empty():
-        raise InputError(chk.problems(all_bad, files))
+    if file_problems or not all_bad.is_empty():
+        order = {f: i for i, f in enumerate(files)}
+        raise InputError(sorted(file_problems + chk.problems(all_bad, files),
+                                key=lambda p: (order.get(p.file, -1), p.line, p.column)))
     return batch
 
 
-def _read_one(path: Path, index: int) -> tuple[pl.DataFrame, str, list[str]]:
-    """One file → frame with canonical column names (metrics still unchecked), `_file`, `_line`."""
+def _read_one(path: Path, index: int) -> tuple[pl.DataFrame, str, list[str], pl.DataFrame]:
+    """One file → frame with canonical column names (metrics as numbers, null where not one),
+    `_file`, `_line`; and the problems of its metric values (`chk.PROBLEM_SCHEMA`)."""
     file = str(path)
     peek = head(path)
     if path.suffix.lower() in (".json", ".ndjson", ".jsonl") or peek.kind == "json":
@@ -107,12 +119,19 @@ def _read_one(path: Path, index: int) -> tuple[pl.DataFrame, str, list[str]]:
     frame = frame.with_columns(pl.lit(index, pl.Int32).alias(chk.FILE))
     metrics = [c.name for c in columns if c.kind != "id" and c.kind != "time" and c.name in frame.columns]
     frame, bad = numbers(frame, metrics, file)
-    if bad:
-        # Name the GIS column, not the canonical one, in messages.
-        by_name = {c.name: c.gis for c in columns}
-        raise InputError([Problem(p.file, p.line, by_name.get(p.column, p.column), p.reason) for p in bad])
+    # Name the GIS column, not the canonical one, in messages.
+    by_name = {c.name: c.gis for c in columns}
     ids = [c.name for c in columns if c.kind == "id"]
-    return frame.with_columns(pl.col(ids).cast(pl.String)), layout, warnings
+    return (frame.with_columns(pl.col(ids).cast(pl.String)), layout, warnings,
+            chk.problem_frame([Problem(p.file, p.line, by_name.get(p.column, p.column), p.reason) for p in bad], index))
+
+
+def _offset_warning(frames: list[pl.DataFrame], tz: str) -> str | None:
+    """`clock.offset_warning` over every distinct `periodStart` (a few hundred among millions of rows)."""
+    if not frames:
+        return None
+    texts = set().union(*(f.get_column(PERIOD).unique().to_list() for f in frames))
+    return clock.offset_warning(texts, tz, PERIOD)
 
 
 def parse_instant(col: pl.Expr) -> pl.Expr:
@@ -120,7 +139,9 @@ def parse_instant(col: pl.Expr) -> pl.Expr:
     s = col.cast(pl.String).str.strip_chars()
     iso = s.str.replace(" ", "T").str.replace(r"Z$", "+00:00")
     num = s.cast(pl.Float64, strict=False)
-    epoch_us = pl.when(num > 1e11).then(num * 1_000).otherwise(num * 1_000_000).round(0).cast(pl.Int64)
+    # from 1e11 epoch milliseconds; past 1e14 (the year 5138 in ms) no time at all: "not a timestamp"
+    epoch_us = (pl.when(num >= 1e14).then(None).when(num > 1e11).then(num * 1_000).otherwise(num * 1_000_000)
+                .round(0).cast(pl.Int64))
     return (
         pl.when(s.str.contains(r"^\d+(\.\d+)?$"))
         .then(epoch_us.cast(UTC_TIME))
@@ -131,24 +152,27 @@ def parse_instant(col: pl.Expr) -> pl.Expr:
     )
 
 
-def _check_rows(frame: pl.DataFrame, layout: str, options: ConvertOptions, files: list[str]) -> tuple[
+def _check_rows(frame: pl.DataFrame, layout: str, options: ConvertOptions, bad_values: pl.DataFrame) -> tuple[
     pl.DataFrame, pl.DataFrame, list[str]
 ]:
+    """Every rule on every row: `bad_values` (the metric problems found while reading), interval
+    starts, IDs and service levels together; then keys and agent totals among the rows left."""
     columns = AGENT_COLUMNS if layout == "AGENT_INTERVALS" else QUEUE_COLUMNS
     by_name = {c.name: c for c in columns}
+    warnings = []
     starts = _iso_starts(frame, options.tz)
     if starts is not None:
-        frame = frame.with_columns(starts).drop(PERIOD)
+        frame, bad_starts = frame.with_columns(starts).drop(PERIOD), pl.DataFrame(schema=chk.PROBLEM_SCHEMA)
     else:
-        frame, bad = _parse_periods(frame, options)
-        if not bad.is_empty():
-            return frame, bad, []
+        frame, bad_starts = _parse_periods(frame, options)
     frame, checks = chk.clean_ids(frame, [(c.name, c.gis) for c in columns if c.kind == "id"])
     if "service_level_pct" in frame.columns:
-        checks.append((pl.col("service_level_pct") > 100, "serviceLevelPercent", pl.lit("greater than 100")))
-    bad = [chk.collect(checks, frame)]
-    if not bad[0].is_empty():
-        return frame, bad[0], []
+        level = pl.col("service_level_pct")  # (values that are not numbers at all are in `bad_values`)
+        checks.append(((level > 100) & (level < TOO_LARGE), "serviceLevelPercent", pl.lit("greater than 100")))
+    bad = [bad_values, bad_starts, chk.collect(checks, frame)]
+    if any(not b.is_empty() for b in bad):
+        # Rules comparing rows look at good rows only: a bad value is reported once, as itself.
+        frame = frame.join(pl.concat(bad).select(chk.FILE, LINE).unique(), on=[chk.FILE, LINE], how="anti")
 
     keys = [c.name for c in columns if c.kind in ("id", "time")]
     values = [c.name for c in columns if c.name in frame.columns and c.name not in keys]
@@ -163,7 +187,7 @@ def _check_rows(frame: pl.DataFrame, layout: str, options: ConvertOptions, files
     frame, dup_bad, dropped = chk.duplicates(frame, keys, values, {c.name: c.gis for c in columns},
                                              facts=(ordered, repeated))
     bad.append(dup_bad)
-    warnings = [f"dropped {dropped} identical duplicate row(s)"] if dropped else []
+    warnings += [f"dropped {dropped} identical duplicate row(s)"] if dropped else []
     if agent and (differ or not ordered):
         bad.append(chk.unprorated_consistency(frame, by_name))
     frame = frame.drop(chk.FILE, LINE)
@@ -207,12 +231,15 @@ def _parse_periods(frame: pl.DataFrame, options: ConvertOptions) -> tuple[pl.Dat
         .alias("_period_problem")
     )
     bad_periods = distinct.filter(pl.col("_period_problem").is_not_null())
+    bad = pl.DataFrame(schema=chk.PROBLEM_SCHEMA)
     if not bad_periods.is_empty():
         rows = frame.filter(period.is_in(bad_periods[PERIOD].drop_nulls().implode()) | period.is_null())
         rows = rows.join(bad_periods, on=PERIOD, how="left", nulls_equal=True)
-        return frame, chk.collect([(pl.lit(True), PERIOD, pl.col("_period_problem"))], rows)
+        bad = chk.collect([(pl.lit(True), PERIOD, pl.col("_period_problem"))], rows)
+        distinct = distinct.with_columns(  # the rows of a bad start leave before keys are compared
+            pl.when(pl.col("_period_problem").is_null()).then(pl.col("interval_start")).alias("interval_start"))
     frame = frame.with_columns(
-        period.replace_strict(distinct[PERIOD], distinct["interval_start"], return_dtype=UTC_TIME)
+        period.replace_strict(distinct[PERIOD], distinct["interval_start"], default=None, return_dtype=UTC_TIME)
         .alias("interval_start")
     ).drop(PERIOD)
-    return frame, pl.DataFrame(schema=chk.PROBLEM_SCHEMA)
+    return frame, bad

@@ -16,7 +16,7 @@ from gisgate.config import ConvertOptions
 from gisgate.errors import InputError, Problem
 from gisgate.model import UTC_TIME, Batch, check
 from gisgate.sources import _checks as chk
-from gisgate.sources._io import LINE, Head, numbers, read_csv
+from gisgate.sources._io import LINE, TOO_LARGE, Head, numbers, read_csv
 from gisgate.transform import clock
 
 REQUIRED = ["serviceName", "serviceNumber", "date", "period", "receivedCalls", "handledCalls",
@@ -44,33 +44,41 @@ def detect(head: Head) -> bool:
 
 
 def read(paths: list[Path], options: ConvertOptions) -> Batch:
+    """Every row against every rule in one pass (see `generic.read`); raise one InputError."""
     files = [str(p) for p in paths]
-    parts, file_problems, warnings = [], [], []
+    parts, bad_values, file_problems, warnings = [], [], [], []
     for index, path in enumerate(paths):
         try:
-            frame, w = _read_one(path, index)
+            frame, w, bad = _read_one(path, index)
         except InputError as e:
             file_problems += e.problems
             continue
         parts.append(frame)
+        bad_values.append(bad)
         warnings += w
-    if file_problems:
-        raise InputError(file_problems)
-    frame = pl.concat(parts, how="diagonal_relaxed")
-    frame, bad = _to_utc(frame, options)
-    if bad.is_empty():
+    found = pl.DataFrame(schema=chk.PROBLEM_SCHEMA)
+    if parts:
+        frame = pl.concat(parts, how="diagonal_relaxed")
+        frame, bad = _to_utc(frame, options)
+        found = pl.concat([*bad_values, bad])
+        if not found.is_empty():  # duplicate keys among the rows that passed every other rule
+            frame = frame.join(found.select(chk.FILE, LINE).unique(), on=[chk.FILE, LINE], how="anti")
         frame, bad, dropped = chk.duplicates(
             frame, ["interval_start", "service_id"], [c for c in METRICS if c in frame.columns],
             {"service_id": "serviceNumber"},
         )
+        found = pl.concat([found, bad])
         if dropped:
             warnings.append(f"dropped {dropped} identical duplicate WHIT row(s)")
-    if not bad.is_empty():
-        raise InputError(chk.problems(bad, files))
+    if file_problems or not found.is_empty():
+        order = {f: i for i, f in enumerate(files)}
+        raise InputError(sorted(file_problems + chk.problems(found, files),
+                                key=lambda p: (order.get(p.file, -1), p.line, p.column)))
     return Batch(queue_intervals=_to_queue_intervals(frame), warnings=warnings)
 
 
-def _read_one(path: Path, index: int) -> tuple[pl.DataFrame, list[str]]:
+def _read_one(path: Path, index: int) -> tuple[pl.DataFrame, list[str], pl.DataFrame]:
+    """One file as a frame (metrics as numbers, null where not one), and its metric problems."""
     file = str(path)
     frame, warnings = read_csv(path, {c: pl.Float64 for c in METRICS})
     problems = [Problem(file, 1, c, "required WHIT column is missing") for c in REQUIRED if c not in frame.columns]
@@ -81,10 +89,9 @@ def _read_one(path: Path, index: int) -> tuple[pl.DataFrame, list[str]]:
     if frame.is_empty():
         raise InputError("no data rows", file)
     frame, bad = numbers(frame, [c for c in METRICS if c in frame.columns], file)
-    if bad:
-        raise InputError(bad)
     checks_frame = frame.with_columns(pl.lit(index, pl.Int32).alias(chk.FILE))
-    return checks_frame.with_columns(pl.col(TEXT).cast(pl.String).str.strip_chars()), warnings
+    return (checks_frame.with_columns(pl.col(TEXT).cast(pl.String).str.strip_chars()), warnings,
+            chk.problem_frame(bad, index))
 
 
 def _to_utc(frame: pl.DataFrame, options: ConvertOptions) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -118,15 +125,12 @@ def _to_utc(frame: pl.DataFrame, options: ConvertOptions) -> tuple[pl.DataFrame,
         (~period_ok | period.is_null(), "period", pl.lit("not a period HH:MM: ") + period.fill_null("")),
         (pl.col("_local").is_not_null() & pl.col("interval_start").is_null(), "period",
          pl.lit("local time ") + local_text + pl.lit(f" does not exist in {zone} (daylight-saving gap)")),
-        (pl.col("serviceLevel").fill_null(0) > 100 if "serviceLevel" in frame.columns else pl.lit(False),
-         "serviceLevel", pl.lit("greater than 100")),
+        ((pl.col("serviceLevel") > 100) & (pl.col("serviceLevel") < TOO_LARGE) if "serviceLevel" in frame.columns
+         else pl.lit(False), "serviceLevel", pl.lit("greater than 100")),
+        clock.misaligned(zone, 15, "period"),  # (no answer where the start is not known: not checked)
     ]
     checks += chk.id_checks([("serviceNumber", "serviceNumber")])
-    bad = chk.collect(checks, frame)
-    if bad.is_empty():
-        aligned = clock.misaligned(zone, 15, "period")
-        bad = chk.collect([aligned], frame)
-    return frame.rename({"serviceNumber": "service_id"}), bad
+    return frame.rename({"serviceNumber": "service_id"}), chk.collect(checks, frame)
 
 
 def _to_queue_intervals(frame: pl.DataFrame) -> pl.DataFrame:

@@ -7,6 +7,7 @@ in America/New_York there are two different 01:00 intervals (05:00Z and 06:00Z).
     floor_local(expr, tz, minutes)       the UTC start of the local interval holding each instant
     floor_for(tz, minutes, first, last)  the same, as a plain UTC truncation where the zone allows
     is_aligned / misaligned(...)         whether starts are on a local boundary (and the row rule)
+    offset_warning(texts, tz, what)      inputs whose own UTC offsets are not the zone's: a wrong --tz?
     grid(first, last, tz, minutes)       every interval start between two instants
     source_interval(...)                 the input's granularity: declared, told, or inferred
     roll_up_from(...)                    whether 15 → 30 minutes is needed (30 → 15 is refused)
@@ -14,7 +15,8 @@ in America/New_York there are two different 01:00 intervals (05:00Z and 06:00Z).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -82,6 +84,48 @@ def misaligned(tz: str, minutes: int, shown: str) -> tuple[pl.Expr, str, pl.Expr
         ~is_aligned(start, tz, minutes), shown,
         pl.lit("interval start ") + local + pl.lit(f" is not on a {minutes}-minute boundary in {tz}"),
     )
+
+
+OFFSET = re.compile(r"([+-])(\d{2}):?(\d{2})$")  # the UTC offset at the end of an ISO-8601 timestamp
+
+
+def offset_warning(texts: Iterable[str | None], tz: str, what: str) -> str | None:
+    """A warning when timestamps written with a UTC offset carry offsets that `tz` does not have at
+    those instants: the input was written on another clock than the ACD zone's (a missing or wrong
+    --tz). `texts`: the distinct timestamps as written (a few hundred; plain Python is quicker than
+    a frame for so few). Zero offsets (`Z`, `+00:00`) are how UTC is written and say nothing of a
+    zone: not compared; nor are texts that are no ISO-8601 timestamp (the source's checks say so)."""
+    zone, found, wrong = ZoneInfo(tz), set(), []
+    for text in texts:
+        m = OFFSET.search(text.strip()) if text else None
+        if m is None or m[2] + m[3] == "0000":
+            continue
+        try:
+            instant = datetime.fromisoformat(text.strip())
+        except ValueError:
+            continue
+        given = (-1 if m[1] == "-" else 1) * (int(m[2]) * 60 + int(m[3]))
+        have = int(instant.astimezone(zone).utcoffset().total_seconds()) // 60
+        found.add(instant)
+        if given != have:
+            wrong.append((instant, text.strip(), given, have))
+    if not wrong:
+        return None
+    wrong.sort()
+    instant, text, _, _ = wrong[0]
+    local = instant.astimezone(zone)
+    given = ", ".join(_offset_text(m) for m in sorted({w[2] for w in wrong}))
+    have = ", ".join(_offset_text(m) for m in sorted({w[3] for w in wrong}))
+    clock = ("the outputs use the UTC clock (the default without --tz or [acd] timezone); pass --tz with the ACD's "
+             "zone" if tz == "UTC" else f"the outputs use the clock of {tz}; if that is not the ACD's zone, pass "
+             "--tz with it")
+    return (f"{what}: {len({w[0] for w in wrong})} of {len(found)} timestamps carry UTC offsets ({given}) that {tz} "
+            f"does not have at those instants ({have}), e.g. {text} is {local:%Y-%m-%d %H:%M} "
+            f"{_offset_text(int(local.utcoffset().total_seconds()) // 60)} in {tz}: {clock}")
+
+
+def _offset_text(minutes: int) -> str:
+    return f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def grid(first: datetime, last: datetime, tz: str, minutes: int) -> pl.DataFrame:

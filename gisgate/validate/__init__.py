@@ -10,13 +10,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gisgate.errors import Problem
+from gisgate.config import check_zone
+from gisgate.errors import ConfigError, Problem
 from gisgate.produced import kind_of, referenced_files
 from gisgate.validate import bodies, contact, gis, whit
 
 
 def validate(paths: list[Path], tz: str | None = None, interval: int = 15) -> list[Problem]:
-    """Every problem of every file; an empty list means all files are valid."""
+    """Every problem of every file; an empty list means all files are valid. A bad `tz`: ConfigError."""
+    if tz is not None:
+        try:
+            check_zone(tz)
+        except ValueError as e:
+            raise ConfigError(f"--tz: {e}") from None
     problems: list[Problem] = []
     # Media and .txt bodies a CONTACT / TEXTCONTACT file references are checked with that file.
     kinds = {p: _meant(p) if p.is_file() else "missing" for p in paths}

@@ -112,11 +112,21 @@ def _check_header(file, header: str, word: str, name: GisName, tz: str | None, i
     return out
 
 
+# The most decimals a GIS number may show, by the kind of its column (domain §1.8). Written here, not
+# taken from the renderer: a renderer printing a fourth decimal must not pass.
+DECIMALS = {"count": 3, "seconds": 3, "percent": 2}
+
+
 def _number(text: str) -> float | None:
     if not re.fullmatch(r"\d+(\.\d+)?", text):
         return None
     value = float(text)
     return value if math.isfinite(value) else None
+
+
+def decimals(text: str) -> int:
+    """How many decimals a plain number shows."""
+    return len(text.partition(".")[2])
 
 
 def _check_rows(file, rows, by_gis, keys, word, start) -> list[Problem]:
@@ -143,6 +153,9 @@ def _check_rows(file, rows, by_gis, keys, word, start) -> list[Problem]:
             if value is None:
                 out.append(Problem(file, number, name, f"not a plain non-negative number: {text!r}"))
                 continue
+            if decimals(text) > DECIMALS[column.kind]:
+                out.append(Problem(file, number, name, f"{text} has {decimals(text)} decimals; a GIS file shows at "
+                                                       f"most {DECIMALS[column.kind]} for {column.kind} values"))
             if column.kind == "percent" and value > 100:
                 out.append(Problem(file, number, name, "greater than 100"))
             values[name] = value

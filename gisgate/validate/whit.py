@@ -16,6 +16,7 @@ REQUIRED = ["serviceName", "serviceNumber", "date", "period", "receivedCalls", "
 OPTIONAL = ["abandonedCalls", "ASA", "serviceLevel", "contactsInQueue", "occupancyRatio", "qtyOfAgents",
             "transferredCalls"]
 PERCENT_INTEGERS = {"serviceLevel", "occupancyRatio"}
+DECIMALS = 3  # the most decimals of the other numbers (counts, average seconds), as in GIS files
 DATE = re.compile(r"^\d{4}[-/]\d{2}[-/]\d{2}$")
 PERIOD = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -62,6 +63,9 @@ def check(path: Path, interval: int = 15) -> list[Problem]:
                 out.append(Problem(file, number, name, f"not a plain non-negative number: {text!r}"))
             elif name in PERCENT_INTEGERS and (value > 100 or not text.isdigit()):
                 out.append(Problem(file, number, name, f"must be an integer from 0 to 100: {text!r}"))
+            elif len(text.partition(".")[2]) > DECIMALS:
+                out.append(Problem(file, number, name, f"{text} has {len(text.partition('.')[2])} decimals; a WHIT "
+                                                       f"file shows at most {DECIMALS}"))
         key = (row["serviceNumber"], row["date"], row["period"])
         if key in seen:
             out.append(Problem(file, number, "", f"second row for service {key[0]} at {key[1]} {key[2]} "
