@@ -1,6 +1,7 @@
 """Benchmark `gisgate convert` as users run it, against the I/O floor, on a week of intervals.
 
     python bench/bench_convert.py [--shape whole|decimal] [--rows 4M|20M|N] [--repeat N]
+                                  [--order time|agent] [--period iso|epoch]
                                   [--no-pandas] [--keep] [--data DIR] [--trace] [--digest]
 
 Generates agents × 3 queues × 7 days of 15-minute agent rows (`--rows 4M`: 2,000 agents, 4.03 M
@@ -9,6 +10,11 @@ folder (`--data DIR`, kept with `--keep`; never inside the repository), in one o
 
   whole    whole-number metrics (counts, whole seconds), as most ACD exports hold;
   decimal  the metrics of the original benchmark, mostly with one decimal (the default).
+
+Rows come in interval order (`--order time`, the GIS key order) or per agent and queue
+(`--order agent`, as exports written per agent come; gisgate must sort them); `periodStart` is
+ISO-8601 UTC (`--period iso`) or epoch seconds (`--period epoch`, which takes gisgate's slower
+parsing path).
 
 Then runs, each job in its own process, outputs to a RAM folder (/dev/shm):
 
@@ -109,23 +115,26 @@ convert(f"{data}/service.csv", "SERVICE", "ServiceHistorical.SERVICE", ["acdServ
 """.replace("@TZ@", TZ)
 
 
-def generate(data: Path, agents: int, days: int, shape: str) -> None:
+def generate(data: Path, agents: int, days: int, shape: str, order: str = "time", period: str = "iso") -> None:
     """Write DATA/{agent,service}.csv with polars (vectorised: ~5 s for 4 M rows)."""
     import polars as pl
 
     data.mkdir(parents=True, exist_ok=True)
     start = pl.datetime(2024, 11, 1, 4, 0, time_zone="UTC")  # local midnight in New York, covers fall-back
     intervals = pl.int_range(0, days * 96, eager=True).alias("i")
-    frame = (
-        pl.DataFrame(intervals).join(pl.DataFrame({"a": range(agents)}), how="cross")
-        .join(pl.DataFrame({"q": range(3)}), how="cross")
-    )
+    parts = {"i": pl.DataFrame(intervals), "a": pl.DataFrame({"a": range(agents)}), "q": pl.DataFrame({"q": range(3)})}
+    # time order: interval, agent, queue (GIS key order); agent order: agent, queue, interval (an
+    # export per agent, as many ACDs write them)
+    first, *rest = [parts[k] for k in ("iaq" if order == "time" else "aqi")]
+    frame = first.join(rest[0], how="cross").join(rest[1], how="cross")
     n = frame.height
     i, a, q = pl.col("i"), pl.col("a"), pl.col("q")
     h = (i * 7 + a * 13 + q * 29) % 101  # deterministic pseudo-variety
     periods = pl.select(start).item()
+    start_at = pl.lit(periods) + pl.duration(minutes=i * 15)
+    start_text = start_at.dt.strftime("%Y-%m-%dT%H:%M:%SZ") if period == "iso" else start_at.dt.epoch("s")
     keys = [
-        (pl.lit(periods) + pl.duration(minutes=i * 15)).dt.strftime("%Y-%m-%dT%H:%M:%SZ").alias("periodStart"),
+        start_text.alias("periodStart"),
         pl.format("{}", 10000 + a).alias("acdAgentId"),
         pl.format("{}", 9912300 + q).alias("acdServiceId"),
     ]
@@ -175,8 +184,8 @@ def generate(data: Path, agents: int, days: int, shape: str) -> None:
              "totalAnswerDelaySeconds", "serviceLevelPercent")
     service.write_csv(data / "service.csv")
     size = (data / "agent.csv").stat().st_size / 1e6
-    print(f"generated {n:,} agent rows ({size:.0f} MB, {shape} metrics) and {service.height:,} service rows "
-          f"in {data}")
+    print(f"generated {n:,} agent rows ({size:.0f} MB, {shape} metrics, {order} order, {period} periodStart) and "
+          f"{service.height:,} service rows in {data}")
 
 
 def parse_rows(text: str, days: int) -> int:
@@ -197,6 +206,10 @@ def show(r: _child.Run) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shape", choices=["whole", "decimal"], default="decimal")
+    parser.add_argument("--order", choices=["time", "agent"], default="time",
+                        help="agent rows by interval (the GIS key order) or by agent, queue, interval")
+    parser.add_argument("--period", choices=["iso", "epoch"], default="iso",
+                        help="periodStart as 2024-11-01T04:00:00Z or as epoch seconds")
     parser.add_argument("--rows", default=None, help="4M (2,000 agents), 20M (10,000 agents) or a row count")
     parser.add_argument("--agents", type=int, default=2000, help="(when --rows is not given)")
     parser.add_argument("--days", type=int, default=7)
@@ -209,9 +222,10 @@ def main() -> None:
     parser.add_argument("--digest", action="store_true", help="print a hash of gisgate's output files")
     args = parser.parse_args()
     agents = parse_rows(args.rows, args.days) if args.rows else args.agents
-    data = args.data or Path(tempfile.gettempdir()) / f"gisgate-bench-{args.shape}-{agents}x{args.days}"
+    data = args.data or (Path(tempfile.gettempdir())
+                         / f"gisgate-bench-{args.shape}-{args.order}-{args.period}-{agents}x{args.days}")
     if not (args.keep and (data / "agent.csv").exists() and (data / "service.csv").exists()):
-        generate(data, agents, args.days, args.shape)
+        generate(data, agents, args.days, args.shape, args.order, args.period)
     mb = (data / "agent.csv").stat().st_size / 1e6
     # An installed gisgate has its bytecode compiled (pip does it); so has this checkout's, before
     # timing (with PYTHONDONTWRITEBYTECODE set, every run would otherwise compile it again).
@@ -221,7 +235,8 @@ def main() -> None:
         "floor": lambda out: floor_argv + [str(out)],
         "gisgate": lambda out: gisgate_argv(data, out),
     }
-    print(f"{args.shape} metrics, {agents:,} agents x 3 queues x {args.days} days, agent.csv {mb:.0f} MB; "
+    print(f"{args.shape} metrics, {args.order} order, {args.period} periodStart, {agents:,} agents x 3 queues x "
+          f"{args.days} days, agent.csv {mb:.0f} MB; "
           f"outputs in {_child.RAM}")
     runs: dict[str, list[_child.Run]] = {"floor": [], "gisgate": []}
     try:
