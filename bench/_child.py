@@ -62,7 +62,7 @@ def busy(seconds: float = 0.5) -> float:
     return (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
 
 
-def wait_quiet(limit: float = 0.15, patience: float = 600.0) -> None:
+def wait_quiet(limit: float = 0.15, patience: float = 120.0) -> None:
     """Wait (at most `patience` seconds) until other processes use less than `limit` of the CPU: on
     a shared machine, a test suite running beside the benchmark slows one job of a pair only."""
     deadline = time.monotonic() + patience
@@ -154,6 +154,32 @@ def run(label: str, argv: list[str], out: Path, *, trace: bool = False, every: f
     span = cpu1[1] - cpu0[1]
     others = max(0.0, (cpu1[0] - cpu0[0] - own) / span) if span > 0 else 0.0
     return Run(label, elapsed, maxrss_kib * 1024, files, others, samples)  # ru_maxrss: KiB on Linux
+
+
+def rounds(repeat: int, order, run_one, *, wait: bool = True, max_others: float = 0.15,
+           retries: int = 3, patience: float = 120.0) -> dict[str, list[Run]]:
+    """`repeat` rounds of jobs; round k runs the labels `order(k)` through `run_one(label, k)`.
+
+    With `wait`, each job waits for a quiet machine first, and a round in which other processes
+    took more than `max_others` of the CPU during one of its jobs is run again (up to `retries`
+    times; the last attempt counts whatever happened), so noisy pairs do not enter the medians.
+    """
+    runs: dict[str, list[Run]] = {}
+    for k in range(repeat):
+        for attempt in range(retries + 1):
+            print(f"round {k + 1}" + (f" (attempt {attempt + 1})" if attempt else ""), flush=True)
+            got = {}
+            for label in order(k):
+                if wait:
+                    wait_quiet(patience=patience)
+                got[label] = run_one(label, k)
+            noisy = max(r.others for r in got.values())
+            if not wait or noisy <= max_others or attempt == retries:
+                break
+            print(f"  other processes took {noisy:.0%} of the CPU during this round: running it again")
+        for label, r in got.items():
+            runs.setdefault(label, []).append(r)
+    return runs
 
 
 def timeline(r: Run, marks: int = 24) -> str:

@@ -26,7 +26,9 @@ Then runs, each job in its own process, outputs to a RAM folder (/dev/shm):
 Time is wall time around the child; memory is the child's own peak RSS (`os.wait4` in a tiny
 wrapper process, see _child.py: without it every job would inherit the benchmark's own peak).
 Each run also prints the share of CPU other processes took meanwhile; before each job the script
-waits (up to 10 min) for the machine to be quiet (`--no-wait` skips that).
+waits (up to `--patience`, 2 min) for the machine to be quiet, and a round during which other
+processes took more than `--max-others` (15 %) of the CPU is run again (up to 3 times);
+`--no-wait` skips both.
 floor and gisgate run in paired rounds, alternating which goes first; each round's ratios
 gisgate / floor are printed, then the medians. `--trace` samples each child's RSS over time
 (psutil) and prints a timeline; `--digest` prints a hash of gisgate's output files (names and
@@ -218,6 +220,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="paired rounds of floor and gisgate")
     parser.add_argument("--no-pandas", action="store_true", help="skip the (slow) pandas job")
     parser.add_argument("--trace", action="store_true", help="sample each job's RSS over time (psutil)")
+    parser.add_argument("--max-others", type=float, default=0.15,
+                        help="rerun a round when other processes took more of the CPU (default 0.15)")
+    parser.add_argument("--patience", type=float, default=120.0, help="seconds to wait for a quiet machine")
     parser.add_argument("--no-wait", action="store_true", help="do not wait for a quiet machine before each job")
     parser.add_argument("--digest", action="store_true", help="print a hash of gisgate's output files")
     args = parser.parse_args()
@@ -238,26 +243,25 @@ def main() -> None:
     print(f"{args.shape} metrics, {args.order} order, {args.period} periodStart, {agents:,} agents x 3 queues x "
           f"{args.days} days, agent.csv {mb:.0f} MB; "
           f"outputs in {_child.RAM}")
-    runs: dict[str, list[_child.Run]] = {"floor": [], "gisgate": []}
     try:
-        for k in range(args.repeat):
-            print(f"round {k + 1}")
-            # alternate which job goes first, so a drift of the machine hits both alike
-            for label in (("floor", "gisgate") if k % 2 == 0 else ("gisgate", "floor")):
-                out = _child.RAM / f"gisgate-bench-out-{label}"
-                keep = args.digest and label == "gisgate" and k == 0
-                if not args.no_wait:
-                    _child.wait_quiet()
-                r = _child.run(label, jobs[label](out), out, trace=args.trace, keep=keep)
-                runs[label].append(r)
-                show(r)
-                if keep:
-                    print(f"  gisgate output digest: {_child.digest(out)}")
-                    shutil.rmtree(out, ignore_errors=True)
+        def run_one(label: str, k: int) -> _child.Run:
+            out = _child.RAM / f"gisgate-bench-out-{label}"
+            keep = args.digest and label == "gisgate" and k == 0
+            r = _child.run(label, jobs[label](out), out, trace=args.trace, keep=keep)
+            show(r)
+            if keep:
+                print(f"  gisgate output digest: {_child.digest(out)}")
+                shutil.rmtree(out, ignore_errors=True)
+            return r
+
+        # alternate which job goes first, so a drift of the machine hits both alike
+        runs = _child.rounds(args.repeat, lambda k: ("floor", "gisgate") if k % 2 == 0 else ("gisgate", "floor"),
+                             run_one, wait=not args.no_wait,
+                             max_others=args.max_others, patience=args.patience)
         pandas = None
         if not args.no_pandas:
             if not args.no_wait:
-                _child.wait_quiet()
+                _child.wait_quiet(patience=args.patience)
             out = _child.RAM / "gisgate-bench-out-pandas"
             pandas = _child.run("pandas", [sys.executable, "-c", PANDAS, str(data), str(out)], out,
                                 trace=args.trace)

@@ -16,7 +16,8 @@ temporary folder, then runs, each job in its own process, outputs to a RAM folde
 
 Time is wall time around the child; memory is the child's own peak RSS (`os.wait4` in a tiny
 wrapper, see _child.py). The jobs run in rounds, the order rotating each round, each after waiting
-for a quiet machine (`--no-wait` skips that); per-round ratios and medians are printed.
+for a quiet machine; a round during which other processes took more than 15 % of the CPU is run
+again (`--no-wait` skips both). Per-round ratios and medians are printed.
 
 Before timing, a small run (`--check-events`, default 50,000) compares DuckDB's rows with
 gisgate's AGENT files row by row (agent × interval: ready, not-ready, in-session seconds) and their
@@ -221,6 +222,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="rounds of floor, gisgate and duckdb")
     ap.add_argument("--pandas", action="store_true", help="also run the pandas implementation once (slow)")
     ap.add_argument("--trace", action="store_true", help="sample each job's RSS over time (psutil)")
+    ap.add_argument("--max-others", type=float, default=0.15,
+                        help="rerun a round when other processes took more of the CPU (default 0.15)")
+    ap.add_argument("--patience", type=float, default=120.0, help="seconds to wait for a quiet machine")
     ap.add_argument("--no-wait", action="store_true", help="do not wait for a quiet machine before each job")
     ap.add_argument("--check-events", default="50000", help="events of the DuckDB-vs-gisgate check run")
     ap.add_argument("--check-only", action="store_true")
@@ -244,19 +248,18 @@ def main() -> None:
             "duckdb": lambda out: [*me, "--job", "duckdb", str(path), str(out)],
         }
         names = list(jobs)
-        runs: dict[str, list[_child.Run]] = {n: [] for n in names}
-        for k in range(a.repeat):
-            print(f"round {k + 1}")
-            for name in names[k % 3:] + names[:k % 3]:  # rotate who goes first
-                if not a.no_wait:
-                    _child.wait_quiet()
-                out = _child.RAM / f"gisgate-bench-out-{name}"
-                r = _child.run(name, jobs[name](out), out, trace=a.trace)
-                runs[name].append(r)
-                print(f"  {name:8s} {r.seconds:7.2f} s   peak {r.peak / _child.GIB:6.2f} GiB   {r.files} files   "
-                      f"(other processes: {r.others:.0%} CPU)", flush=True)
-                if r.trace:
-                    print(_child.timeline(r))
+        def run_one(name: str, k: int) -> _child.Run:
+            out = _child.RAM / f"gisgate-bench-out-{name}"
+            r = _child.run(name, jobs[name](out), out, trace=a.trace)
+            print(f"  {name:8s} {r.seconds:7.2f} s   peak {r.peak / _child.GIB:6.2f} GiB   {r.files} files   "
+                  f"(other processes: {r.others:.0%} CPU)", flush=True)
+            if r.trace:
+                print(_child.timeline(r))
+            return r
+
+        # rotate who goes first
+        runs = _child.rounds(a.repeat, lambda k: names[k % 3:] + names[:k % 3], run_one, wait=not a.no_wait,
+                             max_others=a.max_others, patience=a.patience)
         pandas = None
         if a.pandas:
             out = _child.RAM / "gisgate-bench-out-pandas"
