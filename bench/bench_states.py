@@ -19,7 +19,8 @@ wrapper, see _child.py). The jobs run in rounds, the order rotating each round, 
 for a quiet machine; a round during which other processes took more than 15 % of the CPU is run
 again (`--no-wait` skips both). Per-round ratios and medians are printed.
 
-Before timing, a small run (`--check-events`, default 50,000) compares DuckDB's rows with
+Before timing, a small run (`--check-events`, default 50,000, plus exact duplicates, tied events,
+other spellings, an unknown state and a span past the 12-hour cut) compares DuckDB's rows with
 gisgate's AGENT files row by row (agent × interval: ready, not-ready, in-session seconds) and their
 totals, so that the comparison is between equal results. `--check-only` stops after that.
 
@@ -34,7 +35,7 @@ import shutil
 import statistics
 import sys
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -48,18 +49,23 @@ MAX_SPAN_HOURS = 12.0
 MINUTES = 15
 
 # gisgate's state ranks (model.STATES order): ties of one agent's events at one instant are broken
-# by rank, then reason and raw text, as gisgate does; LOGOUT = 0 ends a session.
+# by rank, then reason and raw text, as gisgate does; LOGOUT = 0 ends a session. State texts match
+# case-insensitively with blanks, `_` and `-` ignored; the regular expression only runs on a text
+# that is not a plain spelling (lower case of a plain key has none of those characters).
+# Exact duplicate events need no DISTINCT: the first of two equal events gets a zero-length span,
+# which is dropped like any other, so the seconds are those of the events counted once.
+STATE_CASE = """CASE {text}
+    WHEN 'loggedout' THEN 0 WHEN 'logout' THEN 0 WHEN 'notready' THEN 1 WHEN 'ready' THEN 2
+    WHEN 'oncall' THEN 3 WHEN 'wrapup' THEN 5 WHEN 'aftercallwork' THEN 5 WHEN 'hold' THEN 6
+    ELSE {otherwise} END"""
 DUCKDB_STATES = """
-WITH raw AS (
-    SELECT AgentId AS agent, CAST(EventTime AS TIMESTAMP) AS ts, ReasonCode AS reason, Activity AS raw_state,
-           CASE lower(regexp_replace(Activity, '[\\s_\\-]', '', 'g'))
-               WHEN 'loggedout' THEN 0 WHEN 'logout' THEN 0 WHEN 'notready' THEN 1 WHEN 'ready' THEN 2
-               WHEN 'oncall' THEN 3 WHEN 'wrapup' THEN 5 WHEN 'aftercallwork' THEN 5 WHEN 'hold' THEN 6
-               ELSE 1  -- an unknown state counts as Not Ready
-           END AS s
-    FROM read_csv($path, header = true, all_varchar = true)
+WITH events AS (
+    SELECT AgentId AS agent, epoch_us(EventTime) AS t, ReasonCode AS reason, Activity AS raw_state,
+           STATE_CASE_PLACEHOLDER AS s
+    FROM read_csv($path, header = true,
+                  columns = {'AgentId': 'VARCHAR', 'EventTime': 'TIMESTAMP', 'Activity': 'VARCHAR',
+                             'ReasonCode': 'VARCHAR'})
 ),
-events AS (SELECT DISTINCT agent, epoch_us(ts) AS t, s, reason, raw_state FROM raw),  -- exact duplicates once
 spans AS (
     SELECT agent, s, t AS t0,
            least(coalesce(lead(t) OVER (PARTITION BY agent ORDER BY t, s, reason NULLS LAST, raw_state NULLS LAST),
@@ -81,7 +87,10 @@ SELECT iv, agent,
        sum(least(t1, iv + $step) - greatest(t0, iv)) AS in_session_us
 FROM pieces
 GROUP BY iv, agent
-"""
+""".replace("STATE_CASE_PLACEHOLDER", STATE_CASE.format(
+    text="lower(Activity)",
+    otherwise=STATE_CASE.format(text="lower(regexp_replace(Activity, '[\\s_\\-]', '', 'g'))", otherwise="1"),
+))
 
 # The AGENT columns gisgate writes for state-only input: contact metrics are 0.
 DUCKDB_OUT = """
@@ -102,14 +111,13 @@ def local_shift(tz: str, minutes: int, first: datetime, last: datetime) -> int:
     """µs c such that the local interval start of t is (t + c) // step * step - c over [first, last]:
     the zone's offset modulo the interval, when it is one constant there (New York: 0, Kathmandu:
     45 min with 60-minute steps...), as gisgate's `split.floor_for` finds it."""
-    from datetime import timedelta
     from zoneinfo import ZoneInfo
 
     zone, residues = ZoneInfo(tz), set()
     t = first - timedelta(days=1)
     while t <= last + timedelta(days=1):
         residues.add(int(t.astimezone(zone).utcoffset().total_seconds() // 60) % minutes)
-        t += timedelta(minutes=15)
+        t += timedelta(hours=1)  # every offset in force for an hour or more is seen
     if len(residues) != 1:
         raise SystemExit(f"{tz}: offset changes modulo {minutes} minutes; the DuckDB job handles constant ones")
     return residues.pop() * 60_000_000
@@ -121,12 +129,16 @@ def duckdb_states(path: Path, out: Path, until: datetime = UNTIL, service: str =
     step = MINUTES * 60 * 1_000_000
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    first = con.execute("SELECT min(CAST(EventTime AS TIMESTAMP)) FROM read_csv(?, header = true, all_varchar = true)",
-                        [str(path)]).fetchone()[0].replace(tzinfo=UTC)
+    # The offset residue is checked over the year before `until` (no extra pass over the input to
+    # find its first event); the result's first interval must then lie inside that year.
+    first = until - timedelta(days=366)
     c = local_shift(TZ, MINUTES, first, until)
     params = {"path": str(path), "until": int(until.timestamp() * 1_000_000), "limit": int(MAX_SPAN_HOURS * 3600e6),
               "step": step, "c": c}
     con.execute("CREATE TEMP TABLE agent_intervals AS " + DUCKDB_STATES, params)
+    earliest = con.execute("SELECT min(iv) FROM agent_intervals").fetchone()[0]
+    if earliest is not None and earliest < first.timestamp() * 1_000_000:
+        raise SystemExit("events older than a year before --until: check the zone's offsets over them")
     con.execute(DUCKDB_OUT.format(out=out / "agent.csv"), {"service": service})
 
 
@@ -184,7 +196,19 @@ def check(data: Path, events: int) -> None:
     import polars as pl
 
     path = data / "check_updates.csv"
-    rows = generate(path, events, agents=max(10, events // 1000))
+    generate(path, events, agents=max(10, events // 1000))
+    # The awkward cases too: exact duplicates, two states of one agent at one instant, other
+    # spellings and an unknown state, and a Ready span that runs past the 12-hour cut.
+    frame = pl.read_csv(path, infer_schema=False)
+    spelled = {"Ready": "READY", "NotReady": "Not Ready", "OnCall": "on_call", "Wrapup": "Wrap-Up", "Hold": "Training"}
+    odd = frame.gather_every(7).with_columns(pl.col("Activity").replace(spelled))
+    tied = frame.gather_every(11, offset=3).with_columns(pl.lit("Hold").alias("Activity"))
+    lonely = pl.DataFrame({"AgentId": ["lonely"] * 2,
+                           "EventTime": ["2024-11-02 20:00:00.000", "2024-11-04 09:30:00.000"],
+                           "Activity": ["Ready", "LoggedOut"], "ReasonCode": [None, None]})
+    frame = pl.concat([frame.filter(pl.int_range(pl.len()) % 7 != 0), odd, frame.gather_every(13), tied, lonely])
+    frame.sample(fraction=1.0, shuffle=True, seed=1).write_csv(path)
+    rows = frame.height
     g_out, d_out = _child.fresh("check-gisgate"), _child.fresh("check-duckdb")
     _child.run("gisgate", gisgate_argv(path, g_out), g_out, keep=True)
     duckdb_states(path, d_out)
