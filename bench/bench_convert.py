@@ -1,18 +1,41 @@
-"""Benchmark `gisgate convert` on a week of agent and service intervals.
+"""Benchmark `gisgate convert` as users run it, against the I/O floor, on a week of intervals.
 
-    python bench/bench_convert.py [--agents 2000] [--days 7] [--keep]
+    python bench/bench_convert.py [--shape whole|decimal] [--rows 4M|20M|N] [--repeat N]
+                                  [--order time|agent] [--period iso|epoch]
+                                  [--no-pandas] [--keep] [--data DIR] [--trace] [--digest]
 
-Generates 2,000 agents × 3 queues × 7 days of 15-minute agent rows (≈ 4 M rows, ≈ 300 MB CSV) and
-the matching service CSV under bench/data/, then runs, each in its own process (so peak memory is
-measured per run):
+Generates agents × 3 queues × 7 days of 15-minute agent rows (`--rows 4M`: 2,000 agents, 4.03 M
+rows; `--rows 20M`: 10,000 agents, 20.2 M rows) and the matching service CSV into a temporary
+folder (`--data DIR`, kept with `--keep`; never inside the repository), in one of two shapes:
 
-  floor   a plain polars read + write of the same CSVs: the I/O floor;
-  gisgate `gisgate convert agent.csv service.csv --tz America/New_York --out …`;
-  pandas  a straightforward pandas implementation of the same conversion (below).
+  whole    whole-number metrics (counts, whole seconds), as most ACD exports hold;
+  decimal  the metrics of the original benchmark, mostly with one decimal (the default).
 
-Prints wall time and peak RSS of each and the ratios gisgate/floor and pandas/gisgate.
-Targets: gisgate within 1.5× of the floor's time, ≥ 5× faster than pandas, peak memory ≤ 1.5× the
-floor's peak.
+Rows come in interval order (`--order time`, the GIS key order) or per agent and queue
+(`--order agent`, as exports written per agent come; gisgate must sort them); `periodStart` is
+ISO-8601 UTC (`--period iso`) or epoch seconds (`--period epoch`, which takes gisgate's slower
+parsing path).
+
+Then runs, each job in its own process, outputs to a RAM folder (/dev/shm):
+
+  floor    `python -c` polars read_csv + write_csv of the same CSVs: the I/O floor;
+  gisgate  `python -m gisgate convert agent.csv service.csv --tz America/New_York --out DIR -q`
+           (this checkout's gisgate, the command as users run it);
+  pandas   a straightforward pandas implementation of the same conversion (below), once.
+
+Time is wall time around the child; memory is the child's own peak RSS (`os.wait4` in a tiny
+wrapper process, see _child.py: without it every job would inherit the benchmark's own peak).
+Each run also prints the share of CPU other processes took meanwhile; before each job the script
+waits (up to `--patience`, 2 min) for the machine to be quiet, and a round during which other
+processes took more than `--max-others` (15 %) of the CPU is run again (up to 3 times);
+`--no-wait` skips both.
+floor and gisgate run in paired rounds, alternating which goes first; each round's ratios
+gisgate / floor are printed, then the medians. `--trace` samples each child's RSS over time
+(psutil) and prints a timeline; `--digest` prints a hash of gisgate's output files (names and
+bytes), to check a product change leaves them byte-identical.
+
+Targets (issue 16): time <= 1.5x the floor on both shapes at 4 M and 20 M rows; peak RSS <= 1.2x
+the floor's at 4 M rows and <= 3 GiB at 20 M rows.
 """
 
 from __future__ import annotations
@@ -21,17 +44,17 @@ import argparse
 import compileall
 import shutil
 import statistics
-import subprocess
 import sys
-import time
+import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-DATA = HERE / "data"
-TZ = "America/New_York"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-# Each job runs in a child process and prints its own peak RSS (KiB) as the last line.
-PEAK = "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+import _child  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+TZ = "America/New_York"
+PRESETS = {"4M": 2000, "20M": 10000}  # agents, with 3 queues x 7 days x 96 intervals each
 
 FLOOR = """
 import sys, polars as pl
@@ -40,16 +63,11 @@ for name in ("agent", "service"):
     pl.read_csv(f"{data}/{name}.csv").write_csv(f"{out}/{name}.csv")
 """
 
-GISGATE = """
-import sys, runpy
-data, out = sys.argv[1], sys.argv[2]
-sys.argv = ["gisgate", "convert", f"{data}/agent.csv", f"{data}/service.csv", "--tz", "@TZ@", "--out", out, "-q"]
-try:
-    runpy.run_module("gisgate", run_name="__main__")
-except SystemExit as e:
-    if e.code:
-        raise
-""".replace("@TZ@", TZ)
+
+def gisgate_argv(data: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "gisgate", "convert", str(data / "agent.csv"), str(data / "service.csv"),
+            "--tz", TZ, "--out", str(out), "-q"]
+
 
 # A straightforward pandas conversion: read, check, name each interval on the local clock, write
 # one file per interval with the GIS header and plain-decimal numbers.
@@ -99,105 +117,178 @@ convert(f"{data}/service.csv", "SERVICE", "ServiceHistorical.SERVICE", ["acdServ
 """.replace("@TZ@", TZ)
 
 
-def generate(agents: int, days: int) -> None:
-    """Write bench/data/{agent,service}.csv with polars (vectorised, a few seconds)."""
+def generate(data: Path, agents: int, days: int, shape: str, order: str = "time", period: str = "iso") -> None:
+    """Write DATA/{agent,service}.csv with polars (vectorised: ~5 s for 4 M rows)."""
     import polars as pl
 
-    DATA.mkdir(exist_ok=True)
+    data.mkdir(parents=True, exist_ok=True)
     start = pl.datetime(2024, 11, 1, 4, 0, time_zone="UTC")  # local midnight in New York, covers fall-back
     intervals = pl.int_range(0, days * 96, eager=True).alias("i")
-    frame = (
-        pl.DataFrame(intervals).join(pl.DataFrame({"a": range(agents)}), how="cross")
-        .join(pl.DataFrame({"q": range(3)}), how="cross")
-    )
+    parts = {"i": pl.DataFrame(intervals), "a": pl.DataFrame({"a": range(agents)}), "q": pl.DataFrame({"q": range(3)})}
+    # time order: interval, agent, queue (GIS key order); agent order: agent, queue, interval (an
+    # export per agent, as many ACDs write them)
+    first, *rest = [parts[k] for k in ("iaq" if order == "time" else "aqi")]
+    frame = first.join(rest[0], how="cross").join(rest[1], how="cross")
     n = frame.height
-    h = (pl.col("i") * 7 + pl.col("a") * 13 + pl.col("q") * 29) % 101  # deterministic pseudo-variety
+    i, a, q = pl.col("i"), pl.col("a"), pl.col("q")
+    h = (i * 7 + a * 13 + q * 29) % 101  # deterministic pseudo-variety
     periods = pl.select(start).item()
-    agent = frame.select(
-        (pl.lit(periods) + pl.duration(minutes=pl.col("i") * 15))
-        .dt.strftime("%Y-%m-%dT%H:%M:%SZ").alias("periodStart"),
-        pl.format("{}", 10000 + pl.col("a")).alias("acdAgentId"),
-        pl.format("{}", 9912300 + pl.col("q")).alias("acdServiceId"),
-        (h % 5).cast(pl.Int64).alias("contactsHandled"),
-        (h * 3.7).round(1).alias("totalTalkSeconds"),
-        (h % 7 * 2.5).alias("totalHoldSeconds"),
-        (h * 0.9).round(1).alias("totalAfterContactWorkSeconds"),
-        (h * 4.1).round(1).alias("totalPeriodHandleTimeSeconds"),
-        ((pl.col("i") + pl.col("a")) % 300).cast(pl.Float64).alias("totalUnproratedReadyWaitingSeconds"),
-        ((pl.col("i") * 3 + pl.col("a")) % 120).cast(pl.Float64).alias("totalUnproratedNotReadyBusySeconds"),
-        pl.lit(900.0).alias("totalUnproratedInSessionSeconds"),
-    )
-    agent.write_csv(DATA / "agent.csv")
+    start_at = pl.lit(periods) + pl.duration(minutes=i * 15)
+    start_text = start_at.dt.strftime("%Y-%m-%dT%H:%M:%SZ") if period == "iso" else start_at.dt.epoch("s")
+    keys = [
+        start_text.alias("periodStart"),
+        pl.format("{}", 10000 + a).alias("acdAgentId"),
+        pl.format("{}", 9912300 + q).alias("acdServiceId"),
+    ]
+    # The unprorated values depend on the agent and interval only: they repeat on the agent's rows.
+    if shape == "decimal":
+        metrics = [
+            (h % 5).cast(pl.Int64).alias("contactsHandled"),
+            (h * 3.7).round(1).alias("totalTalkSeconds"),
+            (h % 7 * 2.5).alias("totalHoldSeconds"),
+            (h * 0.9).round(1).alias("totalAfterContactWorkSeconds"),
+            (h * 4.1).round(1).alias("totalPeriodHandleTimeSeconds"),
+            ((i + a) % 300).cast(pl.Float64).alias("totalUnproratedReadyWaitingSeconds"),
+            ((i * 3 + a) % 120).cast(pl.Float64).alias("totalUnproratedNotReadyBusySeconds"),
+            pl.lit(900.0).alias("totalUnproratedInSessionSeconds"),
+        ]
+    else:  # whole numbers: counts and whole seconds, as ACDs export them
+        talk, hold, acw = (h * 37 + a) % 600, h % 7 * 9, h * 13 % 150
+        metrics = [
+            (h % 5).alias("contactsHandled"),
+            talk.alias("totalTalkSeconds"),
+            hold.alias("totalHoldSeconds"),
+            acw.alias("totalAfterContactWorkSeconds"),
+            pl.min_horizontal(talk + hold + acw, pl.lit(900)).alias("totalPeriodHandleTimeSeconds"),
+            ((i + a) % 300).alias("totalUnproratedReadyWaitingSeconds"),
+            ((i * 3 + a) % 120).alias("totalUnproratedNotReadyBusySeconds"),
+            pl.lit(900).alias("totalUnproratedInSessionSeconds"),
+        ]
+    agent = frame.select(*keys, *[m.cast(pl.Int64) if shape == "whole" else m for m in metrics])
+    del frame
+    agent.write_csv(data / "agent.csv")
     service = agent.group_by("periodStart", "acdServiceId", maintain_order=True).agg(
         pl.col("contactsHandled").sum().alias("contactsHandled"),
         pl.col("totalTalkSeconds").sum(), pl.col("totalHoldSeconds").sum(),
         pl.col("totalAfterContactWorkSeconds").sum(),
-    ).with_columns(
-        (pl.col("contactsHandled") + 3).alias("contactsOffered"),
-        pl.col("contactsHandled").alias("contactsAnswered"),
+    )
+    del agent
+    handled = pl.col("contactsHandled")
+    sl = 100.0 * handled / (handled + 3)
+    service = service.with_columns(
+        (handled + 3).alias("contactsOffered"),
+        handled.alias("contactsAnswered"),
         pl.lit(3).alias("contactsAbandoned"),
-        (pl.col("contactsHandled") * 11.5).alias("totalAnswerDelaySeconds"),
-        (100.0 * pl.col("contactsHandled") / (pl.col("contactsHandled") + 3)).round(2).alias("serviceLevelPercent"),
+        (handled * 11 if shape == "whole" else handled * 11.5).alias("totalAnswerDelaySeconds"),
+        (sl.round(0).cast(pl.Int64) if shape == "whole" else sl.round(2)).alias("serviceLevelPercent"),
     ).select("periodStart", "acdServiceId", "contactsOffered", "contactsHandled", "contactsAnswered",
              "contactsAbandoned", "totalTalkSeconds", "totalHoldSeconds", "totalAfterContactWorkSeconds",
              "totalAnswerDelaySeconds", "serviceLevelPercent")
-    service.write_csv(DATA / "service.csv")
-    size = (DATA / "agent.csv").stat().st_size / 1e6
-    print(f"generated {n:,} agent rows ({size:.0f} MB) and {service.height:,} service rows")
+    service.write_csv(data / "service.csv")
+    size = (data / "agent.csv").stat().st_size / 1e6
+    print(f"generated {n:,} agent rows ({size:.0f} MB, {shape} metrics, {order} order, {period} periodStart) and "
+          f"{service.height:,} service rows in {data}")
 
 
-# Outputs go to a RAM-backed folder when there is one: on ext4, creating a file right after
-# deleting many (the previous run's output) makes the kernel scan past recently deleted inodes,
-# which timed the cleanup of the run before rather than the job.
-OUT_ROOT = Path("/dev/shm") if Path("/dev/shm").is_dir() else DATA
+def parse_rows(text: str, days: int) -> int:
+    """`4M` / `20M` presets, or a row count (`3000000`, `6M`) → agents."""
+    if text.upper() in PRESETS:
+        return PRESETS[text.upper()]
+    rows = float(text[:-1]) * 1e6 if text.upper().endswith("M") else float(text)
+    return max(1, round(rows / (3 * 96 * days)))
 
 
-def run(label: str, code: str) -> tuple[float, float]:
-    out = OUT_ROOT / f"gisgate-bench-out-{label}"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir()
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code + "\n" + PEAK, str(DATA), str(out)],
-                          capture_output=True, text=True)
-    elapsed = time.perf_counter() - t0
-    if proc.returncode:
-        raise SystemExit(f"{label} failed:\n{proc.stderr}")
-    peak_mb = int(proc.stdout.strip().splitlines()[-1]) / 1024
-    files = len(list(out.iterdir()))
-    print(f"{label:8s} {elapsed:7.2f} s   peak {peak_mb:7.0f} MB   {files} files")
-    shutil.rmtree(out, ignore_errors=True)
-    return elapsed, peak_mb
+def show(r: _child.Run) -> None:
+    print(f"  {r.label:8s} {r.seconds:7.2f} s   peak {r.peak / _child.GIB:6.2f} GiB   {r.files} files   "
+          f"(other processes: {r.others:.0%} CPU)", flush=True)
+    if r.trace:
+        print(_child.timeline(r))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--agents", type=int, default=2000)
+    parser.add_argument("--shape", choices=["whole", "decimal"], default="decimal")
+    parser.add_argument("--order", choices=["time", "agent"], default="time",
+                        help="agent rows by interval (the GIS key order) or by agent, queue, interval")
+    parser.add_argument("--period", choices=["iso", "epoch"], default="iso",
+                        help="periodStart as 2024-11-01T04:00:00Z or as epoch seconds")
+    parser.add_argument("--rows", default=None, help="4M (2,000 agents), 20M (10,000 agents) or a row count")
+    parser.add_argument("--agents", type=int, default=2000, help="(when --rows is not given)")
     parser.add_argument("--days", type=int, default=7)
-    parser.add_argument("--keep", action="store_true", help="reuse bench/data if present")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per job; the best time counts")
+    parser.add_argument("--data", type=Path, default=None, help="input folder (default: a temporary one)")
+    parser.add_argument("--keep", action="store_true", help="reuse the input folder if present, and keep it")
+    parser.add_argument("--repeat", type=int, default=3, help="paired rounds of floor and gisgate")
     parser.add_argument("--no-pandas", action="store_true", help="skip the (slow) pandas job")
+    parser.add_argument("--trace", action="store_true", help="sample each job's RSS over time (psutil)")
+    parser.add_argument("--max-others", type=float, default=0.15,
+                        help="rerun a round when other processes took more of the CPU (default 0.15)")
+    parser.add_argument("--patience", type=float, default=120.0, help="seconds to wait for a quiet machine")
+    parser.add_argument("--no-wait", action="store_true", help="do not wait for a quiet machine before each job")
+    parser.add_argument("--digest", action="store_true", help="print a hash of gisgate's output files")
     args = parser.parse_args()
-    if not (args.keep and (DATA / "agent.csv").exists()):
-        generate(args.agents, args.days)
+    agents = parse_rows(args.rows, args.days) if args.rows else args.agents
+    data = args.data or (Path(tempfile.gettempdir())
+                         / f"gisgate-bench-{args.shape}-{args.order}-{args.period}-{agents}x{args.days}")
+    if not (args.keep and (data / "agent.csv").exists() and (data / "service.csv").exists()):
+        generate(data, agents, args.days, args.shape, args.order, args.period)
+    mb = (data / "agent.csv").stat().st_size / 1e6
     # An installed gisgate has its bytecode compiled (pip does it); so has this checkout's, before
     # timing (with PYTHONDONTWRITEBYTECODE set, every run would otherwise compile it again).
-    compileall.compile_dir(HERE.parent / "gisgate", quiet=1)
-    # Rounds interleave the jobs, so a slow spell of a shared machine hits all three alike; the
-    # best time of each job counts.
-    jobs = [("floor", FLOOR), ("gisgate", GISGATE)] + ([] if args.no_pandas else [("pandas", PANDAS)])
-    runs: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in jobs}
-    for _ in range(args.repeat):
-        for label, code in jobs:
-            runs[label].append(run(label, code))
-    results = {label: (min(r[0] for r in rs), max(r[1] for r in rs)) for label, rs in runs.items()}
-    results.setdefault("pandas", (float("nan"), float("nan")))
-    (floor_t, floor_m), (gg_t, gg_m), (pd_t, _) = results["floor"], results["gisgate"], results["pandas"]
-    print(f"gisgate / floor time:   {gg_t / floor_t:.2f}x   (target <= 1.5x)")
-    # The same ratio within each round (the two ran seconds apart), which the VM's drift touches less.
-    paired = sorted(g[0] / f[0] for g, f in zip(runs["gisgate"], runs["floor"], strict=True))
-    print(f"  per round:            {' '.join(f'{r:.2f}' for r in paired)}   median {statistics.median(paired):.2f}x")
-    print(f"pandas / gisgate time:  {pd_t / gg_t:.2f}x   (target >= 5x)")
-    print(f"gisgate / floor memory: {gg_m / floor_m:.2f}x   (target <= 1.5x)")
+    compileall.compile_dir(_child.REPO / "gisgate", quiet=1)
+    floor_argv = [sys.executable, "-c", FLOOR, str(data)]
+    jobs = {
+        "floor": lambda out: floor_argv + [str(out)],
+        "gisgate": lambda out: gisgate_argv(data, out),
+    }
+    print(f"{args.shape} metrics, {args.order} order, {args.period} periodStart, {agents:,} agents x 3 queues x "
+          f"{args.days} days, agent.csv {mb:.0f} MB; "
+          f"outputs in {_child.RAM}")
+    try:
+        def run_one(label: str, k: int) -> _child.Run:
+            out = _child.RAM / f"gisgate-bench-out-{label}"
+            keep = args.digest and label == "gisgate" and k == 0
+            r = _child.run(label, jobs[label](out), out, trace=args.trace, keep=keep)
+            show(r)
+            if keep:
+                print(f"  gisgate output digest: {_child.digest(out)}")
+                shutil.rmtree(out, ignore_errors=True)
+            return r
+
+        # alternate which job goes first, so a drift of the machine hits both alike
+        runs = _child.rounds(args.repeat, lambda k: ("floor", "gisgate") if k % 2 == 0 else ("gisgate", "floor"),
+                             run_one, wait=not args.no_wait,
+                             max_others=args.max_others, patience=args.patience)
+        pandas = None
+        if not args.no_pandas:
+            if not args.no_wait:
+                _child.wait_quiet(patience=args.patience)
+            out = _child.RAM / "gisgate-bench-out-pandas"
+            pandas = _child.run("pandas", [sys.executable, "-c", PANDAS, str(data), str(out)], out,
+                                trace=args.trace)
+            show(pandas)
+    finally:
+        if not args.keep and args.data is None:
+            shutil.rmtree(data, ignore_errors=True)
+    report(runs, pandas)
+
+
+def report(runs: dict[str, list[_child.Run]], pandas: _child.Run | None) -> None:
+    f, g = runs["floor"], runs["gisgate"]
+    gib = _child.GIB
+    print("round   floor s  gisgate s  time x   floor GiB  gisgate GiB  memory x")
+    for k, (fr, gr) in enumerate(zip(f, g, strict=True), start=1):
+        print(f"{k:5d}  {fr.seconds:8.2f}  {gr.seconds:9.2f}  {gr.seconds / fr.seconds:6.2f}   "
+              f"{fr.peak / gib:9.2f}  {gr.peak / gib:11.2f}  {gr.peak / fr.peak:8.2f}")
+    med = statistics.median
+    tr = med(gr.seconds / fr.seconds for fr, gr in zip(f, g, strict=True))
+    mr = med(gr.peak / fr.peak for fr, gr in zip(f, g, strict=True))
+    print(f"median {med(r.seconds for r in f):8.2f}  {med(r.seconds for r in g):9.2f}  {tr:6.2f}   "
+          f"{med(r.peak for r in f) / gib:9.2f}  {med(r.peak for r in g) / gib:11.2f}  {mr:8.2f}")
+    print(f"gisgate / floor: time {tr:.2f}x (target <= 1.5x), memory {mr:.2f}x (target <= 1.2x at 4 M rows; "
+          f"<= 3 GiB at 20 M rows: {med(r.peak for r in g) / gib:.2f} GiB)")
+    if pandas is not None:
+        print(f"pandas / gisgate time: {pandas.seconds / med(r.seconds for r in g):.2f}x (target >= 5x), "
+              f"pandas peak {pandas.peak / gib:.2f} GiB")
 
 
 if __name__ == "__main__":
