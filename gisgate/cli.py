@@ -227,6 +227,14 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         click.echo(f"Error: {e}", err=True)
         sys.exit(e.exit_code)
+    except Exception as e:  # a bug: one line, and the traceback with --verbose
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        click.echo(f"Error: gisgate failed unexpectedly ({type(e).__name__}: {e}). This is a bug in gisgate: "
+                   "please report it with the command (gisgate --verbose ... shows the details).", err=True)
+        sys.exit(1)
     sys.exit(0)
 
 

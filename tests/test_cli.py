@@ -74,3 +74,20 @@ def test_the_wheel_ships_the_templates_and_works_from_them(tmp_path):
     assert r.returncode == 0, r.stderr
     expected = SAMPLES / "generic-ny-fallback" / "expected" / "202411030100N0500_1_ServiceHistorical.SERVICE"
     assert (tmp_path / "out" / expected.name).read_bytes() == expected.read_bytes()
+
+
+def test_an_unexpected_error_is_one_line_and_exit_1(monkeypatch, capsys):
+    """A bug still gets no traceback without --verbose: one line that says it is a bug."""
+    from gisgate import cli as cli_module
+    from gisgate.commands import status
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(status, "status", broken)
+    try:
+        cli_module.main(["status"])
+    except SystemExit as e:
+        assert e.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: gisgate failed unexpectedly (RuntimeError: boom)") and "Traceback" not in err

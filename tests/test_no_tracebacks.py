@@ -42,9 +42,6 @@ def make_corpus(base: Path) -> Path:
 BAD_FILES = ["program.csv", "unicode.csv", "empty.csv", "cut.json", "202411030100N0400_1_ServiceHistorical.SERVICE",
              "rtstate-0001.json"]
 FORMATS = ["generic", "whit", "contacts", "textcontacts", "gis", "talkdesk", "linklive", "livevox", "cwfm"]
-LATER = pytest.mark.xfail(reason="exit codes of watch / init / retry: the other half of this issue (gateway and "
-                                 "commands/{watch,init,retry}.py)", strict=False)
-
 CASES = [
     *[pytest.param(3, "convert", "{c}/" + f, "--out", "{t}/out", id=f"convert-{f}") for f in BAD_FILES],
     *[pytest.param(3, "convert", "{c}/program.csv", "--from", f, "--out", "{t}/out", id=f"convert-binary-as-{f}")
@@ -66,7 +63,7 @@ CASES = [
     pytest.param(2, "validate", "{c}", "--tz", "EST5EDT", id="validate-legacy-tz"),
     *[pytest.param(3, "report", "{c}/" + f, "--out", "{t}/r.html", id=f"report-{f}") for f in BAD_FILES[:4]],
     pytest.param(2, "report", "{c}/unicode.csv", "--tz", "Nowhere/Nope", "--out", "{t}/r.html", id="report-bad-tz"),
-    pytest.param(3, "watch", "--once", "--root", "{t}/root", "--drain", "1", id="watch-bad-inputs", marks=LATER),
+    pytest.param(3, "watch", "--once", "--root", "{t}/root", "--drain", "1", id="watch-bad-inputs"),
     pytest.param(2, "watch", "--once", "--root", "{t}/root", "--tz", "Nowhere/Nope", id="watch-bad-tz"),
     pytest.param(2, "watch", "--once", "--config", "{c}/broken.toml", id="watch-bad-toml"),
     pytest.param(2, "watch", "--once", "--config", "{c}/typo.toml", "--root", "{t}/root", id="watch-unknown-key"),
@@ -74,9 +71,9 @@ CASES = [
                  id="watch-legacy-zone"),
     pytest.param(2, "status", "--root", "{t}/nowhere", id="status-missing-root"),
     pytest.param(2, "status", "--config", "{c}/broken.toml", id="status-bad-toml"),
-    pytest.param(2, "retry", "--root", "{t}/nowhere", "x.csv", id="retry-missing-root", marks=LATER),
+    pytest.param(2, "retry", "--root", "{t}/nowhere", "x.csv", id="retry-missing-root"),
     pytest.param(2, "retry", "--config", "{c}/broken.toml", "--all-rejected", id="retry-bad-toml"),
-    pytest.param(2, "init", "{c}/empty.csv/gateway", id="init-under-a-file", marks=LATER),
+    pytest.param(2, "init", "{c}/empty.csv/gateway", id="init-under-a-file"),
     pytest.param(2, "doctor", "--config", "{c}/broken.toml", id="doctor-bad-toml"),
     pytest.param(2, "doctor", "--config", "{c}/typo.toml", id="doctor-unknown-key"),
     pytest.param(2, "doctor", "--root", "{c}/empty.csv/gateway", id="doctor-root-under-a-file"),

@@ -16,11 +16,14 @@ def init(folder: str) -> list[str]:
     cfg = root / "gisgate.toml"
     if cfg.exists():
         raise ConfigError(f"{cfg} exists already; not overwritten")
-    root.mkdir(parents=True, exist_ok=True)
     made = []
-    for sub in ("inbox", "work", "archive", "rejected", "outbox", "dataserver"):  # inbox/: as the built-in gateway
-        (root / sub).mkdir(parents=True, exist_ok=True)
-        made.append(str(root / sub))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for sub in ("inbox", "work", "archive", "rejected", "outbox", "dataserver"):  # inbox/: as the built-in gateway
+            (root / sub).mkdir(parents=True, exist_ok=True)
+            made.append(str(root / sub))
+    except OSError as e:
+        raise ConfigError(f"{folder}: cannot create the gateway's folders there: {e.strerror or e}") from None
     durable.atomic_write(cfg, (templates_dir() / "gisgate.toml").read_bytes())
     setup(cfg)  # the example must itself be valid
     return [str(cfg), *made]

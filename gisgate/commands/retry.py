@@ -15,6 +15,9 @@ def retry(paths: list[str], all_rejected: bool = False, config_path: str | None 
           root: str | None = None) -> list[str]:
     """Send rejected inputs back to their inbox and failed outputs back to pending; what moved where."""
     s = setup(config_path, root)
+    if not s.layout.ledger.is_file():
+        raise ConfigError(f"{s.root}: no gateway has run here (no gisgate.db): nothing to retry "
+                          "(see --root / --config)")
     led = Ledger(s.layout.ledger)
     moved = []
     try:
