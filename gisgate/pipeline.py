@@ -130,11 +130,20 @@ def convert_input(path: str, options: list[ConvertOptions], report: Report | Non
     return _verdict(_outputs, path, options, report)
 
 
-def _outputs(path: str, options: list[ConvertOptions], report: Report | None) -> list[Output]:
-    outputs = []
+class Outputs(list):
+    """The outputs of one input, and what its conversions warned about (for the gateway's log)."""
+
+    def __init__(self, items=(), warnings=()):
+        super().__init__(items)
+        self.warnings = list(warnings)
+
+
+def _outputs(path: str, options: list[ConvertOptions], report: Report | None) -> Outputs:
+    outputs = Outputs()
     for o in options:
         conversion = convert([Path(path)], o)
         outputs.extend(conversion.outputs())
+        outputs.warnings += [w for w in conversion.warnings if w not in outputs.warnings]
         if report is not None and (conversion.batch.queue_intervals is not None
                                    or conversion.batch.agent_intervals is not None):
             page = reports.render(reports.build(conversion.batch, o, report, inputs=[Path(path)],

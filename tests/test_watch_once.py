@@ -126,3 +126,12 @@ def test_once_exits_0_while_a_stream_holds_live_intervals(tmp_path):
     assert not list((tmp_path / "dataserver").glob("*"))
     status = run_cli("status", "--root", tmp_path)
     assert "1 interval(s) held" in status.stdout, status.stdout
+
+
+def test_the_gateway_logs_what_a_conversion_warns_about(tmp_path):
+    """The New York sample without a zone: its offsets disagree with UTC's; the log says so."""
+    (tmp_path / "inbox").mkdir()
+    shutil.copy(NY / "input" / "service.csv", tmp_path / "inbox")
+    r = run_cli("watch", "--root", tmp_path, "--once", "--settle", "0.2")
+    assert r.returncode == 0, r.stderr
+    assert "generic/service.csv: periodStart: 100 of 100 timestamps carry UTC offsets" in r.stderr

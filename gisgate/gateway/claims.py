@@ -212,6 +212,9 @@ class Claims:
         plans = []
         taken = []
         for i, (job, (verdict, payload)) in enumerate(items):
+            if verdict == "ok":
+                for w in getattr(payload, "warnings", []):  # said on the report page too
+                    log.warning("%s/%s: %s", job.route.name, job.work.name, w)
             if verdict == "ok" and job.stream:
                 changed = self._take(job, payload)
                 if changed is not None:
