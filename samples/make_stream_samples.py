@@ -23,8 +23,6 @@ shipped sample's inputs, or for corrections the latest row per key); `expected/`
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import shutil
 import subprocess
@@ -34,6 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+from stream_check import csv_rows, csv_text, naive_utc  # noqa: E402  (the cutting helpers the tests use)
 
 GATEWAY = """\
 [acd]
@@ -58,29 +58,6 @@ path = "dataserver"
 """
 
 
-def rows_of(path: Path) -> tuple[list[str], list[dict]]:
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        r = csv.DictReader(f)
-        return list(r.fieldnames), list(r)
-
-
-def csv_text(header: list[str], rows: list[dict]) -> str:
-    out = io.StringIO()
-    w = csv.DictWriter(out, header, lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    return out.getvalue()
-
-
-def naive_utc(text: str) -> datetime:
-    for f in ("%Y-%m-%d %H:%M:%S", "%m/%d/%Y %H:%M:%S"):
-        try:
-            return datetime.strptime(text, f).replace(tzinfo=UTC)
-        except ValueError:
-            pass
-    raise ValueError(text)
-
-
 def inline(table: dict[str, str]) -> str:
     return "{ " + ", ".join(f'{k} = "{v}"' for k, v in table.items()) + " }"
 
@@ -101,7 +78,7 @@ def write_case(case: Path, fmt: str, mapping: str, spec: str, drops: dict[str, s
 
 def stream_cwfm() -> None:
     case = HERE / "stream-cwfm"
-    header, rows = rows_of(HERE / "cwfm" / "input" / "agent_updates.csv")
+    header, rows = csv_rows(HERE / "cwfm" / "input" / "agent_updates.csv")
     cut = datetime(2024, 11, 3, 6, 7, tzinfo=UTC)
     write_case(case, "cwfm", '\n[mapping]\ndefault_service = "101"      # as --service 101 in samples/cwfm\n', '''\
 # The issue's own example: samples/cwfm's AgentUpdates cut in two at 06:07:00 UTC (01:07 EST, inside the
@@ -119,7 +96,7 @@ runs = [["01-agent_updates-before-0607Z.csv"], ["02-agent_updates-from-0607Z.csv
 def stream_talkdesk() -> None:
     case = HERE / "stream-talkdesk"
     src = HERE / "talkdesk" / "input"
-    header, rows = rows_of(src / "user_status.csv")
+    header, rows = csv_rows(src / "user_status.csv")
     cut = datetime(2024, 11, 3, 5, 37, 41, tzinfo=UTC)
     first, second = [], []
     for r in rows:
@@ -160,8 +137,8 @@ runs = [["01-contacts-0605Z-end.json", "02-user_status-to-0537Z.csv"],
 def stream_generic_corrections() -> None:
     case = HERE / "stream-generic-corrections"
     src = HERE / "generic-ny-fallback" / "input"
-    sh, srows = rows_of(src / "service.csv")
-    ah, arows = rows_of(src / "agent.csv")
+    sh, srows = csv_rows(src / "service.csv")
+    ah, arows = csv_rows(src / "agent.csv")
     at = lambda r: datetime.fromisoformat(r["periodStart"])  # noqa: E731
     lo, cut, hi = (datetime.fromisoformat(s) for s in ("2024-11-03T00:00:00-04:00", "2024-11-03T01:30:00-05:00",
                                                        "2024-11-03T03:00:00-05:00"))

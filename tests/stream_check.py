@@ -9,12 +9,15 @@ with one real `gisgate convert` of all of the route's data (the stream contract,
 
 from __future__ import annotations
 
+import csv
 import difflib
+import io
 import os
 import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway_harness import REPO, env
@@ -147,3 +150,29 @@ def assert_same(got: dict[str, bytes], want: dict[str, bytes], what: str = "") -
                                       got[n].decode(errors="replace").splitlines(),
                                       f"convert/{n}", f"stream/{n}", lineterm="", n=1)
     raise AssertionError("\n".join(lines))
+
+
+# -- reading and writing the pieces of a cut input (tests and samples/make_stream_samples.py) ------------
+
+
+def csv_rows(path: Path) -> tuple[list[str], list[dict]]:
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        r = csv.DictReader(f)
+        return list(r.fieldnames), list(r)
+
+
+def csv_text(header: list[str], rows: list[dict]) -> str:
+    out = io.StringIO()
+    w = csv.DictWriter(out, header, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return out.getvalue()
+
+
+def naive_utc(text: str) -> datetime:
+    for f in ("%Y-%m-%d %H:%M:%S", "%m/%d/%Y %H:%M:%S"):
+        try:
+            return datetime.strptime(text, f).replace(tzinfo=UTC)
+        except ValueError:
+            pass
+    raise ValueError(text)

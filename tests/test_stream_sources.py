@@ -6,15 +6,13 @@ at the latest event)."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import random
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from stream_check import assert_same, config, feed, reference
+from stream_check import assert_same, config, csv_rows, csv_text, feed, naive_utc, reference
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 NY = "America/New_York"
@@ -23,18 +21,8 @@ NY = "America/New_York"
 # -- cutting inputs ---------------------------------------------------------------------------------
 
 
-def csv_rows(path: Path) -> tuple[list[str], list[dict]]:
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        r = csv.DictReader(f)
-        return list(r.fieldnames), list(r)
-
-
 def csv_bytes(header: list[str], rows: list[dict]) -> bytes:
-    out = io.StringIO()
-    w = csv.DictWriter(out, header, lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    return out.getvalue().encode()
+    return csv_text(header, rows).encode()
 
 
 def json_part(doc: dict, key: str, records: list) -> bytes:
@@ -50,15 +38,6 @@ def holds_records(drop: tuple[str, bytes]) -> bool:
     if name.endswith(".json"):
         return any(isinstance(v, list) and v for v in json.loads(data).values())
     return len(data.strip().splitlines()) > 1
-
-
-def naive_utc(text: str) -> datetime:
-    for f in ("%Y-%m-%d %H:%M:%S", "%m/%d/%Y %H:%M:%S"):
-        try:
-            return datetime.strptime(text, f).replace(tzinfo=UTC)
-        except ValueError:
-            pass
-    raise ValueError(text)
 
 
 def epoch(v) -> datetime:
