@@ -228,6 +228,15 @@ def render_intervals(found: dict[tuple[str, str], pl.DataFrame], told: int | Non
     return [] if renderer.missing(batch) else list(renderer.render(batch, options))
 
 
+def state_events(found: dict[tuple[str, str], pl.DataFrame], told: int | None,
+                 options: ConvertOptions) -> pl.DataFrame | None:
+    """The state events the records `found` assemble into (a stream's real-time states)."""
+    names = sorted({name for name, _ in found})
+    batches = [sources.assemble(name, {k: f for (s, k), f in found.items() if s == name}, options, told)
+               for name in names]
+    return _merge(batches).state_events if batches else None
+
+
 def _row_conversion(batch: Batch, options: ConvertOptions, paths: list[Path], renderer, rows_of: str) -> Conversion:
     """Bulk contacts: check every row against every rule now; any problem rejects the input, unless
     --rejects keeps the good rows (the bad ones leave the batch here)."""

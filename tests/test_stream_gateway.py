@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from gateway_harness import HEADER, drop, files, input_states
 
-from tests.conftest import run_cli
+from tests.conftest import SAMPLES, run_cli
 
 CONFIG = """
 [watch]
@@ -139,3 +139,31 @@ def test_metrics_count_held_intervals_and_corrections(tmp_path):
     text = metrics.read_text()
     assert 'gisgate_stream_corrections_total{route="q"} 1' in text
     assert 'gisgate_stream_intervals_held{route="q"} 0' in text
+
+
+def test_real_time_states_of_a_stream_go_once_each(tmp_path):
+    """LiveVox agent event pages that overlap: every state change is sent as a real-time state once,
+    and together they are the one-shot conversion's states."""
+    case = SAMPLES / "livevox-rtstate"
+    root = tmp_path / "gw"
+    root.mkdir()
+    (root / "gisgate.toml").write_text((case / "gisgate.toml").read_text() + CONFIG.format(
+        route='format = "livevox"\noutputs = ["gis", "rtstate"]').replace('targets = ["ds"]', 'targets = ["ds"]'))
+    first = json.loads((case / "input" / "agent_events_1.json").read_text())
+    second = json.loads((case / "input" / "agent_events_2.json").read_text())
+    overlap = {**second, "agentEvent": first["agentEvent"][-5:] + second["agentEvent"]}  # re-sends 5 events
+    inbox = root / "inbox" / "q"
+    drop(inbox, "page-1.json", json.dumps(first).encode())
+    once(root)
+    drop(inbox, "page-2.json", json.dumps(overlap).encode())
+    once(root)
+    sent = [e for p in files(root / "dataserver") if p.name.startswith("rtstate-")
+            for e in json.loads(p.read_text())]
+    reference = tmp_path / "ref"
+    r = run_cli("convert", case / "input" / "agent_events_1.json", case / "input" / "agent_events_2.json",
+                "--from", "livevox", "--to", "rtstate", "--config", root / "gisgate.toml", "--out", reference)
+    assert r.returncode == 0, r.stderr
+    expected = [e for p in reference.iterdir() for e in json.loads(p.read_text())]
+    key = json.dumps
+    assert sorted(map(key, sent)) == sorted(map(key, expected)) and len(sent) == len(expected)
+    assert len([p for p in files(root / "dataserver") if p.name.startswith("rtstate-")]) == 2

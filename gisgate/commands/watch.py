@@ -15,7 +15,8 @@ from gisgate.gateway.setup import setup
 from gisgate.gateway.watcher import Watcher
 
 log = logging.getLogger("gisgate.watch")
-CONVERSIONS = Conversions(pipeline.convert_input, pipeline.parse_input, pipeline.render_intervals)
+CONVERSIONS = Conversions(pipeline.convert_input, pipeline.parse_input, pipeline.render_intervals,
+                          pipeline.state_events)
 
 
 @dataclass(frozen=True)

@@ -229,7 +229,9 @@ class Claims:
             for i, state in self._stage_and_archive(plans):
                 states[i] = state
         if taken:
-            staged = self.streams.flush()  # what the inputs made due is staged before they are archived
+            staged = sum(self.streams.realtime(items[i][0].route, items[i][0].input_id, items[i][1][1])
+                         for i, _, _ in taken)
+            staged += self.streams.flush()  # what the inputs made due is staged before they are archived
             for i, job, changed in taken:
                 dest = outbox.unique_path(self.layout.archive(job.route.name, job.date), job.work.name)
                 self.ledger.record_outputs(job.input_id, [], str(dest))

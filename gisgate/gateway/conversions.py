@@ -14,11 +14,13 @@ class Conversions:
     convert(path, options, report) -> ("ok", [Output]) | (verdict, [reasons])   an input on its own
     parse(path, options, report)   -> ("ok", Parsed)   | (verdict, [reasons])   a stream's input as records
     render(found, told, options, facts, starts) -> [Output]                     a stream's intervals
+    events(found, told, options) -> DataFrame | None                            a stream input's state events
     """
 
     convert: Callable
     parse: Callable
     render: Callable
+    events: Callable | None = None
 
     def function(self, job) -> Callable:
         return self.parse if job.stream else self.convert

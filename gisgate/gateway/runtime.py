@@ -45,7 +45,8 @@ class Gateway:
                              hook=hook)
         self.worker.outcome_seconds = p.outcome_seconds
         self.conversions = conversions
-        self.streams = Streams(s, self.ledger, self.lock, self.worker.wake.set, hook, conversions.render)
+        self.streams = Streams(s, self.ledger, self.lock, self.worker.wake.set, hook, conversions.render,
+                               conversions.events)
         self.claims = Claims(s, self.ledger, conversions, self.lock, self.worker.wake.set, hook, self.streams)
         self._worker_thread: threading.Thread | None = None
         self.worker_stop = threading.Event()

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
+import polars as pl
+
 from gisgate.config import Route
 from gisgate.errors import ConfigError, InputError
 from gisgate.gateway import outbox
@@ -21,11 +23,14 @@ from gisgate.gateway.setup import Setup
 from gisgate.gateway.staging import plan
 from gisgate.gateway.stream.store import SqliteStore
 from gisgate.gateway.stream.stream import Changes, Stream, _at, _us
+from gisgate.model import Batch, Output
 from gisgate.produced import gis_name
+from gisgate.render import rtstate
 
 log = logging.getLogger("gisgate.stream")
 
-STREAMED = {"gis", "whit"}
+STREAMED = {"gis", "whit", "rtstate"}
+INTERVALS = {"gis", "whit"}  # rendered from the intervals; real-time states go as they arrive, each once
 
 
 def streams(route: Route) -> bool:
@@ -37,8 +42,10 @@ class Streams:
     """Every stream route's `Stream`, and the staging of what they render."""
 
     def __init__(self, s: Setup, ledger: Ledger, lock: threading.Lock, wake: Callable[[], None],
-                 hook: Callable[[str], None], render: Callable):
-        """`render` is the pipeline's `render_intervals`; `lock`, `wake` and `hook` are the outbox's."""
+                 hook: Callable[[str], None], render: Callable, events: Callable | None = None):
+        """`render` and `events` are the pipeline's `render_intervals` and `state_events`; `lock`, `wake`
+        and `hook` are the outbox's."""
+        self.events = events
         self.setup = s
         self.ledger = ledger
         self.lock = lock
@@ -46,6 +53,7 @@ class Streams:
         self.hook = hook
         self.store = SqliteStore(s.layout.root / "stream.db")
         self.options = {r.name: [s.convert_options(r, k) for k in r.outputs] for r in s.config.route if streams(r)}
+        self.intervals = {name: [o for o in opts if o.to in INTERVALS] for name, opts in self.options.items()}
         self.streams = {r.name: Stream(r, self.options[r.name][0], self.store, render)
                         for r in s.config.route if streams(r)}
         self.flushes = 0
@@ -53,6 +61,32 @@ class Streams:
     def take(self, route: Route, input_id: int, parsed) -> Changes:
         """Merge one parsed input into its route's stream (InputError: refused, nothing changed)."""
         return self.streams[route.name].take(input_id, parsed)
+
+    def realtime(self, route: Route, input_id: int, parsed) -> int:
+        """Stage the input's state changes not sent before as real-time states (each change once, at
+        once: no hold). Staged first, then marked sent: a crash in between sends the same file again
+        under the same name, which the outbox takes as already queued."""
+        rt = next((o for o in self.options.get(route.name, []) if o.to == "rtstate"), None)
+        if rt is None or self.events is None:
+            return 0
+        stream = self.streams[route.name]
+        found = {k: f for k, f in parsed.records.items() if f is not None and f.height}
+        events = self.events(found, parsed.told, rt) if found else None
+        if events is None or events.is_empty():
+            return 0
+        fresh = stream.unsent(events)
+        if fresh.is_empty():
+            return 0
+        outputs = [Output(f"rtstate-{input_id:08d}-{o.name.removeprefix('rtstate-')}", o.data, o.kind)
+                   for o in rtstate.render(Batch(state_events=fresh.with_columns(pl.lit(None, pl.String)
+                                                                                 .alias("raw_state"))), rt)]
+        with self.lock:
+            files, staged = plan(self.ledger, route.targets, outputs, f"{route.name}~rt{input_id}")
+            outbox.stage_many(self.setup.layout.outbox, files)
+            self.ledger.record_outputs(input_id, staged, None)
+        stream.mark_sent(fresh)
+        log.info("%s: %d state change(s) sent as real-time states", route.name, fresh.height)
+        return len(files)
 
     def flush(self, now: float | None = None) -> int:
         """Render every stream's due intervals and stage the files whose bytes changed. Returns how
@@ -68,7 +102,7 @@ class Streams:
     def _flush(self, stream: Stream, starts: list[int]) -> int:
         route = stream.route
         try:
-            outputs = stream.render(starts, self.options[route.name])
+            outputs = stream.render(starts, self.intervals[route.name])
         except (ConfigError, InputError) as e:  # e.g. an agent's home queue is not known yet
             if stream.meta.get("blocked") != str(e):
                 log.error("%s: %d interval(s) wait: %s", route.name, len(starts), e)

@@ -36,6 +36,7 @@ from gisgate.transform.facts import Facts
 log = logging.getLogger("gisgate.stream")
 
 META = ["_t0", "_t1", "_seq"]  # columns the stream adds to every record
+SENT = Records("at")  # the state changes sent as real-time states
 US = 1_000_000
 MINUTE_US = 60 * US
 UTC_US = pl.Datetime("us", "UTC")
@@ -323,6 +324,19 @@ class Stream:
             rows = self.store.parts(self.name, kind, 0, 2**62 // HOUR_US)
             self._latest[kind] = None if rows is None else _last_per(rows, list(spec.entity))
         return self._latest[kind]
+
+    def unsent(self, events: pl.DataFrame) -> pl.DataFrame:
+        """The state changes among `events` not yet sent as real-time states (each goes out once)."""
+        keys = ["agent_id", "at", "state", "reason"]
+        events = events.select(keys).unique(maintain_order=True)
+        t0 = _with_times(events, SENT)
+        sent = self.store.parts(self.name, "rtstate.sent", int(t0["_t0"].min()) // HOUR_US,
+                                int(t0["_t0"].max()) // HOUR_US)
+        return events if sent is None else events.join(sent.select(keys), on=keys, how="anti", nulls_equal=True)
+
+    def mark_sent(self, events: pl.DataFrame) -> None:
+        with self.store.transaction():
+            self._merge("rtstate.sent", SENT, events, self.meta["seq"])
 
     def done(self, starts: list[int], corrections: int) -> None:
         """`starts` went out: no longer dirty; the records that left the window are forgotten."""
