@@ -225,7 +225,11 @@ def render_intervals(found: dict[tuple[str, str], pl.DataFrame], told: int | Non
             if (f := getattr(batch, k)) is not None}
     batch = replace(batch, **only, in_key_order=[])
     renderer = render.get(options.to)
-    return [] if renderer.missing(batch) else list(renderer.render(batch, options))
+    if renderer.missing(batch):
+        return []
+    # a renderer that sends a stream's intervals differently from one file (Cloud Connect: each
+    # interval's call volume on its own, the activity as it arrives) says so with `render_intervals`
+    return list(getattr(renderer, "render_intervals", renderer.render)(batch, options))
 
 
 def state_events(found: dict[tuple[str, str], pl.DataFrame], told: int | None,

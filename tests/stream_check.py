@@ -40,17 +40,18 @@ def _toml_value(v) -> str:
 
 
 def config(folder: Path, fmt: str, *, tz: str, mapping: dict | None = None, outputs=("gis",), interval: int = 15,
-           route: dict | None = None, name: str = "gisgate.toml") -> Path:
+           route: dict | None = None, name: str = "gisgate.toml", targets=("ds",), more: str = "") -> Path:
     """A gateway config (one stream route `r` of format `fmt` into the folder target `dataserver/`,
-    in-process conversions, no report pages, settle 0.05 s) that `gisgate convert --config` reads too."""
+    in-process conversions, no report pages, settle 0.05 s) that `gisgate convert --config` reads too.
+    Other `targets` are defined in the TOML text `more`."""
     lines = ["[acd]", f"timezone = {_toml_value(tz)}", f"interval_minutes = {interval}", ""]
     if mapping:
         lines += ["[mapping]", *[f"{k} = {_toml_value(v)}" for k, v in mapping.items()], ""]
     lines += ["[watch]", "converters = 0", "reports = false", "rescan_seconds = 0.5", "",
               "[[route]]", f'name = "{ROUTE}"', f"format = {_toml_value(fmt)}", f"outputs = {_toml_value(outputs)}",
-              'targets = ["ds"]', "settle_seconds = 0.05",
+              f"targets = {_toml_value(targets)}", "settle_seconds = 0.05",
               *[f"{k} = {_toml_value(v)}" for k, v in (route or {}).items()], "",
-              "[target.ds]", 'kind = "folder"', 'path = "dataserver"', ""]
+              "[target.ds]", 'kind = "folder"', 'path = "dataserver"', "", more]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
     path.write_text("\n".join(lines))

@@ -7,7 +7,7 @@
     converters.py  converter processes for the CPU-bound conversions
     claims.py      one input through conversion to archive or rejected, crash-safe
     streams.py     the stream routes: inputs merged into their state, due intervals staged
-    stream/        one route's stream (stream.py) and where it is kept (store.py)
+    stream/        one route's stream (stream.py), where it is kept (store.py), what went to Cloud Connect (cloud.py)
     staging.py     what of some outputs goes into the outbox; conversions.py: what the gateway runs
     outbox.py      staged files per target in folders that are their delivery state
     delivery.py    the worker that delivers due batches (retry.py: when to try again)

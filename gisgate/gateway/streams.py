@@ -1,8 +1,8 @@
 """The stream routes of one gateway: their inputs merged into the state, their due intervals
 rendered and staged for delivery (see stream/stream.py for what a stream promises).
 
-A route is a stream when `stream = true` (the default) and its outputs are interval outputs (GIS,
-WHIT); bulk contact imports and real-time states go file by file.
+A route is a stream when `stream = true` (the default) and its outputs are GIS, WHIT, real-time
+states or Cloud Connect bodies; bulk contact imports go file by file.
 """
 
 from __future__ import annotations
@@ -21,16 +21,18 @@ from gisgate.gateway import outbox
 from gisgate.gateway.ledger import Ledger
 from gisgate.gateway.setup import Setup
 from gisgate.gateway.staging import plan
+from gisgate.gateway.stream import cloud
 from gisgate.gateway.stream.store import SqliteStore
 from gisgate.gateway.stream.stream import Changes, Stream, _at, _us
 from gisgate.model import Batch, Output
 from gisgate.produced import gis_name
-from gisgate.render import rtstate
+from gisgate.render import cwfm, rtstate
 
 log = logging.getLogger("gisgate.stream")
 
-STREAMED = {"gis", "whit", "rtstate"}
-INTERVALS = {"gis", "whit"}  # rendered from the intervals; real-time states go as they arrive, each once
+STREAMED = {"gis", "whit", "rtstate", "cwfm"}
+INTERVALS = {"gis", "whit", "cwfm"}  # rendered from the intervals (Cloud Connect: its call volume)
+EVENTS = {"rtstate": "rtstate.sent", "cwfm": cloud.SENT_KIND}  # state changes sent as they arrive, each once
 
 
 def streams(route: Route) -> bool:
@@ -63,30 +65,44 @@ class Streams:
         return self.streams[route.name].take(input_id, parsed)
 
     def realtime(self, route: Route, input_id: int, parsed) -> int:
-        """Stage the input's state changes not sent before as real-time states (each change once, at
-        once: no hold). Staged first, then marked sent: a crash in between sends the same file again
-        under the same name, which the outbox takes as already queued."""
-        rt = next((o for o in self.options.get(route.name, []) if o.to == "rtstate"), None)
-        if rt is None or self.events is None:
+        """Stage the input's state changes not sent before, as real-time states and as Cloud Connect
+        agent activity (each change once per output, at once: no hold). Staged first, then marked
+        sent: a crash in between stages the same files again under the same names, which the outbox
+        takes as already queued."""
+        wanted = [o for o in self.options.get(route.name, []) if o.to in EVENTS]
+        found = {k: f for k, f in parsed.records.items() if f is not None and f.height}
+        if not wanted or self.events is None or not found:
             return 0
         stream = self.streams[route.name]
-        found = {k: f for k, f in parsed.records.items() if f is not None and f.height}
-        events = self.events(found, parsed.told, rt) if found else None
+        events = self.events(found, parsed.told, wanted[0])
         if events is None or events.is_empty():
             return 0
-        fresh = stream.unsent(events)
-        if fresh.is_empty():
-            return 0
-        outputs = [Output(f"rtstate-{input_id:08d}-{o.name.removeprefix('rtstate-')}", o.data, o.kind)
-                   for o in rtstate.render(Batch(state_events=fresh.with_columns(pl.lit(None, pl.String)
-                                                                                 .alias("raw_state"))), rt)]
-        with self.lock:
-            files, staged = plan(self.ledger, route.targets, outputs, f"{route.name}~rt{input_id}")
-            outbox.stage_many(self.setup.layout.outbox, files)
-            self.ledger.record_outputs(input_id, staged, None)
-        stream.mark_sent(fresh)
-        log.info("%s: %d state change(s) sent as real-time states", route.name, fresh.height)
-        return len(files)
+        staged = 0
+        for o in wanted:
+            fresh = stream.unsent(events, EVENTS[o.to])
+            if fresh.is_empty():
+                continue
+            outputs, pending = self._event_outputs(stream, o, input_id, fresh)
+            with self.lock:
+                files, rows = plan(self.ledger, route.targets, outputs, f"{route.name}~rt{input_id}")
+                outbox.stage_many(self.setup.layout.outbox, files)
+                self.ledger.record_outputs(input_id, rows, None)
+            self.hook("after-realtime-stage")
+            if pending is not None:
+                cloud.remember(stream.meta, pending)
+            stream.mark_sent(fresh, EVENTS[o.to])
+            log.info("%s: %d state change(s) sent as %s", route.name, fresh.height,
+                     "real-time states" if o.to == "rtstate" else "Cloud Connect agent activity")
+            staged += len(files)
+        return staged
+
+    @staticmethod
+    def _event_outputs(stream: Stream, o, input_id: int, fresh: pl.DataFrame) -> tuple[list[Output], dict | None]:
+        if o.to == "cwfm":
+            return cloud.pick(stream.meta, list(cwfm.render_events(fresh, o, f"{input_id:08d}")))
+        batch = Batch(state_events=fresh.with_columns(pl.lit(None, pl.String).alias("raw_state")))
+        return [Output(f"rtstate-{input_id:08d}-{r.name.removeprefix('rtstate-')}", r.data, r.kind)
+                for r in rtstate.render(batch, o)], None
 
     def flush(self, now: float | None = None) -> int:
         """Render every stream's due intervals and stage the files whose bytes changed. Returns how
@@ -110,6 +126,7 @@ class Streams:
             return 0
         stream.meta.pop("blocked", None)
         self._emptied(stream, starts, {o.name for o in outputs})
+        outputs, pending = cloud.pick(stream.meta, outputs)
         corrections = sum(1 for o in outputs for t in route.targets if self.ledger.delivered_before(t, o.name)
                           and not self.ledger.has_delivery(t, o.name, _sha(o.data)))
         self.flushes += 1
@@ -128,6 +145,7 @@ class Streams:
                 self.ledger.record_outputs(i, staged, None)
                 queued += len(files)
         self.hook("after-commit")
+        cloud.remember(stream.meta, pending)
         stream.done(starts, corrections)
         if corrections:
             log.warning("%s: %d file(s) of %d interval(s) changed after they were sent: %s", route.name, corrections,

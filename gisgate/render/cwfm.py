@@ -61,54 +61,103 @@ def render(batch: Batch, options: ConvertOptions, batch_size: int = 500) -> Iter
     account = options.cwfm_account_id
     if qi is not None and not qi.is_empty():
         q = qi.sort("interval_start", "service_id")
-        rows = objects(
-            q,
-            [
-                pl.lit("false").alias("UpdateExisting"),
-                pl.col("service_id").alias("CollectionPoint"),
-                pl.col("interval_start").dt.strftime(UTC_TEXT).alias("Interval"),
-                number_text(pl.col("offered")).alias("ContactsOffered"),
-                number_text((pl.col("offered") - pl.col("answered")).clip(0.0)).alias("ContactsNotHandled"),
-                number_text(pl.col("talk_s") + pl.col("acw_s")).alias("TalkTime"),
-                number_text(pl.col("hold_s")).alias("HoldTime"),
-                number_text(pl.col("service_level_pct")).alias("ServiceLevelPct"),
-            ],
-        )
-        yield from _bodies("callvolume", "CallVolumeUpdates", account, rows, q["interval_start"], batch_size)
-        points = q.select(pl.col("service_id").unique().sort())
-        names = options.mapping.service_names
-        rows = objects(
-            points,
-            [
-                pl.col("service_id").alias("CollectionPointId"),
-                pl.col("service_id").replace(names).str.slice(0, 255).alias("Description"),
-            ],
-        )
-        yield from _bodies("collectionpoints", "CollectionPointInserts", account, rows, None, batch_size)
+        yield from _bodies("callvolume", "CallVolumeUpdates", account, _call_volume(q), q["interval_start"], batch_size)
+        yield from _bodies("collectionpoints", "CollectionPointInserts", account, _points(q, options), None, batch_size)
     if events is not None and not events.is_empty():
-        e = events.unique(["agent_id", "at", "state", "reason"]).sort(
-            "at", "agent_id", "state", "reason", nulls_last=True
-        )
-        rows = objects(
-            e,
-            [
-                pl.col("agent_id").alias("AgentId"),
-                pl.col("at").dt.strftime(UTC_TEXT).alias("EventTime"),
-                pl.col("state").replace_strict(ACTIVITY).alias("Activity"),
-            ],
-            {"ReasonCode": pl.col("reason").str.strip_chars().str.slice(0, 10)},
-        )
-        yield from _bodies("agentactivity", "AgentUpdates", account, rows, None, batch_size)
-        people = e.select(pl.col("agent_id").unique().sort())
-        rows = objects(
-            people,
-            [
-                pl.col("agent_id").alias("AgentId"),
-                pl.col("agent_id").str.slice(0, 20).alias("FirstName"),
-                pl.lit("").alias("LastName"),
-            ],
-        )
-        yield from _bodies("people", "AgentInserts", account, rows, None, batch_size)
+        yield from render_events(events, options, "", batch_size)
+
+
+def render_intervals(batch: Batch, options: ConvertOptions, batch_size: int = 500) -> Iterator[Output]:
+    """A stream's interval bodies: each interval's call volume on its own, named by its UTC start
+    (`cwfm-callvolume-YYYYMMDDHHMM-NNNN.json`, inserts: `as_update` turns one into a correction),
+    then the collection points of them all, named by the first. Agent activity goes as it arrives
+    (`render_events`)."""
+    qi = batch.queue_intervals
+    if qi is None or qi.is_empty():
+        return
+    account = options.cwfm_account_id
+    q = qi.sort("interval_start", "service_id")
+    stamps = q["interval_start"].dt.strftime("%Y%m%d%H%M")
+    objects_ = _call_volume(q)
+    for (start,), part in q.with_row_index("_i").partition_by("interval_start", as_dict=True,
+                                                                maintain_order=True).items():
+        rows = objects_.gather(part["_i"])
+        stamp = stamps[int(part["_i"][0])]
+        for o in _bodies(f"callvolume-{stamp}", "CallVolumeUpdates", account, rows, None, batch_size):
+            yield Output(o.name, o.data, o.kind, start)
+    yield from _bodies(f"collectionpoints-{stamps[0]}", "CollectionPointInserts", account, _points(q, options),
+                       None, batch_size)
+
+
+def render_events(events: pl.DataFrame, options: ConvertOptions, tag: str = "",
+                  batch_size: int = 500) -> Iterator[Output]:
+    """AgentActivity bodies of `events` (each distinct change once) and People bodies of their agents;
+    `tag` goes into the names (`cwfm-agentactivity-TAG-NNNN.json`) when a stream sends them in pieces."""
+    account = options.cwfm_account_id
+    tag = f"-{tag}" if tag else ""
+    e = events.unique(["agent_id", "at", "state", "reason"]).sort("at", "agent_id", "state", "reason", nulls_last=True)
+    rows = objects(
+        e,
+        [
+            pl.col("agent_id").alias("AgentId"),
+            pl.col("at").dt.strftime(UTC_TEXT).alias("EventTime"),
+            pl.col("state").replace_strict(ACTIVITY).alias("Activity"),
+        ],
+        {"ReasonCode": pl.col("reason").str.strip_chars().str.slice(0, 10)},
+    )
+    yield from _bodies(f"agentactivity{tag}", "AgentUpdates", account, rows, None, batch_size)
+    people = e.select(pl.col("agent_id").unique().sort())
+    rows = objects(
+        people,
+        [
+            pl.col("agent_id").alias("AgentId"),
+            pl.col("agent_id").str.slice(0, 20).alias("FirstName"),
+            pl.lit("").alias("LastName"),
+        ],
+    )
+    yield from _bodies(f"people{tag}", "AgentInserts", account, rows, None, batch_size)
+
+
+def records(out: Output) -> tuple[str, list[dict]]:
+    """The list key of a body (`CallVolumeUpdates`, `AgentInserts`, ...) and its records."""
+    body = json.loads(out.data)
+    key = next(k for k in body if k != "AccountId")
+    return key, body[key]
+
+
+def with_records(out: Output, records_: list[dict]) -> Output:
+    """The same body with only `records_` in its list."""
+    body = json.loads(out.data)
+    key = next(k for k in body if k != "AccountId")
+    data = json.dumps({"AccountId": body["AccountId"], key: records_}, ensure_ascii=False, separators=(",", ":"))
+    return Output(out.name, (data + "\n").encode(), out.kind, out.interval_start)
+
+
+def _call_volume(q: pl.DataFrame) -> pl.Series:
+    return objects(
+        q,
+        [
+            pl.lit("false").alias("UpdateExisting"),
+            pl.col("service_id").alias("CollectionPoint"),
+            pl.col("interval_start").dt.strftime(UTC_TEXT).alias("Interval"),
+            number_text(pl.col("offered")).alias("ContactsOffered"),
+            number_text((pl.col("offered") - pl.col("answered")).clip(0.0)).alias("ContactsNotHandled"),
+            number_text(pl.col("talk_s") + pl.col("acw_s")).alias("TalkTime"),
+            number_text(pl.col("hold_s")).alias("HoldTime"),
+            number_text(pl.col("service_level_pct")).alias("ServiceLevelPct"),
+        ],
+    )
+
+
+def _points(q: pl.DataFrame, options: ConvertOptions) -> pl.Series:
+    points = q.select(pl.col("service_id").unique().sort())
+    return objects(
+        points,
+        [
+            pl.col("service_id").alias("CollectionPointId"),
+            pl.col("service_id").replace(options.mapping.service_names).str.slice(0, 255).alias("Description"),
+        ],
+    )
 
 
 def _bodies(name: str, key: str, account: str, rows: pl.Series, groups, size: int) -> Iterator[Output]:

@@ -28,6 +28,7 @@ import polars as pl
 from gisgate import sources
 from gisgate.config import ConvertOptions, Route
 from gisgate.errors import InputError
+from gisgate.gateway.stream import cloud
 from gisgate.gateway.stream.store import HOUR_US, SqliteStore
 from gisgate.model import Records
 from gisgate.transform import clock
@@ -325,18 +326,19 @@ class Stream:
             self._latest[kind] = None if rows is None else _last_per(rows, list(spec.entity))
         return self._latest[kind]
 
-    def unsent(self, events: pl.DataFrame) -> pl.DataFrame:
-        """The state changes among `events` not yet sent as real-time states (each goes out once)."""
+    def unsent(self, events: pl.DataFrame, kind: str = "rtstate.sent") -> pl.DataFrame:
+        """The state changes among `events` not yet sent as `kind` (each goes out once)."""
         keys = ["agent_id", "at", "state", "reason"]
         events = events.select(keys).unique(maintain_order=True)
         t0 = _with_times(events, SENT)
-        sent = self.store.parts(self.name, "rtstate.sent", int(t0["_t0"].min()) // HOUR_US,
-                                int(t0["_t0"].max()) // HOUR_US)
+        sent = self.store.parts(self.name, kind, int(t0["_t0"].min()) // HOUR_US, int(t0["_t0"].max()) // HOUR_US)
         return events if sent is None else events.join(sent.select(keys), on=keys, how="anti", nulls_equal=True)
 
-    def mark_sent(self, events: pl.DataFrame) -> None:
+    def mark_sent(self, events: pl.DataFrame, kind: str = "rtstate.sent") -> None:
+        """`events` went out as `kind`; the meta (what else was sent with them) is written with them."""
         with self.store.transaction():
-            self._merge("rtstate.sent", SENT, events, self.meta["seq"])
+            self._merge(kind, SENT, events, self.meta["seq"])
+            self.store.put_meta(self.name, self.meta)
 
     def done(self, starts: list[int], corrections: int) -> None:
         """`starts` went out: no longer dirty; the records that left the window are forgotten."""
@@ -349,6 +351,7 @@ class Stream:
             if horizon is not None:
                 edge = horizon - self.window - self.reach
                 sent = {s for s in sent if s >= edge}
+                cloud.forget_before(self.meta, edge)
                 self.meta["dirty"] = {k: v for k, v in self.meta["dirty"].items() if int(k) >= edge}
                 self.store.drop_before(self.name, edge // HOUR_US - 1)
             self.meta["sent"] = sorted(sent)

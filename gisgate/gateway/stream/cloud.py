@@ -1,0 +1,97 @@
+"""What a stream has sent to CommunityWFM Cloud Connect, kept in the stream's meta, so that the
+records the importer ends up with equal one conversion of all of the route's data.
+
+Cloud Connect refuses a second insert of a key: a record sent before can only go again as an update
+(`UpdateExisting = "true"`), and People and CollectionPoints are inserted once. So:
+- a call-volume record (collection point × interval) goes as an insert the first time, as an update
+  when its numbers change, and not at all when they do not (a digest per record says);
+- collection points and people go once each (their IDs are kept);
+- agent activity goes as it arrives, each change once (`Stream.unsent` / `mark_sent`).
+
+`pick` decides and returns what to remember; `remember` is applied only once the files are staged,
+in the same meta write that clears the intervals, so a crash in between renders the same bytes again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from gisgate.model import Output
+from gisgate.render import cwfm
+
+SENT_KIND = "cloudconnect.sent"  # the stream's record kind of the activity sent
+
+
+def state(meta: dict) -> dict:
+    return meta.setdefault("cwfm", {"volume": {}, "points": [], "people": []})
+
+
+def pick(meta: dict, outputs: list[Output]) -> tuple[list[Output], dict]:
+    """Of one rendering's outputs: the call-volume records that are new (inserts) or changed (updates),
+    the collection points and people not inserted before, everything else as it is; and what to
+    `remember` once they are staged."""
+    if not any(o.kind == "cwfm" for o in outputs):
+        return outputs, {}
+    sent = state(meta)
+    known = {"points": set(sent["points"]), "people": set(sent["people"])}
+    keep, pending = [], {"volume": {}, "points": set(), "people": set()}
+    for out in outputs:
+        part = _part(out)
+        if part == "callvolume":
+            out = _volume(out, sent["volume"].get(str(_us(out.interval_start)), {}), pending["volume"])
+        elif part in ("collectionpoints", "people"):
+            group, field = ("points", "CollectionPointId") if part == "collectionpoints" else ("people", "AgentId")
+            rows = [r for r in cwfm.records(out)[1] if r[field] not in known[group] | pending[group]]
+            pending[group] |= {r[field] for r in rows}
+            out = cwfm.with_records(out, rows) if rows else None
+        if out is not None:
+            keep.append(out)
+    return keep, pending
+
+
+def _volume(out: Output, before: dict[str, str], pending: dict) -> Output | None:
+    """An interval's call-volume body cut to its records that are new (inserts) or whose numbers
+    changed since they were sent (updates, UpdateExisting = "true"). Cloud Connect's "true" is not
+    known to insert a missing row, so a record goes as an insert first, always."""
+    digests = dict(before)
+    rows = []
+    for r in cwfm.records(out)[1]:
+        point = r["CollectionPoint"]
+        digest = hashlib.sha256(json.dumps(r, sort_keys=True).encode()).hexdigest()[:16]  # kept in the meta
+        if before.get(point) == digest:
+            continue
+        rows.append(r if point not in before else {**r, "UpdateExisting": "true"})
+        digests[point] = digest
+    if not rows:
+        return None
+    pending[str(_us(out.interval_start))] = digests
+    return cwfm.with_records(out, rows)
+
+
+def remember(meta: dict, pending: dict) -> None:
+    if not pending:
+        return
+    sent = state(meta)
+    sent["volume"].update(pending["volume"])
+    for group in ("points", "people"):
+        sent[group] = sorted(set(sent[group]) | pending[group])
+
+
+def forget_before(meta: dict, edge: int) -> None:
+    """Intervals that left the window are final: their digests go."""
+    if "cwfm" not in meta:
+        return
+    sent = state(meta)
+    sent["volume"] = {k: v for k, v in sent["volume"].items() if int(k) >= edge}
+
+
+def _part(out: Output) -> str | None:
+    """`callvolume`, `collectionpoints`, `agentactivity` or `people` for a Cloud Connect body."""
+    if out.kind != "cwfm":
+        return None
+    return out.name.removeprefix("cwfm-").split("-")[0]
+
+
+def _us(t) -> int:
+    return int(t.timestamp() * 1_000_000)
