@@ -26,11 +26,11 @@ def password(monkeypatch, fake_wfm):
     monkeypatch.setenv(PASSWORD_ENV, fake_wfm.password)
 
 
-def cloud_config(tmp: Path, server) -> Path:
+def cloud_config(tmp: Path, server, **route) -> Path:
     more = (f'[target.cc]\nkind = "cwfm"\nbase_url = "{server.url}"\nusername = "{server.user}"\n'
             f'password_env = "{PASSWORD_ENV}"\ntimeout_s = 5\n')
     return config(tmp, "cwfm", tz="America/New_York", mapping=platform_mapping("cwfm", default_service="101"),
-                  outputs=["cwfm"], targets=["cc"], more=more)
+                  outputs=["cwfm"], targets=["cc"], more=more, route=route)
 
 
 def held(server) -> dict[str, dict]:
@@ -60,21 +60,7 @@ def test_a_cloud_connect_stream_ends_as_one_conversion_sent_once(tmp_path, fake_
     """With `crash`, the first run is killed there (like kill -9) and the next one finishes."""
     from fake_wfm import FakeWfm
 
-    header, rows = csv_rows(CASE / "agent_updates.csv")
-    parts = windows(rows, lambda r: naive_utc(r["EventTime"]), [at(5, 7, 30), at(5, 52), at(6, 23, 11)],
-                    overlap_s=400)
-    agents = [(f"agents-{i}.csv", csv_bytes(header, p)) for i, p in enumerate(parts)]
-    doc = json.loads((CASE / "call_volume.json").read_text())
-    volumes = doc["CallVolumeUpdates"]
-    q101 = [v for v in volumes if v["CollectionPoint"] == "101"]
-    q102 = [v for v in volumes if v["CollectionPoint"] != "101"]
-    first = [*agents[:2], ("volume-101.json", json_part(doc, "CallVolumeUpdates", q101)),
-             ("agents-1-again.csv", agents[1][1])]
-    # the second run: the rest, another queue, and a late correction of an interval already sent
-    fixed = {**q101[3], "ContactsOffered": str(int(q101[3]["ContactsOffered"]) + 7)}
-    second = [*agents[2:], ("volume-102.json", json_part(doc, "CallVolumeUpdates", q102)),
-              ("volume-101-fix.json", json_part(doc, "CallVolumeUpdates", [fixed]))]
-
+    first, second, fixed, volumes, q101, doc = drops()
     cfg = cloud_config(tmp_path, fake_wfm)
     feed(tmp_path / "gw", cfg, first + second, runs=[len(first), len(second)], crash=crash)
 
@@ -96,3 +82,40 @@ def test_a_cloud_connect_stream_ends_as_one_conversion_sent_once(tmp_path, fake_
     assert [(r["CollectionPoint"], r["ContactsOffered"]) for r in updates] == [("101", fixed["ContactsOffered"])]
     events = [r for u in fake_wfm.uploads_of("AgentUpdates") for r in u.body["AgentUpdates"]]
     assert len(events) == len(want["AgentUpdates"])
+
+
+def test_without_corrections_a_changed_record_is_counted_and_not_sent(tmp_path, fake_wfm):
+    """New records still go (queue 102's intervals, after queue 101's went): only a changed one stays."""
+    first, second, fixed, volumes, *_ = drops()
+    cfg = cloud_config(tmp_path, fake_wfm, corrections=False)
+    feed(tmp_path / "gw", cfg, first + second, runs=[len(first), len(second)])
+    assert len(fake_wfm.rows["CallVolumeUpdates"]) == len(volumes)
+    assert {k[1] for k in fake_wfm.rows["CollectionPointInserts"]} == {v["CollectionPoint"] for v in volumes}
+    sent = [r for u in fake_wfm.uploads_of("CallVolumeUpdates") for r in u.body["CallVolumeUpdates"]]
+    assert all(r["UpdateExisting"] == "false" for r in sent)
+    key = (fixed["CollectionPoint"], naive_utc(fixed["Interval"]).strftime("%Y-%m-%d %H:%M:%S"))
+    kept = {k[1:]: r for k, r in fake_wfm.rows["CallVolumeUpdates"].items()}[key]
+    assert kept["ContactsOffered"] == str(int(fixed["ContactsOffered"]) - 7)
+    status = subprocess.run([sys.executable, "-m", "gisgate", "status", "--root", str(tmp_path / "gw"), "--config",
+                             str(cfg), "--json"], cwd=REPO, env=env(), capture_output=True, text=True, timeout=60)
+    assert json.loads(status.stdout)["streams"]["r"]["corrections"] == 1
+
+
+def drops():
+    """The sample's AgentUpdates cut by time (overlapping, one window twice) and its CallVolume by queue,
+    in two runs; the second corrects an interval of queue 101 that the first sent."""
+    header, rows = csv_rows(CASE / "agent_updates.csv")
+    parts = windows(rows, lambda r: naive_utc(r["EventTime"]), [at(5, 7, 30), at(5, 52), at(6, 23, 11)],
+                    overlap_s=400)
+    agents = [(f"agents-{i}.csv", csv_bytes(header, p)) for i, p in enumerate(parts)]
+    doc = json.loads((CASE / "call_volume.json").read_text())
+    volumes = doc["CallVolumeUpdates"]
+    q101 = [v for v in volumes if v["CollectionPoint"] == "101"]
+    q102 = [v for v in volumes if v["CollectionPoint"] != "101"]
+    first = [*agents[:2], ("volume-101.json", json_part(doc, "CallVolumeUpdates", q101)),
+             ("agents-1-again.csv", agents[1][1])]
+    # the second run: the rest, another queue, and a late correction of an interval already sent
+    fixed = {**q101[3], "ContactsOffered": str(int(q101[3]["ContactsOffered"]) + 7)}
+    second = [*agents[2:], ("volume-102.json", json_part(doc, "CallVolumeUpdates", q102)),
+              ("volume-101-fix.json", json_part(doc, "CallVolumeUpdates", [fixed]))]
+    return first, second, fixed, volumes, q101, doc

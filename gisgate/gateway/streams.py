@@ -99,7 +99,7 @@ class Streams:
     @staticmethod
     def _event_outputs(stream: Stream, o, input_id: int, fresh: pl.DataFrame) -> tuple[list[Output], dict | None]:
         if o.to == "cwfm":
-            return cloud.pick(stream.meta, list(cwfm.render_events(fresh, o, f"{input_id:08d}")))
+            return cloud.pick(stream.meta, list(cwfm.render_events(fresh, o, f"{input_id:08d}")))[:2]
         batch = Batch(state_events=fresh.with_columns(pl.lit(None, pl.String).alias("raw_state")))
         return [Output(f"rtstate-{input_id:08d}-{r.name.removeprefix('rtstate-')}", r.data, r.kind)
                 for r in rtstate.render(batch, o)], None
@@ -126,9 +126,9 @@ class Streams:
             return 0
         stream.meta.pop("blocked", None)
         self._emptied(stream, starts, {o.name for o in outputs})
-        outputs, pending = cloud.pick(stream.meta, outputs)
-        corrections = sum(1 for o in outputs for t in route.targets if self.ledger.delivered_before(t, o.name)
-                          and not self.ledger.has_delivery(t, o.name, _sha(o.data)))
+        outputs, pending, corrected = cloud.pick(stream.meta, outputs, route.corrections)
+        corrections = corrected + sum(1 for o in outputs for t in route.targets if self.ledger.delivered_before(
+            t, o.name) and not self.ledger.has_delivery(t, o.name, _sha(o.data)))
         self.flushes += 1
         by_input: dict[int, list] = {}
         firsts = stream.meta["dirty"]
@@ -148,7 +148,8 @@ class Streams:
         cloud.remember(stream.meta, pending)
         stream.done(starts, corrections)
         if corrections:
-            log.warning("%s: %d file(s) of %d interval(s) changed after they were sent: %s", route.name, corrections,
+            log.warning("%s: %d file(s) or record(s) of %d interval(s) changed after they were sent: %s", route.name,
+                        corrections,
                         len(starts), "sent again as corrections" if route.corrections else
                         "NOT sent again (corrections = false)")
         log.info("%s: %d interval(s) rendered, %d file(s) queued", route.name, len(starts), queued)

@@ -68,9 +68,9 @@ def render(batch: Batch, options: ConvertOptions, batch_size: int = 500) -> Iter
 
 
 def render_intervals(batch: Batch, options: ConvertOptions, batch_size: int = 500) -> Iterator[Output]:
-    """A stream's interval bodies: each interval's call volume on its own, named by its UTC start
-    (`cwfm-callvolume-YYYYMMDDHHMM-NNNN.json`, inserts: `as_update` turns one into a correction),
-    then the collection points of them all, named by the first. Agent activity goes as it arrives
+    """A stream's interval bodies: each interval's call volume in one body, named by its UTC start
+    (`cwfm-callvolume-YYYYMMDDHHMM.json`; the target cuts a body into requests of `batch_size`), then
+    the collection points of them all, named by the first. Agent activity goes as it arrives
     (`render_events`)."""
     qi = batch.queue_intervals
     if qi is None or qi.is_empty():
@@ -81,10 +81,9 @@ def render_intervals(batch: Batch, options: ConvertOptions, batch_size: int = 50
     objects_ = _call_volume(q)
     for (start,), part in q.with_row_index("_i").partition_by("interval_start", as_dict=True,
                                                                 maintain_order=True).items():
-        rows = objects_.gather(part["_i"])
-        stamp = stamps[int(part["_i"][0])]
-        for o in _bodies(f"callvolume-{stamp}", "CallVolumeUpdates", account, rows, None, batch_size):
-            yield Output(o.name, o.data, o.kind, start)
+        head = '{"AccountId":' + json.dumps(account) + ',"CallVolumeUpdates":['
+        body = head + ",".join(objects_.gather(part["_i"]).to_list()) + "]}\n"
+        yield Output(f"cwfm-callvolume-{stamps[int(part['_i'][0])]}.json", body.encode(), "cwfm", start)
     yield from _bodies(f"collectionpoints-{stamps[0]}", "CollectionPointInserts", account, _points(q, options),
                        None, batch_size)
 

@@ -27,49 +27,71 @@ def state(meta: dict) -> dict:
     return meta.setdefault("cwfm", {"volume": {}, "points": [], "people": []})
 
 
-def pick(meta: dict, outputs: list[Output]) -> tuple[list[Output], dict]:
-    """Of one rendering's outputs: the call-volume records that are new (inserts) or changed (updates),
-    the collection points and people not inserted before, everything else as it is; and what to
-    `remember` once they are staged."""
+def pick(meta: dict, outputs: list[Output], corrections: bool = True) -> tuple[list[Output], dict, int]:
+    """Of one rendering's outputs: the call-volume records that are new (inserts) or changed (updates;
+    without `corrections` they are counted and left out), the collection points and people not
+    inserted before, everything else as it is; what to `remember` once they are staged; and how many
+    records were corrections."""
     if not any(o.kind == "cwfm" for o in outputs):
-        return outputs, {}
+        return outputs, {}, 0
     sent = state(meta)
     known = {"points": set(sent["points"]), "people": set(sent["people"])}
-    keep, pending = [], {"volume": {}, "points": set(), "people": set()}
+    keep, pending, corrected = [], {"volume": {}, "points": set(), "people": set()}, 0
     for out in outputs:
         part = _part(out)
         if part == "callvolume":
-            out = _volume(out, sent["volume"].get(str(_us(out.interval_start)), {}), pending["volume"])
+            key = str(_us(out.interval_start))
+            out, pending["volume"][key], n = _volume(out, sent["volume"].get(key, {}), corrections)
+            corrected += n
         elif part in ("collectionpoints", "people"):
             group, field = ("points", "CollectionPointId") if part == "collectionpoints" else ("people", "AgentId")
             rows = [r for r in cwfm.records(out)[1] if r[field] not in known[group] | pending[group]]
             pending[group] |= {r[field] for r in rows}
-            out = cwfm.with_records(out, rows) if rows else None
+            out = _named_by_content(cwfm.with_records(out, rows)) if rows else None
         if out is not None:
             keep.append(out)
-    return keep, pending
+    return keep, pending, corrected
 
 
-def _volume(out: Output, before: dict[str, str], pending: dict) -> Output | None:
+def _volume(out: Output, before: dict, corrections: bool) -> tuple[Output | None, dict, int]:
     """An interval's call-volume body cut to its records that are new (inserts) or whose numbers
-    changed since they were sent (updates, UpdateExisting = "true"). Cloud Connect's "true" is not
-    known to insert a missing row, so a record goes as an insert first, always."""
-    digests = dict(before)
-    rows = []
+    changed since they were sent (updates, UpdateExisting = "true"), named by how many bodies of the
+    interval went before (a crash renders the same name again); what the interval's records are now
+    known as; how many were corrections. Cloud Connect's "true" is not known to insert a missing row,
+    so a record goes as an insert first, always."""
+    digests, withheld = dict(before.get("d", {})), dict(before.get("w", {}))
+    rows, corrected = [], 0
     for r in cwfm.records(out)[1]:
         point = r["CollectionPoint"]
         digest = hashlib.sha256(json.dumps(r, sort_keys=True).encode()).hexdigest()[:16]  # kept in the meta
-        if before.get(point) == digest:
+        if digests.get(point) == digest or withheld.get(point) == digest:  # (a withheld one is counted once)
             continue
-        rows.append(r if point not in before else {**r, "UpdateExisting": "true"})
+        if point in digests:
+            corrected += 1
+            if not corrections:
+                withheld[point] = digest
+                continue
+            r = {**r, "UpdateExisting": "true"}
+        rows.append(r)
         digests[point] = digest
+    n = before.get("n", 0)
+    now = {"n": n + (1 if rows else 0), "d": digests, **({"w": withheld} if withheld else {})}
     if not rows:
-        return None
-    pending[str(_us(out.interval_start))] = digests
-    return cwfm.with_records(out, rows)
+        return None, now, corrected
+    named = Output(out.name.replace(".json", f"-v{n + 1}.json") if n else out.name, out.data, out.kind,
+                   out.interval_start)
+    return cwfm.with_records(named, rows), now, corrected
+
+
+def _named_by_content(out: Output) -> Output:
+    """An insert body under a name its records fix: the next one (other records) never replaces it,
+    the same one rendered again after a crash is the same file."""
+    digest = hashlib.sha256(out.data).hexdigest()[:12]
+    return Output(out.name.replace(".json", f"-{digest}.json"), out.data, out.kind, out.interval_start)
 
 
 def remember(meta: dict, pending: dict) -> None:
+    """What `pick` chose went out."""
     if not pending:
         return
     sent = state(meta)
