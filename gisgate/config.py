@@ -8,6 +8,7 @@ targets name an environment variable (`*_env`) or a file (`*_file`) that holds t
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from gisgate import mappings
 from gisgate.errors import ConfigError
 
 
@@ -80,6 +82,27 @@ class Mapping(Strict):
     states: dict[str, str] = {}  # platform state -> one of model.STATES
     home_queue: dict[str, str] = {}  # agent -> acdServiceId for agents without contacts
     default_service: str | None = None
+    # CSV files read again whenever they change (gisgate/mappings.py); inline entries win over them
+    agents_file: str | None = None  # platform ID and/or e-mail -> ACD agent ID (a WFO persons export too)
+    services_file: str | None = None  # platform queue ID -> acdServiceId (and name)
+    users_file: str | None = None  # the platform's users (ID, e-mail): agents_file matched by e-mail
+
+    def resolved(self, acd: int) -> Mapping:
+        """This mapping with its files' entries merged in (the inline tables win)."""
+        files = {k: Path(v) if v else None for k, v in
+                 (("agents", self.agents_file), ("services", self.services_file), ("users", self.users_file))}
+        if not any(files.values()):
+            return self
+        agents = mappings.agents(files["agents"], files["users"], acd)
+        services, names = mappings.services(files["services"], acd)
+        return self.model_copy(update={"agents": {**agents, **self.agents}, "services": {**services, **self.services},
+                                       "service_names": {**names, **self.service_names}})
+
+    def relative_to(self, folder: Path) -> Mapping:
+        """Relative file paths taken from `folder` (the config file's)."""
+        update = {k: str(folder / os.path.expanduser(v)) for k in ("agents_file", "services_file", "users_file")
+                  if (v := getattr(self, k))}
+        return self.model_copy(update=update) if update else self
 
 
 class Contacts(Strict):
@@ -307,7 +330,8 @@ def load(path: str | Path | None) -> Config:
         raise ConfigError(f"{path}: config file not found") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
-    return parse(data, str(path))
+    config = parse(data, str(path))
+    return config.model_copy(update={"mapping": config.mapping.relative_to(path.resolve().parent)})
 
 
 def parse(data: dict, where: str = "config") -> Config:
@@ -408,6 +432,7 @@ def convert_options(config: Config, **given) -> ConvertOptions:
         "contacts": config.contacts,
     }
     base.update({k: v for k, v in given.items() if v is not None})
+    base["mapping"] = base["mapping"].resolved(base["acd"])
     try:
         return ConvertOptions(**base)
     except ValidationError as e:

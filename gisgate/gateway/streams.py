@@ -54,11 +54,13 @@ class Streams:
         self.wake = wake
         self.hook = hook
         self.store = SqliteStore(s.layout.root / "stream.db")
-        self.options = {r.name: [s.convert_options(r, k) for k in r.outputs] for r in s.config.route if streams(r)}
-        self.intervals = {name: [o for o in opts if o.to in INTERVALS] for name, opts in self.options.items()}
-        self.streams = {r.name: Stream(r, self.options[r.name][0], self.store, render)
+        self.streams = {r.name: Stream(r, s.convert_options(r, r.outputs[0]), self.store, render)
                         for r in s.config.route if streams(r)}
         self.flushes = 0
+
+    def options(self, route: Route) -> list:
+        """The route's conversion options, now: mapping files changed since are read again."""
+        return [self.setup.convert_options(route, k) for k in route.outputs] if route.name in self.streams else []
 
     def take(self, route: Route, input_id: int, parsed) -> Changes:
         """Merge one parsed input into its route's stream (InputError: refused, nothing changed)."""
@@ -69,7 +71,7 @@ class Streams:
         agent activity (each change once per output, at once: no hold). Staged first, then marked
         sent: a crash in between stages the same files again under the same names, which the outbox
         takes as already queued."""
-        wanted = [o for o in self.options.get(route.name, []) if o.to in EVENTS]
+        wanted = [o for o in self.options(route) if o.to in EVENTS]
         found = {k: f for k, f in parsed.records.items() if f is not None and f.height}
         if not wanted or self.events is None or not found:
             return 0
@@ -118,7 +120,7 @@ class Streams:
     def _flush(self, stream: Stream, starts: list[int]) -> int:
         route = stream.route
         try:
-            outputs = stream.render(starts, self.intervals[route.name])
+            outputs = stream.render(starts, [o for o in self.options(route) if o.to in INTERVALS])
         except (ConfigError, InputError) as e:  # e.g. an agent's home queue is not known yet
             if stream.meta.get("blocked") != str(e):
                 log.error("%s: %d interval(s) wait: %s", route.name, len(starts), e)
@@ -161,7 +163,7 @@ class Streams:
         route = stream.route
         if "gis" not in route.outputs:
             return
-        o = self.options[route.name][0]
+        o = stream.options
         zone = ZoneInfo(o.tz)
         for s in starts:
             local = _at(s).astimezone(zone)
