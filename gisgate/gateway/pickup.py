@@ -7,7 +7,9 @@ is taken when it is stable: not a temp name (`*.part`, `*.tmp`, `.*`, `~$*`), it
 when the route asks for one, and its size and mtime unchanged across two looks `settle` seconds
 apart, counted from when gisgate first saw it (SFTP clients preserve old mtimes). A file still
 changing after `stuck_seconds` is reported, not taken. Files go oldest first, and at most
-`queue_limit` are tracked at once: the inbox itself is the buffer.
+`queue_limit` are tracked at once: the inbox itself is the buffer. A file the gateway wrote whole
+itself (a platform answer a source fetched: temp name, fsync, rename) is announced with
+`Hints.landed` and taken at once, without settling.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,6 +112,7 @@ class Seen:
     changed_mono: float
     stuck_reported: bool = False
     looks: int = 0
+    whole: bool = False  # written whole by the gateway itself (a fetched answer): no need to settle
 
 
 @dataclass
@@ -121,7 +125,8 @@ class Inbox:
     canary_seen: float = 0.0
     stuck: set[str] = field(default_factory=set)
 
-    def scan(self, room: int, times: dict[str, tuple[float, float]] | None = None) -> None:
+    def scan(self, room: int, times: dict[str, tuple[float, float]] | None = None,
+             whole: Callable[[str], bool] = lambda name: False) -> None:
         """Start tracking new candidates, oldest first, at most `room` of them (the queue limit).
 
         A file's last change counts from its last file event when there was one (the loop may list
@@ -162,7 +167,7 @@ class Inbox:
         now, wall = time.monotonic(), time.time()
         for mtime_ns, name, size in fresh[:room]:
             mono, at = times.get(name, (now, wall))
-            self.seen[name] = Seen(size, mtime_ns, at, mono, mono)
+            self.seen[name] = Seen(size, mtime_ns, at, mono, mono, whole=whole(name))
 
     def look(self, now: float) -> list[tuple[float, int, str]]:
         """Stat every tracked file; return the stable ones as (first seen, mtime, name)."""
@@ -176,9 +181,9 @@ class Inbox:
                 continue
             s.looks += 1
             if (st.st_size, st.st_mtime_ns) != (s.size, s.mtime_ns):
-                s.size, s.mtime_ns, s.changed_mono = st.st_size, st.st_mtime_ns, now
+                s.size, s.mtime_ns, s.changed_mono, s.whole = st.st_size, st.st_mtime_ns, now, False
             # stable: unchanged for `settle`, and confirmed by a look after the one that listed it
-            if now - s.changed_mono >= self.settle and s.looks >= 2:
+            if s.whole or (now - s.changed_mono >= self.settle and s.looks >= 2):
                 if self.route.done_file and not (self.path / (name + DONE_SUFFIX)).exists():
                     continue
                 ready.append((s.first_seen, s.mtime_ns, name))
@@ -200,6 +205,7 @@ class Hints:
         self.pending: dict[int, dict[str, tuple[float, float]]] = {}  # inbox -> name -> last event (mono, wall)
         self.lock = threading.Lock()
         self.events = 0
+        self.whole: set[tuple[int, str]] = set()  # (inbox, name) the gateway wrote whole itself
 
     def dispatch(self, event) -> None:  # watchdog's handler interface
         path = getattr(event, "dest_path", "") or event.src_path
@@ -215,6 +221,27 @@ class Hints:
         with self.lock:
             self.pending.setdefault(n, {})[os.path.basename(path)] = (time.monotonic(), time.time())
         self.wake.set()
+
+    def landed(self, path: Path) -> None:
+        """A file the gateway itself wrote whole into an inbox (temp name, fsync, rename: a fetched
+        answer): taken at once, without waiting for it to settle."""
+        n = self.by_dir.get(os.path.dirname(os.path.realpath(path)))
+        if n is None:
+            return
+        with self.lock:
+            self.pending.setdefault(n, {})[path.name] = (time.monotonic(), time.time())
+            self.whole.add((n, path.name))
+        self.wake.set()
+
+    def is_whole(self, n: int) -> Callable[[str], bool]:
+        """For `Inbox.scan` of inbox `n`: whether a name was `landed` (asked once per name)."""
+        def check(name: str) -> bool:
+            with self.lock:
+                if (n, name) in self.whole:
+                    self.whole.discard((n, name))
+                    return True
+            return False
+        return check
 
     def take(self) -> dict[int, dict[str, tuple[float, float]]]:
         """The inboxes with events since the last call, with each named file's last event time."""

@@ -66,7 +66,8 @@ class Watcher:
 
     def _list(self, hinted: dict[int, dict[str, tuple[float, float]]]) -> None:
         for n, times in hinted.items():
-            self.inboxes[n].scan(self.queue_limit - sum(len(i.seen) for i in self.inboxes), times)
+            self.inboxes[n].scan(self.queue_limit - sum(len(i.seen) for i in self.inboxes), times,
+                                 self.hints.is_whole(n))
 
     def _look_around(self) -> None:
         """Warn once about each file sitting in `<root>/inbox/` where no route looks."""
@@ -90,7 +91,7 @@ class Watcher:
         wait = tick
         for inbox in self.inboxes:
             for s in inbox.seen.values():
-                wait = min(wait, s.changed_mono + inbox.settle - now if s.looks >= 2 else 0.02)
+                wait = min(wait, 0.0 if s.whole else s.changed_mono + inbox.settle - now if s.looks >= 2 else 0.02)
         return max(0.005, wait)
 
     # -- processing: claims in order, conversions in the converter processes, completions in order
