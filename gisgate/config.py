@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gisgate.errors import ConfigError
+from gisgate.sourcespec import Source
 
 
 class Strict(BaseModel):
@@ -277,10 +278,18 @@ class Config(Strict):
     watch: Watch = Watch()
     outbox: Outbox = Outbox()
     archive: Archive = Archive()
+    source: list[Source] = []  # platform connectors (gisgate.sourcespec)
 
     @model_validator(mode="after")
     def _routes_name_known_targets(self) -> Config:
         problems = []
+        routes = [r.name for r in self.route]
+        for src in self.source:
+            if src.route not in routes:
+                problems.append(f"source {src.name!r} names unknown route {src.route!r}; known: {routes}")
+        sources = [src.name for src in self.source]
+        twice = sorted({n for n in sources if sources.count(n) > 1})
+        problems += [f"source name {dup!r} is used twice" for dup in twice]
         for r in self.route:
             missing = [t for t in r.targets if t not in self.target]
             if missing:

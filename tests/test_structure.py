@@ -26,6 +26,7 @@ LAYERS = [
     {"sources", "render", "validate", "targets"},
     {"transform"},  # the pure core: readers and writers both use its clock
     {"model", "config", "durable", "produced"},
+    {"sourcespec"},  # the [[source]] tables, part of config
     {"errors"},
 ]
 
