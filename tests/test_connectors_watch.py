@@ -19,10 +19,19 @@ timezone = "America/New_York"
 interval_minutes = 15
 
 [mapping]
-agents = {{ "u-5f2a11" = "1001", "u-5f2a12" = "1002", "u-5f2a13" = "1003", "u-5f2a14" = "1004" }}
-services = {{ "q-billing" = "101", "q-support" = "102" }}
+services = {{ "q-billing" = "101", "q-support" = "102", "billing" = "101", "support" = "102" }}
 home_queue = {{ "1001" = "101", "1002" = "102" }}
 default_service = "101"
+
+[mapping.agents]  # LinkLive user ids, then Talkdesk ones
+"u-5f2a11" = "1001"
+"u-5f2a12" = "1002"
+"u-5f2a13" = "1003"
+"u-5f2a14" = "1004"
+"5f2a11" = "1001"
+"5f2a12" = "1002"
+"5f2a13" = "1003"
+"5f2a14" = "1004"
 
 [watch]
 converters = 0
@@ -31,6 +40,12 @@ reports = false
 [[route]]
 name = "linklive"
 format = "linklive"
+targets = ["ds"]
+hold_minutes = 0
+
+[[route]]
+name = "talkdesk"
+format = "talkdesk"
 targets = ["ds"]
 hold_minutes = 0
 
@@ -55,6 +70,26 @@ backoff_seconds = 0.2
 """
 
 
+TALKDESK = """
+[[source]]
+name = "td"
+kind = "talkdesk"
+route = "talkdesk"
+base_url = "{url}"
+token_url = "{url}/oauth/token"
+client_id = "gisgate-client"
+client_secret_env = "GISGATE_TEST_TD_SECRET"
+every = "1s"
+overlap = "15m"
+start = "1d"
+max_window = "3h"
+poll_seconds = 0.05
+timeout_s = 2
+backoff_seconds = 0.2
+"""
+SECRET = "td-SECRET-0123456789"
+
+
 def recent_day() -> dict[str, list[dict]]:
     """The recorded sample day moved (by whole 15 minutes) so that it ends about two hours ago."""
     records = load_linklive()
@@ -66,14 +101,15 @@ def contents(folder) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in files(folder)}
 
 
-def by_hand(tmp_path, records) -> dict[str, bytes]:
-    """The same records dropped as two exports into a gateway without sources: what it delivers."""
+def by_hand(tmp_path, records, route: str = "linklive") -> dict[str, bytes]:
+    """The same records dropped as exports into a gateway without sources: what it delivers."""
     root = tmp_path / "by-hand"
     root.mkdir()
     (root / "gisgate.toml").write_text(CONFIG.format(source=""))
     for what, rows in records.items():
-        drop(root / "inbox" / "linklive", f"{what}.json",
-             json.dumps({"organizationId": "org_123", what: rows}).encode())
+        body = {"organizationId": "org_123", what: rows} if route == "linklive" else \
+            {"type": what, "version": "v1", "total": len(rows), "entries": rows}
+        drop(root / "inbox" / route, f"{what}.json", json.dumps(body).encode())
     r = run_cli("watch", "--root", root, "--once", "--settle", "0.05", "--drain", "20")
     assert r.returncode == 0, r.stderr
     return contents(root / "dataserver")
@@ -116,3 +152,29 @@ def test_a_linklive_source_in_watch_delivers_what_the_same_data_dropped_by_hand_
     assert 'gisgate_source_files_total{source="ll"}' in text and 'gisgate_source_errors_total{source="ll"} 0' in text
     status = json.loads(run_cli("status", "--root", root, "--json").stdout)["sources"]["ll"]
     assert status["last_error"] is None and status["lag"] < 60 and status["files"] >= 26
+
+
+def test_a_talkdesk_source_in_watch_delivers_what_the_same_reports_dropped_by_hand_give(tmp_path):
+    from fake_talkdesk import FakeTalkdesk, load_talkdesk
+    from fake_talkdesk import shifted as moved
+
+    records = load_talkdesk()
+    delta = int((time.time() - 7200 - 1730620800) // 900 * 900)  # the sample day's 08:00 UTC, two hours ago
+    records = moved(records, delta)
+    expected = by_hand(tmp_path, records, "talkdesk")
+    assert len(expected) > 20
+    server = FakeTalkdesk(secret=SECRET, records=records).start()
+    server.fail_jobs = 1
+    server.inject("/data/reports/user_status/jobs", status=429, retry_after=0.3)
+    root = tmp_path / "fetching"
+    root.mkdir()
+    (root / "gisgate.toml").write_text(CONFIG.format(source=TALKDESK.format(url=server.url)))
+    gate = Gate(root, extra_env={"GISGATE_TEST_TD_SECRET": SECRET})
+    try:
+        wait_until(lambda: contents(root / "dataserver") == expected, 90, what="the fetched reports delivered")
+    finally:
+        gate.stop()
+        server.stop()
+    assert SECRET not in gate.text() and not any(t in gate.text() for t in server.issued)
+    names = [n for n, in query(root, "SELECT name FROM inputs")]
+    assert names and all(n.startswith(("td-contacts-", "td-user_status-")) for n in names)

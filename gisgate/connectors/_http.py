@@ -64,9 +64,10 @@ class Api:
     def error(self, what: str, text: str, transient: bool = True, wait: float | None = None) -> FetchError:
         return FetchError(self.redact(f"source {self.spec.name!r}: {what}: {text}"), transient, wait)
 
-    def call(self, method: str, url: str, what: str, *, retries: int | None = None, **kw) -> httpx.Response:
-        """One request, retried up to `retries` times when it may pass; a 2xx or 3xx answer is returned,
-        anything else raises FetchError (`transient` when a later poll may succeed)."""
+    def call(self, method: str, url: str, what: str, *, retries: int | None = None, accept: tuple[int, ...] = (),
+             **kw) -> httpx.Response:
+        """One request, retried up to `retries` times when it may pass; a 2xx or 3xx answer (or a status in
+        `accept`) is returned, anything else raises FetchError (`transient` when a later poll may succeed)."""
         retries = self.spec.retries if retries is None else retries
         attempt = 0
         while True:
@@ -79,7 +80,7 @@ class Api:
                     raise
                 wait, failure = None, e
             else:
-                if response.status_code < 400:
+                if response.status_code < 400 or response.status_code in accept:
                     return response
                 failure = self.status_error(what, response)
                 if response.status_code not in RETRIED or attempt > retries:
