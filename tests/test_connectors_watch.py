@@ -32,6 +32,10 @@ default_service = "101"
 "5f2a12" = "1002"
 "5f2a13" = "1003"
 "5f2a14" = "1004"
+AG1 = "1001"
+AG2 = "1002"
+AG3 = "1003"
+AG4 = "1004"
 
 [watch]
 converters = 0
@@ -46,6 +50,12 @@ hold_minutes = 0
 [[route]]
 name = "talkdesk"
 format = "talkdesk"
+targets = ["ds"]
+hold_minutes = 0
+
+[[route]]
+name = "livevox"
+format = "livevox"
 targets = ["ds"]
 hold_minutes = 0
 
@@ -108,7 +118,8 @@ def by_hand(tmp_path, records, route: str = "linklive") -> dict[str, bytes]:
     (root / "gisgate.toml").write_text(CONFIG.format(source=""))
     for what, rows in records.items():
         body = {"organizationId": "org_123", what: rows} if route == "linklive" else \
-            {"type": what, "version": "v1", "total": len(rows), "entries": rows}
+            {"type": what, "version": "v1", "total": len(rows), "entries": rows} if route == "talkdesk" else \
+            {"agentEvent" if what == "agentEvent" else "events": rows}
         drop(root / "inbox" / route, f"{what}.json", json.dumps(body).encode())
     r = run_cli("watch", "--root", root, "--once", "--settle", "0.05", "--drain", "20")
     assert r.returncode == 0, r.stderr
@@ -178,3 +189,45 @@ def test_a_talkdesk_source_in_watch_delivers_what_the_same_reports_dropped_by_ha
     assert SECRET not in gate.text() and not any(t in gate.text() for t in server.issued)
     names = [n for n, in query(root, "SELECT name FROM inputs")]
     assert names and all(n.startswith(("td-contacts-", "td-user_status-")) for n in names)
+
+
+LIVEVOX = """
+[[source]]
+name = "lv"
+kind = "livevox"
+route = "livevox"
+base_url = "{url}"
+client_name = "acme"
+username = "gisgate-svc"
+password_env = "GISGATE_TEST_LV_PASSWORD"
+access_token_env = "GISGATE_TEST_LV_TOKEN"
+count = 100
+timeout_s = 5
+backoff_seconds = 0.2
+"""
+
+
+def test_a_livevox_source_in_watch_delivers_what_the_same_feed_pages_dropped_by_hand_give(tmp_path):
+    from fake_livevox import FakeLiveVox, load_livevox
+    from fake_livevox import shifted as moved
+
+    events = load_livevox()
+    last = max(int(e["timestamp"]) for e in events["agentEvent"]) / 1000
+    events = moved(events, int((time.time() - 7200 - last) // 900 * 900))
+    expected = by_hand(tmp_path, events, "livevox")
+    assert len(expected) > 20
+    server = FakeLiveVox(access="LVACCESS-0123456789", password="lv-PASSWORD-42", events=events).start()
+    server.inject("/agentEvent/feed", status=503, retry_after=0.2)
+    root = tmp_path / "fetching"
+    root.mkdir()
+    (root / "gisgate.toml").write_text(CONFIG.format(source=LIVEVOX.format(url=server.url)))
+    gate = Gate(root, extra_env={"GISGATE_TEST_LV_PASSWORD": "lv-PASSWORD-42",
+                                 "GISGATE_TEST_LV_TOKEN": "LVACCESS-0123456789"})
+    try:
+        wait_until(lambda: contents(root / "dataserver") == expected, 90, what="the fed events delivered")
+    finally:
+        gate.stop()
+        server.stop()
+    text = gate.text()
+    assert "lv-PASSWORD-42" not in text and "LVACCESS" not in text and not any(t in text for t in server.issued)
+    assert len(query(root, "SELECT name FROM inputs")) == 4 + 3  # pages of 100 events

@@ -94,9 +94,9 @@ class Poller:
                 cursors.gap(self.spec.name, what)
                 log.warning("source %s: the %s feed's token was too old; a new feed started: events since %s may "
                             "be missing", self.spec.name, what, stamp(since))
-            if page.count:
+            if page.count:  # numbered by the feed's pages landed so far: one poll may bring several in a second
                 label = f"{stamp(since)}-{stamp(self.clock())}"
-                land(self.inbox, file_name(self.spec.name, what, label, "json"), page.data)
+                land(self.inbox, file_name(self.spec.name, what, label, "json", row.files + 1), page.data)
                 landed += 1
             cursors.advance(self.spec.name, what, token=page.token, files=1 if page.count else 0, reset_token=True)
             if not page.more:
