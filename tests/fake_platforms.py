@@ -5,6 +5,7 @@ fails on demand:
     server.inject("/userStates", status=429, retry_after=1)   # next matching request: 429 + Retry-After: 1
     server.inject("/userStates", status=503, times=2)         # the next two answer 503
     server.inject("/userStates", delay=5)                     # the next one hangs 5 s before answering
+    server.inject("/userStates", delay=5, after=3)            # ... the fourth one
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Fault:
     delay: float = 0.0
     times: int = 1
     body: object = None
+    after: int = 0  # matching requests let through before the fault strikes
 
 
 @dataclass
@@ -87,6 +89,9 @@ class FakePlatform:
         with self.lock:
             for f in self._faults:
                 if f.match in path and f.times > 0:
+                    if f.after > 0:
+                        f.after -= 1
+                        continue
                     f.times -= 1
                     return f
         return None

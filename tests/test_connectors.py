@@ -226,3 +226,14 @@ def test_doctor_probes_each_source_and_status_shows_it(tmp_path, linklive, key, 
     assert src["last_error"].endswith("HTTP 503") and src["lag"] is None  # one endpoint has no cursor yet
     text = run_cli("status", "--root", tmp_path).stdout
     assert "source ll (linklive → route ll)" in text and "last error: queueEngagementIntervals" in text
+
+
+def test_temp_files_of_a_killed_fetch_are_swept_at_start(tmp_path, key):
+    from gisgate.connectors.landing import land, sweep
+
+    inbox = tmp_path / "inbox"
+    land(inbox, "ll-userStates-a-b.json", b"{}", "ll")
+    (inbox / ".~gisgate-fetch-ll-0123.part").write_bytes(b"half")
+    (inbox / ".~gisgate-fetch-other-0123.part").write_bytes(b"not ours")
+    assert sweep(inbox, "ll") == 1
+    assert sorted(p.name for p in inbox.iterdir()) == [".~gisgate-fetch-other-0123.part", "ll-userStates-a-b.json"]

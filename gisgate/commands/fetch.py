@@ -14,6 +14,7 @@ from gisgate.connectors.landing import file_name, land
 from gisgate.connectors.runner import Runner
 from gisgate.connectors.windows import windows
 from gisgate.errors import ConfigError
+from gisgate.gateway.faults import crashpoint
 from gisgate.gateway.retry import Policy
 from gisgate.gateway.setup import Setup, setup
 from gisgate.sourcespec import instant, seconds
@@ -72,4 +73,4 @@ def runner(s: Setup) -> Runner | None:
     def policy(spec) -> Policy:
         return Policy(spec.backoff_seconds, spec.backoff_max_seconds, 1, spec.breaker_failures, spec.breaker_seconds)
 
-    return Runner(list(s.config.source), s.inboxes, s.layout.ledger, policy)
+    return Runner(list(s.config.source), s.inboxes, s.layout.ledger, policy, hook=crashpoint)

@@ -22,6 +22,19 @@ def file_name(source: str, what: str, label: str, ext: str, page: int = 1) -> st
     return f"{SAFE.sub('_', source)}-{SAFE.sub('_', what)}-{label}{suffix}.{ext}"
 
 
-def land(folder: Path, name: str, data: bytes) -> Path:
+def _tag(source: str) -> str:
+    return f"fetch-{SAFE.sub('_', source)}-"
+
+
+def land(folder: Path, name: str, data: bytes, source: str = "") -> Path:
     """Write `data` as `folder/name`, whole or not at all (temp name, fsync, rename, fsync the folder)."""
-    return durable.atomic_write(folder / name, data)
+    return durable.atomic_write(folder / name, data, tag=_tag(source))
+
+
+def sweep(folder: Path, source: str) -> int:
+    """Remove the temp files a killed fetch of `source` left in `folder` (one gateway per root: none is ours
+    in flight when this runs at start-up)."""
+    stale = list(folder.glob(f"{durable.TEMP_PREFIX}{_tag(source)}*{durable.TEMP_SUFFIX}")) if folder.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)

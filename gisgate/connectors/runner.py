@@ -17,7 +17,7 @@ from pathlib import Path
 
 from gisgate.connectors import open_connector
 from gisgate.connectors.cursors import Cursors
-from gisgate.connectors.landing import file_name, land
+from gisgate.connectors.landing import file_name, land, sweep
 from gisgate.connectors.windows import plan, stamp
 from gisgate.errors import FetchError, GisgateError
 
@@ -42,8 +42,9 @@ class Poller:
     """One source: `poll()` brings every `what` up to now once."""
 
     def __init__(self, spec, inbox: Path, ledger: Path, stop: threading.Event, clock: Callable[[], float] = time.time,
-                 connector=None):
+                 connector=None, hook: Callable[[str], None] = lambda point: None):
         self.spec, self.inbox, self.ledger, self.stop, self.clock = spec, inbox, ledger, stop, clock
+        self.hook = hook  # crash points of the recovery tests (gateway.faults.crashpoint)
         self.connector = connector or open_connector(spec, self.sleep)
         self.state = State()
 
@@ -76,7 +77,8 @@ class Poller:
                 break
             pages = self.connector.fetch(what, window)
             for n, (data, ext) in enumerate(pages, 1):
-                land(self.inbox, file_name(self.spec.name, what, window.label, ext, n), data)
+                land(self.inbox, file_name(self.spec.name, what, window.label, ext, n), data, self.spec.name)
+            self.hook("fetch-landed")  # landed, the cursor not moved yet: the window is fetched again
             cursors.advance(self.spec.name, what, cursor=window.end, files=len(pages))
             landed += len(pages)
             log.info("source %s: %s %s landed (%d file(s))", self.spec.name, what, window.label, len(pages))
@@ -96,8 +98,10 @@ class Poller:
                             "be missing", self.spec.name, what, stamp(since))
             if page.count:  # numbered by the feed's pages landed so far: one poll may bring several in a second
                 label = f"{stamp(since)}-{stamp(self.clock())}"
-                land(self.inbox, file_name(self.spec.name, what, label, "json", row.files + 1), page.data)
+                name = file_name(self.spec.name, what, label, "json", row.files + 1)
+                land(self.inbox, name, page.data, self.spec.name)
                 landed += 1
+            self.hook("fetch-landed")
             cursors.advance(self.spec.name, what, token=page.token, files=1 if page.count else 0, reset_token=True)
             if not page.more:
                 break
@@ -117,11 +121,14 @@ class Runner:
     """Every source of a gateway, each in its own thread; `stop()` ends them."""
 
     def __init__(self, specs: list, inboxes: dict[str, Path], ledger: Path, policy: Callable,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, hook: Callable[[str], None] = lambda point: None):
         self.stop_event = threading.Event()
         self.policy = policy  # spec -> an object with delay(attempts) (gateway.retry.Policy)
         self.clock = clock
-        self.pollers = [Poller(s, inboxes[s.route], ledger, self.stop_event, clock) for s in specs]
+        self.pollers = [Poller(s, inboxes[s.route], ledger, self.stop_event, clock, hook=hook) for s in specs]
+        for p in self.pollers:
+            if sweep(p.inbox, p.spec.name):
+                log.info("source %s: removed the temp files of a fetch killed in the previous run", p.spec.name)
         self.threads: list[threading.Thread] = []
 
     def catch_up(self) -> int:
