@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gisgate.errors import ConfigError
-from gisgate.sourcespec import Source
+from gisgate.sourcespec import Source, source_problems
 
 
 class Strict(BaseModel):
@@ -282,14 +282,7 @@ class Config(Strict):
 
     @model_validator(mode="after")
     def _routes_name_known_targets(self) -> Config:
-        problems = []
-        routes = [r.name for r in self.route]
-        for src in self.source:
-            if src.route not in routes:
-                problems.append(f"source {src.name!r} names unknown route {src.route!r}; known: {routes}")
-        sources = [src.name for src in self.source]
-        twice = sorted({n for n in sources if sources.count(n) > 1})
-        problems += [f"source name {dup!r} is used twice" for dup in twice]
+        problems = source_problems(self.source, [r.name for r in self.route])
         for r in self.route:
             missing = [t for t in r.targets if t not in self.target]
             if missing:

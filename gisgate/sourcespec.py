@@ -167,3 +167,11 @@ class LivevoxSource(SourceBase):
 
 
 Source = Annotated[TalkdeskSource | LinkliveSource | LivevoxSource, Field(discriminator="kind")]
+
+
+def source_problems(sources: list, routes: list[str]) -> list[str]:
+    """What is wrong between the sources and the routes: an unknown route, a name used twice."""
+    problems = [f"source {src.name!r} names unknown route {src.route!r}; known: {routes}"
+                for src in sources if src.route not in routes]
+    names = [src.name for src in sources]
+    return problems + [f"source name {dup!r} is used twice" for dup in sorted({n for n in names if names.count(n) > 1})]

@@ -182,11 +182,15 @@ class Runner:
             self.stop_event.wait(wait)
 
     def stop(self) -> None:
+        """Stop polling: a poll in a call is given 5 s; one still waiting on the platform (a long poll) is
+        left to end with the process (its cursor moves only after its file landed, so nothing is lost)."""
         self.stop_event.set()
         for t in self.threads:
             t.join(timeout=5.0)
+        busy = {t.name for t in self.threads if t.is_alive()}
         for p in self.pollers:
-            p.close()
+            if f"gisgate-source-{p.spec.name}" not in busy:
+                p.close()
 
     def snapshot(self) -> dict:
         now = self.clock()
