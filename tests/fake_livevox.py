@@ -56,6 +56,7 @@ class FakeLiveVox(FakePlatform):
         self.idle_wait = 0.3
         self.new_feed_from_now = False
         self.changed = threading.Condition(self.lock)
+        self.answered: list[tuple[float, list[dict]]] = []  # (when, events) of every feed answer with events
 
     def push(self, feed: str, rows: list[dict]) -> None:
         with self.changed:
@@ -108,4 +109,6 @@ class FakeLiveVox(FakePlatform):
             new = secrets.token_hex(16)
             self.tokens[new] = (feed, position + len(page), time.time())
             self.issued.append(new)
+            if page:
+                self.answered.append((time.time(), page))
         return 200, {KEYS[feed]: page, "token": new}, {}
