@@ -282,7 +282,7 @@ class Config(Strict):
 
     @model_validator(mode="after")
     def _routes_name_known_targets(self) -> Config:
-        problems = source_problems(self.source, [r.name for r in self.route])
+        problems = source_problems(self.source, self.route)
         for r in self.route:
             missing = [t for t in r.targets if t not in self.target]
             if missing:

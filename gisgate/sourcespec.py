@@ -169,9 +169,20 @@ class LivevoxSource(SourceBase):
 Source = Annotated[TalkdeskSource | LinkliveSource | LivevoxSource, Field(discriminator="kind")]
 
 
-def source_problems(sources: list, routes: list[str]) -> list[str]:
-    """What is wrong between the sources and the routes: an unknown route, a name used twice."""
-    problems = [f"source {src.name!r} names unknown route {src.route!r}; known: {routes}"
-                for src in sources if src.route not in routes]
+def source_problems(sources: list, routes: list) -> list[str]:
+    """What is wrong between the sources and the routes (`[[route]]` tables): an unknown route, a route
+    that would not take what lands (another format, a done-file), a name used twice."""
+    by_name = {r.name: r for r in routes}
+    problems = []
+    for src in sources:
+        route = by_name.get(src.route)
+        if route is None:
+            problems.append(f"source {src.name!r} names unknown route {src.route!r}; known: {list(by_name)}")
+        elif route.format not in (src.kind, "auto"):
+            problems.append(f"source {src.name!r} ({src.kind}) fills route {route.name!r} whose format is "
+                            f"{route.format!r}: set format = {src.kind!r} (or auto) there")
+        elif route.done_file:
+            problems.append(f"route {route.name!r} takes a file only beside a .done marker, which a source's "
+                            "files never have (they land whole, renamed into place): set done_file = false")
     names = [src.name for src in sources]
     return problems + [f"source name {dup!r} is used twice" for dup in sorted({n for n in names if names.count(n) > 1})]

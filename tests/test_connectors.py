@@ -61,6 +61,16 @@ def test_bad_source_tables_are_refused_clearly(change, message):
 # -- windows ------------------------------------------------------------------------------------------
 
 
+def test_a_source_must_fill_a_route_that_takes_its_files():
+    routes = [{"name": "ll", "format": "talkdesk"}, {"name": "done", "done_file": True}, {"name": "auto"}]
+    with pytest.raises(ConfigError) as e:
+        config.parse({"route": routes, "source": [source(), source(name="b", route="done"), source(name="b")]})
+    text = str(e.value)
+    assert "source 'll' (linklive) fills route 'll' whose format is 'talkdesk'" in text
+    assert "route 'done' takes a file only beside a .done marker" in text and "source name 'b' is used twice" in text
+    assert config.parse({"route": routes, "source": [source(route="auto")]}).source[0].route == "auto"
+
+
 def test_windows_start_at_start_reach_back_by_overlap_and_stop_at_now():
     spec = parse(start="2024-11-03T00:00:00Z", overlap="10m", max_window="1h")
     assert plan(None, DAY + 5000.7, spec) == Window(DAY, DAY + 3600)
