@@ -231,3 +231,17 @@ def test_a_livevox_source_in_watch_delivers_what_the_same_feed_pages_dropped_by_
     text = gate.text()
     assert "lv-PASSWORD-42" not in text and "LVACCESS" not in text and not any(t in text for t in server.issued)
     assert len(query(root, "SELECT name FROM inputs")) == 4 + 3  # pages of 100 events
+
+
+def test_watch_once_polls_every_source_up_to_now_then_drains(tmp_path, monkeypatch):
+    records = recent_day()
+    expected = by_hand(tmp_path, records)
+    server = FakeLinkLive(key=KEY, records=records).start()
+    try:
+        root, _ = gateway(tmp_path, server)
+        monkeypatch.setenv("GISGATE_TEST_LL_KEY", KEY)
+        r = run_cli("watch", "--root", root, "--once", "--settle", "0.05", "--drain", "20")
+        assert r.returncode == 0, r.stderr
+        assert contents(root / "dataserver") == expected and caught_up(root)
+    finally:
+        server.stop()
