@@ -165,10 +165,31 @@ def status(config_path, root, as_json):
 
 @cli.command()
 @root_options
-@click.option("--target", "targets", multiple=True, help="Check only this target (repeatable).")
+@click.argument("source")
+@click.option("--since", required=True, help="Start: 2d (that long ago) or an ISO-8601 time (2024-11-03T04:00:00Z).")
+@click.option("--until", default=None, help="End, like --since (default: now).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder for the fetched files (default: the source's route inbox).")
+def fetch(config_path, root, source, since, until, out_dir):
+    """Fetch a [[source]]'s data over [--since, --until) once, window by window: a backfill.
+
+    Each answer lands as one file <source>-<what>-<start>-<end>.<ext>; the source's cursor is left alone.
+    Example: gisgate fetch ll --since 2024-11-03T00:00:00Z --until 2024-11-04T00:00:00Z --root /var/lib/gisgate
+    """
+    from gisgate.commands import fetch as command
+
+    landed = command.fetch(source, since, until, out_dir, config_path, root)
+    for path in landed:
+        click.echo(str(path))
+    click.echo(f"{len(landed)} file(s) fetched")
+
+
+@cli.command()
+@root_options
+@click.option("--target", "targets", multiple=True, help="Check only this target or source (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
 def doctor(config_path, root, targets, as_json):
-    """Check config, folders, free disk and every target's connection (host key, TLS, login).
+    """Check config, folders, free disk, every target's connection (host key, TLS, login) and every source's API.
 
     Exit 0 when all is well, 2 for a config / folder / disk problem, 4 when a target fails.
     Example: gisgate doctor --root /var/lib/gisgate

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from gisgate import mappings
 from gisgate.errors import ConfigError
+from gisgate.sourcespec import Source, source_problems
 
 
 class Strict(BaseModel):
@@ -300,10 +301,11 @@ class Config(Strict):
     watch: Watch = Watch()
     outbox: Outbox = Outbox()
     archive: Archive = Archive()
+    source: list[Source] = []  # platform connectors (gisgate.sourcespec)
 
     @model_validator(mode="after")
     def _routes_name_known_targets(self) -> Config:
-        problems = []
+        problems = source_problems(self.source, self.route)
         for r in self.route:
             missing = [t for t in r.targets if t not in self.target]
             if missing:

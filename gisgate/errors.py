@@ -4,9 +4,11 @@
     ├── ConfigError                   exit 2   bad option, config file or mapping
     ├── InputError                    exit 3   an input file (or some of its rows) was rejected;
     │                                          carries the list of Problems
-    └── DeliveryError                 exit 4   outputs stay queued; re-running is safe
-        ├── TransientDeliveryError             retry later (network down, 5xx, timeout)
-        └── PermanentDeliveryError             retrying cannot help (auth refused, 4xx, host key)
+    ├── DeliveryError                 exit 4   outputs stay queued; re-running is safe
+    │   ├── TransientDeliveryError             retry later (network down, 5xx, timeout)
+    │   └── PermanentDeliveryError             retrying cannot help (auth refused, 4xx, host key)
+    └── FetchError                    exit 4   a platform API did not give what a source asked for;
+                                               `transient` (retry later), `retry_after` (seconds it asked)
 
 Messages say what is wrong, where, and what to do next. They never contain secrets.
 `cli.py` is the only place that turns these into exit codes.
@@ -82,3 +84,14 @@ class TransientDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """The target refused in a way a retry cannot fix; a human must act."""
+
+
+class FetchError(GisgateError):
+    """A source's platform API failed a call; the cursor did not move, so the next poll asks again."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, transient: bool = True, retry_after: float | None = None):
+        super().__init__(message)
+        self.transient = transient
+        self.retry_after = retry_after

@@ -61,6 +61,7 @@ class Upload:
     content_type: str
     parts: list[Part] = field(default_factory=list)
     body: object = None  # parsed JSON body
+    at: float = field(default_factory=time.time)  # when it arrived (wall clock)
 
 
 @dataclass

@@ -51,10 +51,11 @@ class Gate:
     """A `gisgate watch` subprocess on `root` (stderr goes to `root/../<name>.log`)."""
 
     def __init__(self, root: Path, *args: str, settle: float = 0.3, rescan: float = 1.0, crash: str | None = None,
-                 log: str = "watch"):
+                 log: str = "watch", extra_env: dict | None = None):
         self.root = root
         self.log = root.parent / f"{log}.log"
         extra = {"GISGATE_CRASH_AT": crash} if crash else {}
+        extra.update(extra_env or {})
         cmd = [sys.executable, "-m", "gisgate", "watch", "--root", str(root), "--settle", str(settle),
                "--rescan", str(rescan), *args]
         with open(self.log, "ab") as f:

@@ -26,7 +26,7 @@ LAYERS = [
     {"sources", "render", "validate", "targets"},
     {"transform"},  # the pure core: readers and writers both use its clock
     {"model", "config", "durable", "produced"},
-    {"mappings"},  # mapping files, read by the config
+    {"mappings", "sourcespec"},  # mapping files read by the config; the [[source]] tables, part of config
     {"errors"},
 ]
 

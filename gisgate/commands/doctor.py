@@ -2,7 +2,8 @@
 
 Config (loads and validates), folders (exist or can be created, writable), free disk, and for every
 target the same connection a delivery would open: reachability, TLS, host key, credentials, the
-remote folder. Nothing is delivered and no secret is printed.
+remote folder; for every source, a login and one small call to its platform API. Nothing is delivered
+or fetched into an inbox, and no secret is printed.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ def run(config_path: str | None = None, root: str | None = None, only: list[str]
         if only and name not in only:
             continue
         checks.append(_target(name, spec))
+    for spec in s.config.source:
+        if not only or spec.name in only:
+            checks.append(_source(spec))
     return checks
 
 
@@ -81,6 +85,22 @@ def _target(name: str, spec) -> Check:
         return Check(f"target {name}", False, str(e), e.exit_code)
     finally:
         target.close()
+
+
+def _source(spec) -> Check:
+    """Authenticate with the platform and make one small call, as a poll would."""
+    from gisgate.connectors import open_connector
+
+    try:
+        connector = open_connector(spec)
+    except GisgateError as e:
+        return Check(f"source {spec.name}", False, str(e), e.exit_code)
+    try:
+        return Check(f"source {spec.name}", True, connector.probe())
+    except GisgateError as e:
+        return Check(f"source {spec.name}", False, str(e), e.exit_code)
+    finally:
+        connector.close()
 
 
 def exit_code(checks: list[Check]) -> int:

@@ -34,11 +34,41 @@ def status(config_path: str | None = None, root: str | None = None) -> dict:
     out["watched"] = [folder_name(p, s.root) for p in s.inboxes.values()]
     out["outbox_depth"] = depth(s.layout.outbox)
     out["streams"] = describe(s)
+    out["sources"] = sources(s, None if fresh else db)
     latest = out.pop("last_archived", None)
     page = latest and Path(latest + PAGE_SUFFIX)
     out["latest_report"] = page.as_uri() if page and page.is_file() else None
     return out
 
+
+def sources(s, db: Path | None) -> dict:
+    """Per [[source]]: last success, lag (now - cursor: the end of what it has landed), last error, and
+    since when a gap may exist (a feed that had to start again)."""
+    from gisgate.connectors.cursors import Cursors
+
+    rows = []
+    if db is not None:
+        cursors = Cursors(db)
+        try:
+            rows = cursors.all()
+        finally:
+            cursors.close()
+    now = time.time()
+    out = {}
+    for spec in s.config.source:
+        mine = [r for r in rows if r.source == spec.name]
+        marks = [r.cursor if r.cursor is not None else r.polled_at for r in mine]
+        marks = [m for m in marks if m is not None]
+        errors = sorted((r.last_error_at, r.what, r.last_error) for r in mine if r.last_error)
+        out[spec.name] = {
+            "kind": spec.kind, "route": spec.route,
+            "last_success": max((r.last_success for r in mine if r.last_success), default=None),
+            "lag": round(now - min(marks), 1) if marks and len(marks) == len(mine) else None,
+            "last_error": f"{errors[-1][1]}: {errors[-1][2]}" if errors else None,
+            "gap_since": max((r.gap_at for r in mine if r.gap_at), default=None),
+            "files": sum(r.files for r in mine),
+        }
+    return out
 
 
 def _when(ts: float) -> str:
@@ -70,6 +100,14 @@ def format_status(report: dict) -> str:
                      f"state {st['state_bytes']:,} bytes")
         if st.get("waiting"):
             lines.append(f"stream {route} waits: {st['waiting']}")
+    for name, src in sorted(report.get("sources", {}).items()):
+        lag = "never fetched yet" if src["lag"] is None else f"lag {src['lag']:.0f} s"
+        lines.append(f"source {name} ({src['kind']} → route {src['route']}): last success {ago(src['last_success'])}, "
+                     f"{lag}, {src['files']} file(s)")
+        if src["gap_since"]:
+            lines.append(f"source {name}: a feed started again {ago(src['gap_since'])}: events before may be missing")
+        if src["last_error"]:
+            lines.append(f"source {name} last error: {src['last_error']}")
     for route, ts in sorted(report["last_success"].items()):
         lines.append(f"last success {route}: {ago(ts)}")
     if report.get("latest_report"):

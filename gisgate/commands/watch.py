@@ -7,6 +7,7 @@ import signal
 from dataclasses import dataclass
 
 from gisgate import pipeline
+from gisgate.commands.fetch import runner as sources
 from gisgate.errors import DeliveryError, InputError
 from gisgate.gateway.conversions import Conversions
 from gisgate.gateway.logs import setup_logging
@@ -56,7 +57,9 @@ def run(config_path: str | None = None, root: str | None = None, *, settle: floa
     s = setup(config_path, root, acd)
     setup_logging(log_json, verbose, s)
     gateway = Gateway(s, CONVERSIONS)
-    watcher = Watcher(gateway, settle=settle, rescan=rescan, polling=polling, metrics=metrics, once=once)
+    fetching = sources(s)
+    watcher = Watcher(gateway, settle=settle, rescan=rescan, polling=polling, metrics=metrics, once=once,
+                      sources=fetching.snapshot if fetching else None)
 
     def stop(signum, frame):
         log.info("received %s", signal.Signals(signum).name)
@@ -65,8 +68,17 @@ def run(config_path: str | None = None, root: str | None = None, *, settle: floa
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("gisgate watch: root %s, %d route(s), target(s): %s", s.root, len(s.config.route),
-             ", ".join(s.config.target) or "none")
-    watcher.run()
+    log.info("gisgate watch: root %s, %d route(s), target(s): %s%s", s.root, len(s.config.route),
+             ", ".join(s.config.target) or "none",
+             f", source(s): {', '.join(x.name for x in s.config.source)}" if s.config.source else "")
+    if fetching and once is not None:
+        fetching.catch_up()  # --once: every source brought up to now, then its files converted
+    elif fetching:
+        fetching.start()
+    try:
+        watcher.run()
+    finally:
+        if fetching:
+            fetching.stop()
     counters = gateway.claims.counters
     return Outcome(gateway.waiting(), counters.rejected, tuple(counters.rejections))

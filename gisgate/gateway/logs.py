@@ -25,7 +25,7 @@ def setup_logging(json_lines: bool, verbose: bool, s: Setup) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else
                          logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    handler.addFilter(Redactor(*secret_values(s.config.target.values())))
+    handler.addFilter(Redactor(*secret_values([*s.config.target.values(), *s.config.source])))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)

@@ -52,6 +52,7 @@ def render(snap: dict, now: float | None = None) -> str:
            [({"route": r}, s["corrections"]) for r, s in streams.items()])
     metric("stream_state_bytes", "gauge", "Records a stream keeps to re-derive its intervals.",
            [({"route": r}, s["state_bytes"]) for r, s in streams.items()])
+    _sources(metric, snap.get("sources", {}))
     metric("heartbeat_timestamp_seconds", "gauge", "Last turn of the watcher loop.",
            [({}, round(snap["heartbeat"], 3))])
     metric("outbox_heartbeat_timestamp_seconds", "gauge", "Last turn of the delivery loop.",
@@ -60,6 +61,22 @@ def render(snap: dict, now: float | None = None) -> str:
     metric("watcher_restarts_total", "counter", "Observer restarts after a lost canary.",
            [({}, snap["watcher_restarts"])])
     return "\n".join(lines) + "\n"
+
+
+def _sources(metric, sources: dict) -> None:
+    """The platform sources' lines (see connectors.runner.Runner.snapshot)."""
+    metric("source_last_success_timestamp_seconds", "gauge", "Last successful poll per platform source.",
+           [({"source": n}, round(x["last_success"], 3)) for n, x in sources.items() if x["last_success"]])
+    metric("source_lag_seconds", "gauge", "Now minus the source's cursor (the end of what it has landed).",
+           [({"source": n}, x["lag"]) for n, x in sources.items() if x["lag"] is not None])
+    metric("source_errors_total", "counter", "Failed polls per source.", [({"source": n}, x["errors"])
+                                                                         for n, x in sources.items()])
+    metric("source_files_total", "counter", "Files a source landed in its route's inbox.",
+           [({"source": n}, x["files"]) for n, x in sources.items()])
+    metric("source_gap", "gauge", "1 when a feed had to start again: events may be missing.",
+           [({"source": n}, int(x["gap"])) for n, x in sources.items()])
+    metric("source_breaker_open", "gauge", "1 while the source's breaker holds its calls back.",
+           [({"source": n}, int(x["breaker_open"])) for n, x in sources.items()])
 
 
 class Metrics:

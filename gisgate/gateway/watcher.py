@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 from gisgate.gateway.claims import Job, Page
 from gisgate.gateway.converters import Converters
@@ -30,8 +31,10 @@ class Watcher:
     """The main loop: list, look, process the stable files, keep the observers healthy."""
 
     def __init__(self, gateway: Gateway, settle: float | None = None, rescan: float | None = None,
-                 polling: bool | None = None, metrics: str | None = None, once: float | None = None):
+                 polling: bool | None = None, metrics: str | None = None, once: float | None = None,
+                 sources: Callable[[], dict] | None = None):
         self.gateway = gateway
+        self.sources = sources  # the platform sources' snapshot, when the gateway fetches
         self.conversions = gateway.conversions
         # --once: stop when the inboxes are empty and the outbox has drained (or `once` seconds later)
         self.once = once
@@ -60,7 +63,8 @@ class Watcher:
         return {**self.gateway.snapshot(), "heartbeat": self.heartbeat,
                 "tracked": sum(len(i.seen) for i in self.inboxes), "stuck": sum(len(i.stuck) for i in self.inboxes),
                 "unwatched": len(self.unwatched),
-                "watcher_alive": self.observers.alive, "watcher_restarts": self.observers.restarts}
+                "watcher_alive": self.observers.alive, "watcher_restarts": self.observers.restarts,
+                "sources": self.sources() if self.sources else {}}
 
     # -- looking at inboxes
 
