@@ -6,8 +6,9 @@ Webex WFO POST that carries it, through a real `gisgate watch` (issue 17: p95 <=
 A fake LiveVox (long polls, as the real feed) and a fake Webex WFO (tests/fake_livevox.py, fake_wfm.py)
 run on loopback; every `gap` seconds one state change for each of `agents` agents is added to the
 feed. The gateway follows the feed (a livevox [[source]]), lands each page in the route's inbox, takes
-it at once (settle_seconds = 0: a landed file is renamed into place whole), converts it to real-time
-states and POSTs them. Prints the count (each change must arrive once) and p50 / p95 / max latency.
+it at once (a fetched page is landed whole: it does not wait the route's settle_seconds, 5 s here),
+converts it to real-time states and POSTs them. Prints the count (each change must arrive once) and
+p50 / p95 / max latency.
 """
 
 from __future__ import annotations

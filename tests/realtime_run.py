@@ -33,7 +33,7 @@ name = "live"
 format = "livevox"
 outputs = ["rtstate"]
 targets = ["wfo"]
-settle_seconds = 0
+settle_seconds = 5   # a partner's drop would wait this long; a fetched page is taken at once
 
 [target.wfo]
 kind = "webex"
@@ -87,7 +87,7 @@ def run(folder: Path, pushes: int = 20, agents: int = 5, gap: float = 0.25, conv
                                        + f"\n[mapping.agents]\n{mapping}\n")
     env = {"GISGATE_TEST_LV_PASSWORD": PASSWORD, "GISGATE_TEST_LV_TOKEN": ACCESS,
            "GISGATE_TEST_WFO_PASSWORD": wfo.password}
-    gate = Gate(root, "--settle", "0", extra_env=env)
+    gate = Gate(root, settle=5.0, extra_env=env)
     seq = itertools.count(1)
     try:
         wait_until(lambda: lv.asked("/agentEvent/feed"), 30, what="the feed's first long poll")

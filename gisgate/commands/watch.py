@@ -60,6 +60,8 @@ def run(config_path: str | None = None, root: str | None = None, *, settle: floa
     fetching = sources(s)
     watcher = Watcher(gateway, settle=settle, rescan=rescan, polling=polling, metrics=metrics, once=once,
                       sources=fetching.snapshot if fetching else None)
+    if fetching:
+        fetching.on_landed = watcher.hints.landed  # fetched files are whole: taken without settling
 
     def stop(signum, frame):
         log.info("received %s", signal.Signals(signum).name)

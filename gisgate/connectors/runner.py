@@ -42,9 +42,11 @@ class Poller:
     """One source: `poll()` brings every `what` up to now once."""
 
     def __init__(self, spec, inbox: Path, ledger: Path, stop: threading.Event, clock: Callable[[], float] = time.time,
-                 connector=None, hook: Callable[[str], None] = lambda point: None):
+                 connector=None, hook: Callable[[str], None] = lambda point: None,
+                 landed: Callable[[Path], None] = lambda path: None):
         self.spec, self.inbox, self.ledger, self.stop, self.clock = spec, inbox, ledger, stop, clock
         self.hook = hook  # crash points of the recovery tests (gateway.faults.crashpoint)
+        self.landed = landed  # told of each file landed whole (the watcher takes it without settling)
         self.connector = connector or open_connector(spec, self.sleep)
         self.state = State()
 
@@ -77,7 +79,8 @@ class Poller:
                 break
             pages = self.connector.fetch(what, window)
             for n, (data, ext) in enumerate(pages, 1):
-                land(self.inbox, file_name(self.spec.name, what, window.label, ext, n), data, self.spec.name)
+                self.landed(land(self.inbox, file_name(self.spec.name, what, window.label, ext, n), data,
+                                 self.spec.name))
             self.hook("fetch-landed")  # landed, the cursor not moved yet: the window is fetched again
             cursors.advance(self.spec.name, what, cursor=window.end, files=len(pages))
             landed += len(pages)
@@ -99,7 +102,7 @@ class Poller:
             if page.count:  # numbered by the feed's pages landed so far: one poll may bring several in a second
                 label = f"{stamp(since)}-{stamp(self.clock())}"
                 name = file_name(self.spec.name, what, label, "json", row.files + 1)
-                land(self.inbox, name, page.data, self.spec.name)
+                self.landed(land(self.inbox, name, page.data, self.spec.name))
                 landed += 1
             self.hook("fetch-landed")
             cursors.advance(self.spec.name, what, token=page.token, files=1 if page.count else 0, reset_token=True)
@@ -125,7 +128,9 @@ class Runner:
         self.stop_event = threading.Event()
         self.policy = policy  # spec -> an object with delay(attempts) (gateway.retry.Policy)
         self.clock = clock
-        self.pollers = [Poller(s, inboxes[s.route], ledger, self.stop_event, clock, hook=hook) for s in specs]
+        self.on_landed: Callable[[Path], None] = lambda path: None  # the watcher's Hints.landed, once it runs
+        self.pollers = [Poller(s, inboxes[s.route], ledger, self.stop_event, clock, hook=hook,
+                               landed=lambda path: self.on_landed(path)) for s in specs]
         for p in self.pollers:
             if sweep(p.inbox, p.spec.name):
                 log.info("source %s: removed the temp files of a fetch killed in the previous run", p.spec.name)

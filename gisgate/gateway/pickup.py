@@ -19,7 +19,6 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,12 +125,14 @@ class Inbox:
     stuck: set[str] = field(default_factory=set)
 
     def scan(self, room: int, times: dict[str, tuple[float, float]] | None = None,
-             whole: Callable[[str], bool] = lambda name: False) -> None:
+             whole: set[str] = frozenset()) -> None:
         """Start tracking new candidates, oldest first, at most `room` of them (the queue limit).
 
         A file's last change counts from its last file event when there was one (the loop may list
         the inbox a little later than the event), else from now."""
         times = times or {}
+        for name in whole & self.seen.keys():  # listed already (its rename's file event came first)
+            self.seen[name].whole = True
         fresh = []
         started = time.monotonic()
         next_note = started + LISTING_NOTE_SECONDS
@@ -167,7 +168,7 @@ class Inbox:
         now, wall = time.monotonic(), time.time()
         for mtime_ns, name, size in fresh[:room]:
             mono, at = times.get(name, (now, wall))
-            self.seen[name] = Seen(size, mtime_ns, at, mono, mono, whole=whole(name))
+            self.seen[name] = Seen(size, mtime_ns, at, mono, mono, whole=name in whole)
 
     def look(self, now: float) -> list[tuple[float, int, str]]:
         """Stat every tracked file; return the stable ones as (first seen, mtime, name)."""
@@ -233,15 +234,12 @@ class Hints:
             self.whole.add((n, path.name))
         self.wake.set()
 
-    def is_whole(self, n: int) -> Callable[[str], bool]:
-        """For `Inbox.scan` of inbox `n`: whether a name was `landed` (asked once per name)."""
-        def check(name: str) -> bool:
-            with self.lock:
-                if (n, name) in self.whole:
-                    self.whole.discard((n, name))
-                    return True
-            return False
-        return check
+    def take_whole(self, n: int) -> set[str]:
+        """For `Inbox.scan` of inbox `n`: the names `landed` since the last call."""
+        with self.lock:
+            names = {name for i, name in self.whole if i == n}
+            self.whole -= {(n, name) for name in names}
+        return names
 
     def take(self) -> dict[int, dict[str, tuple[float, float]]]:
         """The inboxes with events since the last call, with each named file's last event time."""

@@ -71,7 +71,7 @@ class Watcher:
     def _list(self, hinted: dict[int, dict[str, tuple[float, float]]]) -> None:
         for n, times in hinted.items():
             self.inboxes[n].scan(self.queue_limit - sum(len(i.seen) for i in self.inboxes), times,
-                                 self.hints.is_whole(n))
+                                 self.hints.take_whole(n))
 
     def _look_around(self) -> None:
         """Warn once about each file sitting in `<root>/inbox/` where no route looks."""
