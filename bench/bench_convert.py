@@ -34,7 +34,7 @@ gisgate / floor are printed, then the medians. `--trace` samples each child's RS
 (psutil) and prints a timeline; `--digest` prints a hash of gisgate's output files (names and
 bytes), to check a product change leaves them byte-identical.
 
-Targets (issue 16): time <= 1.5x the floor on both shapes at 4 M and 20 M rows; peak RSS <= 1.2x
+Targets: time <= 1.5x the floor on both shapes at 4 M and 20 M rows; peak RSS <= 1.2x
 the floor's at 4 M rows and <= 3 GiB at 20 M rows.
 """
 

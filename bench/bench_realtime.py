@@ -1,5 +1,5 @@
 """Benchmark live agent states: from the LiveVox Agent Event Feed poll that returned a state change to the
-Webex WFO POST that carries it, through a real `gisgate watch` (issue 17: p95 <= 2 s).
+Webex WFO POST that carries it, through a real `gisgate watch` (target: p95 <= 2 s).
 
     python bench/bench_realtime.py [--pushes 60] [--agents 50] [--gap 0.5] [--converters 0]
 

@@ -24,7 +24,7 @@ other spellings, an unknown state and a span past the 12-hour cut) compares Duck
 gisgate's AGENT files row by row (agent × interval: ready, not-ready, in-session seconds) and their
 totals, so that the comparison is between equal results. `--check-only` stops after that.
 
-Target (issue 16): gisgate at least as fast as DuckDB, with peak memory <= DuckDB's.
+Target: gisgate at least as fast as DuckDB, with peak memory <= DuckDB's.
 """
 
 from __future__ import annotations

@@ -86,23 +86,29 @@ class Mapping(Strict):
     # CSV files read again whenever they change (gisgate/mappings.py); inline entries win over them
     agents_file: str | None = None  # platform ID and/or e-mail -> ACD agent ID (a WFO persons export too)
     services_file: str | None = None  # platform queue ID -> acdServiceId (and name)
-    users_file: str | None = None  # the platform's users (ID, e-mail): agents_file matched by e-mail
+    # the platform's users (ID, e-mail): agents_file matched by e-mail; the gateway adds the users its
+    # sources fetch
+    users_file: str | list[str] | None = None
+
+    def users_files(self) -> list[str]:
+        return [self.users_file] if isinstance(self.users_file, str) else list(self.users_file or [])
 
     def resolved(self, acd: int) -> Mapping:
         """This mapping with its files' entries merged in (the inline tables win)."""
-        files = {k: Path(v) if v else None for k, v in
-                 (("agents", self.agents_file), ("services", self.services_file), ("users", self.users_file))}
-        if not any(files.values()):
+        if not (self.agents_file or self.services_file):
             return self
-        agents = mappings.agents(files["agents"], files["users"], acd)
-        services, names = mappings.services(files["services"], acd)
+        agents = mappings.agents(Path(self.agents_file) if self.agents_file else None,
+                                 [Path(u) for u in self.users_files()], acd)
+        services, names = mappings.services(Path(self.services_file) if self.services_file else None, acd)
         return self.model_copy(update={"agents": {**agents, **self.agents}, "services": {**services, **self.services},
                                        "service_names": {**names, **self.service_names}})
 
     def relative_to(self, folder: Path) -> Mapping:
         """Relative file paths taken from `folder` (the config file's)."""
-        update = {k: str(folder / os.path.expanduser(v)) for k in ("agents_file", "services_file", "users_file")
-                  if (v := getattr(self, k))}
+        update: dict = {k: str(folder / os.path.expanduser(v)) for k in ("agents_file", "services_file")
+                        if (v := getattr(self, k))}
+        if self.users_file:
+            update["users_file"] = [str(folder / os.path.expanduser(u)) for u in self.users_files()]
         return self.model_copy(update=update) if update else self
 
 

@@ -53,8 +53,8 @@ class Table:
     rows: tuple[tuple[int, str, str, str, str], ...]
 
 
-def agents(agents_file: Path | None, users_file: Path | None, acd: int) -> dict[str, str]:
-    """Platform ID (and e-mail) → ACD agent ID from the agents file, matched through the users file."""
+def agents(agents_file: Path | None, users_files: Path | list[Path] | None, acd: int) -> dict[str, str]:
+    """Platform ID (and e-mail) → ACD agent ID from the agents file, matched through the users files."""
     if agents_file is None:
         return {}
     table = read(agents_file, acd, need=("acd",))
@@ -65,7 +65,7 @@ def agents(agents_file: Path | None, users_file: Path | None, acd: int) -> dict[
             _put(out, platform, acd_id, table.path, line)
         if email:
             _put(by_mail, email.lower(), acd_id, table.path, line)
-    if users_file is not None:
+    for users_file in [users_files] if isinstance(users_files, Path) else users_files or []:
         users = read(users_file, acd, need=("platform", "email"))
         for _, platform, _, email, _ in users.rows:
             if platform and email and email.lower() in by_mail:

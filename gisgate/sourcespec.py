@@ -117,6 +117,9 @@ class TalkdeskSource(SourceBase):
     poll_seconds: float = Field(5.0, gt=0, description="between two looks at a report job's status")
     job_timeout_s: float = Field(1800.0, gt=0, description="a job not done by then is given up (and retried)")
     job_attempts: int = Field(3, ge=1, description="a failed or canceled job is created again this often")
+    users: bool = True  # fetch the Users API for [mapping] agents_file's e-mail matching (when it is set)
+    users_every: Duration = 3600.0
+    users_path: str = "/users"  # on the API host (Talkdesk: https://api.talkdeskapp.com/users)
 
     @model_validator(mode="after")
     def _check(self) -> TalkdeskSource:
@@ -136,6 +139,8 @@ class LinkliveSource(SourceBase):
     from_param: str = "startTime"  # query parameters of a window, Unix time UTC
     to_param: str = "endTime"
     time_unit: Literal["s", "ms"] = "s"
+    users: bool = True  # fetch `users` for [mapping] agents_file's e-mail matching (when it is set)
+    users_every: Duration = 3600.0
 
     @model_validator(mode="after")
     def _check(self) -> LinkliveSource:

@@ -6,6 +6,7 @@
     GET  /data/reports/<type>/files/<id>    303 to /signed/<id>?signature=...
     GET  /signed/<id>                       the report (JSON {"type","version","total","entries"} or CSV);
                                             refuses a request that carries an Authorization header
+    GET  /users?page=&per_page=             the Users API: HAL pages of `users`
 
 `fail_jobs = n` makes the next n jobs end `failed`; `expire_tokens()` revokes every token. Reports hold
 the recorded entries (samples/talkdesk-api/) whose end (finished_at / status_end_at) is in the timespan.
@@ -61,6 +62,8 @@ class FakeTalkdesk(FakePlatform):
         self.jobs: dict[str, dict] = {}
         self.polls_to_done = 1
         self.fail_jobs = 0
+        self.users = [{"id": f"5f2a{10 + n}", "email": f"agent{n}@example.com", "name": f"Agent {n}",
+                       "active": True} for n in range(1, 5)]
 
     def expire_tokens(self) -> None:
         with self.lock:
@@ -73,12 +76,14 @@ class FakeTalkdesk(FakePlatform):
             if "Authorization" in r.headers:
                 return 400, {"error": "only one auth mechanism allowed"}, {}
             return self._file(r.path.rsplit("/", 1)[1])
-        if not r.path.startswith("/data/reports/"):
+        if not r.path.startswith(("/data/reports/", "/users")):
             return 404, {"error": "no route"}, {}
         token = (r.headers.get("Authorization") or "").removeprefix("Bearer ")
         with self.lock:
             if self.tokens.get(token, 0) < time.monotonic():
                 return 401, {"code": "1001", "message": "Unauthorized"}, {}
+        if r.path == "/users":
+            return self._users(int(r.query.get("page", "1")), int(r.query.get("per_page", "50")))
         parts = r.path.split("/")[3:]  # <type>, jobs|files, [id]
         what = parts[0]
         if what not in END:
@@ -95,6 +100,15 @@ class FakeTalkdesk(FakePlatform):
         if job["status"] != "done":
             return 409, {"error": "job not done"}, {}
         return 303, None, {"Location": f"/signed/{job['id']}?signature={secrets.token_hex(8)}"}
+
+    def _users(self, page: int, per_page: int):
+        """The Users API: HAL pages (`_embedded.users`, `_links.next` while more follow)."""
+        rows = self.users[(page - 1) * per_page:page * per_page]
+        links = {"self": {"href": f"{self.url}/users?page={page}&per_page={per_page}"}}
+        if page * per_page < len(self.users):
+            links["next"] = {"href": f"{self.url}/users?page={page + 1}&per_page={per_page}"}
+        return 200, {"total": len(self.users), "page": page, "per_page": per_page, "_embedded": {"users": rows},
+                     "_links": links}, {}
 
     def _token(self, r: Request):
         basic = (r.headers.get("Authorization") or "").removeprefix("Basic ")

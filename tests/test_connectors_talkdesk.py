@@ -115,3 +115,14 @@ def test_windows_longer_than_a_month_are_refused():
     with pytest.raises(ConfigError, match="max_window may not exceed 31d"):
         spec(max_window="40d")
     assert spec().max_window == 7 * 86400
+
+
+def test_the_users_api_is_read_page_by_page(talkdesk):
+    talkdesk.users = [{"id": f"u{n}", "email": f"agent{n}@example.com"} for n in range(250)]
+    td = Talkdesk(spec(talkdesk))
+    try:
+        users = td.users()
+    finally:
+        td.close()
+    assert [u["id"] for u in users] == [f"u{n}" for n in range(250)]
+    assert [r.query.get("page") for r in talkdesk.asked("/users")] == ["1", "2", "3"]

@@ -73,4 +73,4 @@ def runner(s: Setup) -> Runner | None:
     def policy(spec) -> Policy:
         return Policy(spec.backoff_seconds, spec.backoff_max_seconds, 1, spec.breaker_failures, spec.breaker_seconds)
 
-    return Runner(list(s.config.source), s.inboxes, s.layout.ledger, policy, hook=crashpoint)
+    return Runner(list(s.config.source), s.inboxes, s.layout.ledger, policy, hook=crashpoint, users=s.fetched_users())

@@ -4,7 +4,7 @@ Every call carries `Authorization: ApiKey llapi_…` (a key made in LinkLive Adm
 Admin). `userStates` and `queueEngagementIntervals` are asked for one window at a time, in Unix time
 UTC (`startTime` / `endTime`, seconds unless `time_unit = "ms"`); an answer that names a
 `nextPageToken` is followed page by page (`pageToken=`), each page landing as its own file.
-`users` and `queues` answer the doctor's probe (and the mappings that need them).
+`queues` answers the doctor's probe; `users` feeds the mapping of agents by e-mail.
 """
 
 from __future__ import annotations
@@ -52,6 +52,10 @@ class LinkLive:
         body = self.api.json(self.api.call("GET", f"/{what}", f"GET {what}", headers=self._auth), f"GET {what}")
         items = body.get(what, []) if isinstance(body, dict) else body
         return items if isinstance(items, list) else []
+
+    def users(self) -> list[dict]:
+        """The organization's users (id, e-mail, ...), for mapping agents by e-mail."""
+        return self.listing("users")
 
     def probe(self) -> str:
         queues = self.listing("queues")

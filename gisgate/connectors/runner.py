@@ -8,6 +8,7 @@ in a row the source's breaker opens: no call for `breaker_seconds`, then one pol
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from gisgate import durable
 from gisgate.connectors import open_connector
 from gisgate.connectors.cursors import Cursors
 from gisgate.connectors.landing import file_name, land, sweep
@@ -47,6 +49,8 @@ class Poller:
         self.spec, self.inbox, self.ledger, self.stop, self.clock = spec, inbox, ledger, stop, clock
         self.hook = hook  # crash points of the recovery tests (gateway.faults.crashpoint)
         self.landed = landed  # told of each file landed whole (the watcher takes it without settling)
+        self.users_file: Path | None = None  # where the platform's users go, when agents are mapped by e-mail
+        self._users_at: float | None = None
         self.connector = connector or open_connector(spec, self.sleep)
         self.state = State()
 
@@ -56,6 +60,7 @@ class Poller:
 
     def poll(self) -> int:
         """Every `what` of the source up to now; the files landed. Raises FetchError (cursors untouched)."""
+        self._users()  # first: the data fetched next is mapped with them
         cursors = Cursors(self.ledger, self.clock)
         try:
             landed = 0
@@ -110,6 +115,23 @@ class Poller:
                 break
         return landed
 
+    def _users(self) -> None:
+        """The platform's users (ID and e-mail only), every `users_every`, into `users_file`: the mapping
+        matches agents by e-mail through them. A failure keeps the users fetched before (logged)."""
+        now = self.clock()
+        if self.users_file is None or (self._users_at is not None and now - self._users_at < self.spec.users_every):
+            return
+        self._users_at = now
+        try:
+            users = self.connector.users()
+        except FetchError as e:
+            log.warning("%s; the users fetched before stay in use for the mapping", e)
+            return
+        rows = [{"id": str(u.get("id")), "email": u.get("email")} for u in users if u.get("id") and u.get("email")]
+        self.users_file.parent.mkdir(parents=True, exist_ok=True)
+        durable.atomic_write(self.users_file, json.dumps({"users": rows}, indent=0).encode())
+        log.info("source %s: %d user(s) with an e-mail fetched for the mapping", self.spec.name, len(rows))
+
     def _summarize(self, cursors: Cursors) -> None:
         rows = [cursors.get(self.spec.name, w) for w in self.connector.whats]
         marks = [r.cursor if self.connector.windowed else r.polled_at for r in rows]
@@ -124,13 +146,17 @@ class Runner:
     """Every source of a gateway, each in its own thread; `stop()` ends them."""
 
     def __init__(self, specs: list, inboxes: dict[str, Path], ledger: Path, policy: Callable,
-                 clock: Callable[[], float] = time.time, hook: Callable[[str], None] = lambda point: None):
+                 clock: Callable[[], float] = time.time, hook: Callable[[str], None] = lambda point: None,
+                 users: dict[str, Path] | None = None):
+        """`users`: source name -> where it keeps the platform's users (the sources that fetch them)."""
         self.stop_event = threading.Event()
         self.policy = policy  # spec -> an object with delay(attempts) (gateway.retry.Policy)
         self.clock = clock
         self.on_landed: Callable[[Path], None] = lambda path: None  # the watcher's Hints.landed, once it runs
         self.pollers = [Poller(s, inboxes[s.route], ledger, self.stop_event, clock, hook=hook,
                                landed=lambda path: self.on_landed(path)) for s in specs]
+        for p in self.pollers:
+            p.users_file = (users or {}).get(p.spec.name)
         for p in self.pollers:
             if sweep(p.inbox, p.spec.name):
                 log.info("source %s: removed the temp files of a fetch killed in the previous run", p.spec.name)

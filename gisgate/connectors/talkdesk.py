@@ -135,6 +135,20 @@ class Talkdesk:
         # the file URL is signed: our token must not travel with it (nor to another host)
         return self.api.call("GET", location, doing).content
 
+    def users(self) -> list[dict]:
+        """Every Talkdesk user (id, email, ...) from the Users API, page by page (HAL `_embedded.users`,
+        `_links.next`), for mapping agents by e-mail."""
+        found: list[dict] = []
+        url: str | None = f"{self.spec.users_path}?per_page=100&page=1"
+        for _ in range(1000):
+            body = self.api.json(self._call("GET", url, "GET users"), "GET users")
+            page = (body.get("_embedded") or {}).get("users", []) if isinstance(body, dict) else []
+            found += [u for u in page if isinstance(u, dict)]
+            url = ((body.get("_links") or {}).get("next") or {}).get("href") if isinstance(body, dict) else None
+            if not url or not page:
+                return found
+        raise self.api.error("GET users", "more than 1000 pages of users")
+
     def probe(self) -> str:
         what = self.whats[0] if self.whats else "user_status"
         response = self._call("GET", f"/data/reports/{what}/jobs", f"list {what} report jobs", params={"per_page": 1})

@@ -38,6 +38,10 @@ class Layout:
     def rejected(self, route: str, date: str) -> Path:
         return self.root / "rejected" / route / date
 
+    def users(self, source: str) -> Path:
+        """The platform users a source fetched (for mapping agents by e-mail)."""
+        return self.root / "mappings" / f"{source}-users.json"
+
 
 @dataclass
 class Setup:
@@ -59,8 +63,21 @@ class Setup:
         raise ConfigError(f"no route named {name!r}; routes: {', '.join(r.name for r in self.config.route)}")
 
     def convert_options(self, route: Route, to: str) -> ConvertOptions:
-        """What a conversion of `route`'s files into `to` needs: the route's format, `[acd]`, `[gis]`, `[mapping]`."""
-        return cfgmod.convert_options(self.config, source=route.format, to=to)
+        """What a conversion of `route`'s files into `to` needs: the route's format, `[acd]`, `[gis]`,
+        `[mapping]` (with the users the sources fetched, once they have)."""
+        fetched = [str(p) for p in self.fetched_users().values() if p.exists()]
+        config = self.config
+        if fetched:
+            mapping = config.mapping.model_copy(update={"users_file": config.mapping.users_files() + fetched})
+            config = config.model_copy(update={"mapping": mapping})
+        return cfgmod.convert_options(config, source=route.format, to=to)
+
+    def fetched_users(self) -> dict[str, Path]:
+        """Source name -> where it keeps the platform's users: the sources that fetch them (only when
+        `[mapping] agents_file` can match agents by e-mail)."""
+        if not self.config.mapping.agents_file:
+            return {}
+        return {s.name: self.layout.users(s.name) for s in self.config.source if getattr(s, "users", False)}
 
 
 def default_config(root: Path) -> Config:
