@@ -163,6 +163,9 @@ class LivevoxSource(SourceBase):
     agent_feed_path: str = "/realtime/v6.0/agentEvent/feed"
     event_feed_path: str = "/realtime/v6.0/event/feed"
     count: int = Field(1000, ge=1, le=1000, description="events asked for in one call (the API gives ≤ 1000)")
+    # service statistics snapshots (cumulative today) of these services, one each quarter hour
+    service_stats: list[str] = []
+    stats_path: str = "/realtime/v6.0/service/stats"
 
     @model_validator(mode="after")
     def _check(self) -> LivevoxSource:

@@ -3,6 +3,7 @@
     POST   /session/v6.0/login                  {"clientName","userName","password"} + LV-Access -> {"sessionId"}
     POST   /realtime/v6.0/agentEvent/feed       {"token"?} ?count=N -> {"agentEvent": [...], "token"}
     POST   /realtime/v6.0/event/feed            {"token"?} ?count=N -> {"events": [...], "token"}
+    POST   /realtime/v6.0/service/stats         {"serviceId": [...]} -> {"stats": [...]} (now, no time)
 
 A feed answers the events after its token, at most `count` (≤ 1000); with nothing new it waits up to
 `idle_wait` s for events `push`ed meanwhile. A new feed (no token) starts at the first event kept,
@@ -57,6 +58,7 @@ class FakeLiveVox(FakePlatform):
         self.new_feed_from_now = False
         self.changed = threading.Condition(self.lock)
         self.answered: list[tuple[float, list[dict]]] = []  # (when, events) of every feed answer with events
+        self.stats: list[dict] = []  # the service statistics now (cumulative today): the test moves them on
 
     def push(self, feed: str, rows: list[dict]) -> None:
         with self.changed:
@@ -86,6 +88,10 @@ class FakeLiveVox(FakePlatform):
             return 200, {"sessionId": session, "userId": 7, "daysUntilPasswordExpires": 80}, {}
         if r.headers.get("LV-Session") not in self.sessions:
             return 401, {"code": 401, "message": "session expired"}, {}
+        if r.path == "/realtime/v6.0/service/stats" and r.method == "POST":
+            wanted = set(json.loads(r.body or b"{}").get("serviceId") or [])
+            with self.lock:  # cumulative for today, no time in the answer (as the API gives it)
+                return 200, {"stats": [dict(s) for s in self.stats if s["serviceId"] in wanted]}, {}
         for feed in KEYS:
             if r.path == f"/realtime/v6.0/{feed}/feed" and r.method == "POST":
                 return self._feed(feed, json.loads(r.body or b"{}").get("token"), int(r.query.get("count", 1000)))

@@ -136,3 +136,34 @@ feeds = ["agentEvent"]
     r = run_cli("doctor", "--root", tmp_path, "--target", "lv")
     assert r.returncode == 0 and "session opened as gisgate-svc" in r.stdout, r.stdout
     assert PASSWORD not in r.stdout + r.stderr and ACCESS not in r.stdout + r.stderr
+
+
+def stats(offered: int, handled: int, talk_avg: float) -> list[dict]:
+    return [{"serviceId": "9", "totalOffered": offered, "totalHandled": handled, "totalAbandoned": offered - handled,
+             "averageTalkDuration": talk_avg, "averageWrapupDuration": 0, "averageSpeedOfAnswer": 0,
+             "totalCallsAnsweredWithinSLA": handled, "totalCallsInQueue": 0}]
+
+
+def test_service_statistics_are_taken_each_quarter_hour_and_timed_by_their_file_name(tmp_path, livevox):
+    """The answer carries no time: the snapshot lands under the time it was taken, and the LiveVox
+    reader differences consecutive snapshots into intervals as it does for timestamped ones."""
+    from gisgate.config import ConvertOptions
+    from gisgate.sources import livevox as reader
+
+    now = [1730694605.0]  # 2024-11-04T04:30:05Z
+    p = Poller(spec(livevox, service_stats=["9"], feeds=[]), tmp_path / "inbox", tmp_path / "gisgate.db",
+               threading.Event(), lambda: now[0])
+    plan = [(0, stats(50, 40, 100)), (300, stats(55, 44, 100)), (900, stats(60, 48, 100)), (1800, stats(3, 3, 80))]
+    landed = []
+    for at, numbers in plan:  # 04:30:05, 04:35:05 (same quarter: nothing), 04:45:05, 05:00:05 (a new day's counters)
+        now[0] = 1730694605.0 + at
+        livevox.stats = numbers
+        landed.append(p.poll())
+    assert landed == [1, 0, 1, 1]
+    files = sorted((tmp_path / "inbox").iterdir())
+    assert [f.name for f in files] == [f"lv-serviceStats-{t}-{t}.json" for t in
+                                       ("20241104T043005Z", "20241104T044505Z", "20241104T050005Z")]
+    assert json.loads(files[0].read_bytes()) == {"stats": stats(50, 40, 100)}  # as the API returned it
+    q = reader.read(files, ConvertOptions()).queue_intervals
+    assert q["offered"].to_list() == [10, 3] and q["handled"].to_list() == [8, 3]
+    assert q["talk_s"].to_list() == [800, 240]

@@ -9,6 +9,10 @@ answers at most 1000 events after the token and a new token (it waits up to 10 s
 nothing new). The token is the source's cursor in the ledger. A token older than the 24 h the feed
 keeps is refused with HTTP 400 (`{"code": 202, "message": "... more than 24 hours old ..."}`): the
 feed starts again without a token, and the gap is recorded for `status` and the metrics.
+
+With `service_stats` (service IDs), `POST stats_path` takes a snapshot of their statistics
+(cumulative for today) once each quarter hour, at the first poll after the boundary (feeds answer
+within their 10 s idle wait); the answer carries no time, so the snapshot's time is in its file name.
 """
 
 from __future__ import annotations
@@ -48,7 +52,8 @@ class LiveVox:
         self._password = secret(spec, "password")
         self._access = secret(spec, "access_token")
         self.api = Api(spec, [self._password, self._access], sleep)
-        self.whats = list(spec.feeds)
+        self.whats = list(spec.feeds) + (["serviceStats"] if spec.service_stats else [])
+        self.snapshots = {"serviceStats"}  # taken once a quarter hour, not followed like a feed
         self._session: str | None = None
         self.logins = 0
 
@@ -98,6 +103,15 @@ class LiveVox:
         if new:
             self.api.learn(str(new))
         return FeedPage(response.content, len(events), new, len(events) >= self.spec.count, reset)
+
+    def snapshot(self, what: str) -> bytes:
+        """Service statistics now (cumulative for today) of the configured services, as returned."""
+        doing = "take the service statistics"
+        response = self._call(self.spec.stats_path, doing, json={"serviceId": list(self.spec.service_stats)})
+        if response.status_code == 400:
+            raise self.api.status_error(doing, response)
+        self.api.json(response, doing)  # (a JSON answer, or FetchError)
+        return response.content
 
     def probe(self) -> str:
         self._login()

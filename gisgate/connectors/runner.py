@@ -24,6 +24,7 @@ from gisgate.connectors.windows import plan, stamp
 from gisgate.errors import FetchError, GisgateError
 
 log = logging.getLogger("gisgate.fetch")
+SNAPSHOT_EVERY = 900  # seconds: statistics snapshots at each quarter hour
 
 
 @dataclass
@@ -66,7 +67,9 @@ class Poller:
             landed = 0
             for what in self.connector.whats:
                 try:
-                    landed += self._windows(cursors, what) if self.connector.windowed else self._feed(cursors, what)
+                    landed += self._windows(cursors, what) if self.connector.windowed else \
+                        self._snapshot(cursors, what) if what in getattr(self.connector, "snapshots", ()) else \
+                        self._feed(cursors, what)
                 except FetchError as e:
                     cursors.failed(self.spec.name, what, str(e))
                     raise
@@ -114,6 +117,20 @@ class Poller:
             if not page.more:
                 break
         return landed
+
+    def _snapshot(self, cursors: Cursors, what: str) -> int:
+        """A snapshot once each quarter hour (the first poll after the boundary), landed under the
+        time it was taken (its window is that instant)."""
+        now = self.clock()
+        last = cursors.get(self.spec.name, what).cursor
+        if last is not None and last >= now - now % SNAPSHOT_EVERY:
+            return 0
+        data = self.connector.snapshot(what)
+        self.landed(land(self.inbox, file_name(self.spec.name, what, f"{stamp(now)}-{stamp(now)}", "json"), data,
+                         self.spec.name))
+        self.hook("fetch-landed")
+        cursors.advance(self.spec.name, what, cursor=now, files=1)
+        return 1
 
     def _users(self) -> None:
         """The platform's users (ID and e-mail only), every `users_every`, into `users_file`: the mapping

@@ -10,13 +10,16 @@ service statistics snapshots. Many pages of one feed in one conversion are merge
   `end`, talk = `duration`; a contact with an agent is answered (at end − talk), one without is
   abandoned. A contact with no CALL_TERMINATION yet is still in progress and left out (warned).
 * Service statistics (records with `serviceId` and `totalOffered`, cumulative for the day, with a
-  `timestamp` per record or on the wrapper): the interval starting at one snapshot gets the
+  `timestamp` per record or on the wrapper, else the time in the name a gisgate source landed the
+  answer under): the interval starting at one snapshot gets the
   difference to the next one; averages are turned into totals (× handled) before differencing;
   a counter that goes down was reset (new day), so the later value is the difference.
 """
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -29,6 +32,7 @@ from gisgate.sources._io import LINE, Head
 from gisgate.transform import clock
 
 SNAPSHOT_TIME = ["timestamp", "snapshotTime", "asOf", "time"]
+LANDED = re.compile(r"-\d{8}T\d{6}Z-(\d{8}T\d{6}Z)(?:-p\d+)?\.json$")  # a source's file name: its window end
 
 
 def kind(keys: set[str] | frozenset[str]) -> str | None:
@@ -221,15 +225,19 @@ STAT_AVERAGES = {
 
 def _snapshot_time(f: pl.DataFrame, scalars: dict, file: str, what: str) -> tuple[str | None, pl.Expr]:
     """The snapshot time: a field on each record (its name is returned too, for error messages), or
-    one on the wrapping object."""
+    one on the wrapping object, or — for an answer as the API gave it, which carries none — the time
+    a gisgate source took it, in the name it landed under (`lv-serviceStats-<t>-<t>.json`)."""
     stamp = next((c for c in SNAPSHOT_TIME if c in f.columns), None)
     wrapped = next((scalars[k] for k in SNAPSHOT_TIME if k in scalars), None)
     if stamp is None and wrapped is None:
-        raise InputError(
-            f"LiveVox {what} statistics need the snapshot time: a `timestamp` field on each record "
-            "or on the wrapping object",
-            file,
-        )
+        landed = LANDED.search(Path(file).name)
+        if landed is None:
+            raise InputError(
+                f"LiveVox {what} statistics need the snapshot time: a `timestamp` field on each record "
+                "or on the wrapping object (or the name a gisgate source landed the answer under)",
+                file,
+            )
+        wrapped = datetime.strptime(landed.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).isoformat()
     return stamp, pl.col(stamp) if stamp else pl.lit(str(wrapped))
 
 
