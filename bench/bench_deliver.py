@@ -1,0 +1,171 @@
+"""`gisgate deliver` to SFTP as users run it, end to end, against OpenSSH's `sftp -b` with `put *`.
+
+    python bench/bench_deliver.py [--files 1000] [--kib 40] [--rounds 7]
+
+Generates `--files` AGENT files of about `--kib` KB, one per 15-minute interval (so every file is a
+batch of its own, as `gisgate deliver out/*.AGENT` sends them), with valid GIS names and contents
+(a sample checked with `gisgate validate`). Starts its own OpenSSH sshd on a free loopback port
+(tests/sshd.py: per-run host and client keys, the host key pinned in a known_hosts file), then
+times, alternating which goes first each round:
+
+  * gisgate: `python -m gisgate deliver FILES --target bench --config gisgate.toml`, a new process
+    as a user starts it (interpreter start-up, imports, config, connect, host key check, key auth,
+    upload, exit), the target an sftp target with `known_hosts` and `key_file`;
+  * OpenSSH: `sftp -b batch` with `lcd FILES` / `cd DIR` / `put *` (same key, same known_hosts,
+    StrictHostKeyChecking=yes), a new process too.
+
+and the same for a one-file call of each (the fixed cost: start-up, connect, auth). Every delivered
+folder is compared byte for byte with the files sent and must hold no temp file. Prints per round,
+then medians, best-of, the ratios (also with the one-file cost taken off both) and the load average
+(the machine's other work skews wall time: compare ratios of the same run, not seconds across runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+from sshd import Sshd  # noqa: E402
+
+from gisgate.produced import gis_name  # noqa: E402
+
+COLUMNS = ("acdAgentId,acdServiceId,contactsHandled,totalTalkSeconds,totalHoldSeconds,totalAfterContactWorkSeconds,"
+           "totalPeriodHandleTimeSeconds,totalUnproratedReadyWaitingSeconds,totalUnproratedNotReadyBusySeconds,"
+           "totalUnproratedInSessionSeconds,contactsTransferredOut")
+
+
+def agent_file(folder: Path, start: datetime, size: int, acd: int = 1) -> Path:
+    """One AGENT file of interval `start` (UTC), rows of agents x services until about `size` bytes."""
+    head = f"AGENT DATE: {start:%Y-%m-%d} INTERVAL: {start:%H:%M} TZOFFSET: +0000 ACD: {acd}\r\n{COLUMNS}\r\n"
+    lines, total, n = [head], len(head), 0
+    while total < size:
+        agent, service = divmod(n, 3)
+        handled = (n * 7 + start.minute) % 20 + 1
+        talk = handled * 190.5
+        line = (f"ag-{agent:05d},{501 + service},{handled},{talk:.1f},{handled * 12.2:.1f},{handled * 41.3:.1f},"
+                f"{talk + handled * 53.5:.1f},{(agent * 13) % 300},{(agent * 11) % 120},900,{n % 3}\r\n")
+        lines.append(line)
+        total += len(line)
+        n += 1
+    path = folder / gis_name(start, timedelta(0), acd, "agent")
+    path.write_bytes("".join(lines).encode("ascii"))
+    return path
+
+
+def make_files(folder: Path, count: int, size: int) -> list[Path]:
+    folder.mkdir(parents=True)
+    start = datetime(2026, 11, 2)
+    return [agent_file(folder, start + timedelta(minutes=15 * i), size) for i in range(count)]
+
+
+def write_config(path: Path, server: Sshd, remote: str) -> Path:
+    path.write_text(
+        f'[acd]\nnumber = 1\n\n[target.bench]\nkind = "sftp"\nhost = "{server.host}"\nport = {server.port}\n'
+        f'user = "{server.user}"\npath = "{remote}"\nknown_hosts = "{server.known_hosts}"\n'
+        f'key_file = "{server.client_key}"\n'
+    )
+    return path
+
+
+def run_gisgate(files: Path, names: list[str], config: Path) -> float:
+    """`gisgate deliver` of `names` (in folder `files`) as a new process; this worktree's gisgate."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "gisgate", "deliver", *names, "--target", "bench", "--config", str(config)]
+    started = time.perf_counter()
+    subprocess.run(cmd, cwd=files, env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def run_openssh(server: Sshd, files: Path, pattern: str, remote: str, work: Path) -> float:
+    batch = work / "batch.txt"
+    batch.write_text(f'lcd "{files}"\ncd "{remote}"\nput {pattern}\n')
+    cmd = ["sftp", "-q", "-b", str(batch), "-i", str(server.client_key), "-P", str(server.port),
+           "-o", f"UserKnownHostsFile={server.known_hosts}", "-o", "StrictHostKeyChecking=yes",
+           "-o", "BatchMode=yes", f"{server.user}@{server.host}"]
+    started = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def check(sent: list[Path], folder: Path) -> None:
+    names = sorted(os.listdir(folder))
+    assert names == sorted(p.name for p in sent), f"{folder}: unexpected names (temp files left?)"
+    for p in sent:
+        assert (folder / p.name).read_bytes() == p.read_bytes(), f"{folder / p.name}: bytes differ"
+
+
+def fresh(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+
+
+def summary(label: str, gis: list[float], ssh: list[float]) -> tuple[float, float]:
+    mg, ms = statistics.median(gis), statistics.median(ssh)
+    print(f"{label}: gisgate deliver median {mg:.3f} s (best {min(gis):.3f}); OpenSSH sftp -b median {ms:.3f} s "
+          f"(best {min(ssh):.3f}); ratio of medians {mg / ms:.2f}x, of bests {min(gis) / min(ssh):.2f}x")
+    return mg, ms
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--files", type=int, default=1000)
+    ap.add_argument("--kib", type=float, default=40, help="size of each file, in thousands of bytes")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--no-validate", action="store_true", help="skip checking the files with gisgate validate")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-deliver-"))
+    try:
+        files = make_files(work / "files", args.files, int(args.kib * 1000))
+        one = files[0]
+        if not args.no_validate:
+            subprocess.run([sys.executable, "-m", "gisgate", "validate", "-q", *map(str, files[:20])],
+                           cwd=REPO, check=True)  # a sample: every file is made the same way
+        mean_kb = sum(p.stat().st_size for p in files) / len(files) / 1000
+        print(f"{len(files)} AGENT files ({len(files)} intervals, one batch each), {mean_kb:.1f} KB on average; "
+              f"{os.cpu_count()} CPUs; loopback OpenSSH sshd; load average before: "
+              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        runs: dict[str, list[float]] = {"gisgate": [], "openssh": [], "gisgate_one": [], "openssh_one": []}
+        with Sshd.start(work / "sshd") as server:
+            config = write_config(work / "gisgate.toml", server, "in")
+            target = server.root / "in"
+            jobs = {
+                "gisgate": (lambda: run_gisgate(one.parent, [p.name for p in files], config), files),
+                "openssh": (lambda: run_openssh(server, one.parent, "*", "in", work), files),
+                "gisgate_one": (lambda: run_gisgate(one.parent, [one.name], config), [one]),
+                "openssh_one": (lambda: run_openssh(server, one.parent, one.name, "in", work), [one]),
+            }
+            order = list(jobs)
+            for r in range(args.rounds):
+                for label in order if r % 2 == 0 else order[::-1]:  # alternate who goes first
+                    job, sent = jobs[label]
+                    fresh(target)
+                    runs[label].append(job())
+                    check(sent, target)
+                print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.3f} s" for k, v in runs.items()), flush=True)
+        load = os.getloadavg()
+        print(f"median and best of {args.rounds} rounds (load average after: {' '.join(f'{x:.2f}' for x in load)}):")
+        mg, ms = summary(f"{len(files)} files", runs["gisgate"], runs["openssh"])
+        og, os1 = summary("1 file", runs["gisgate_one"], runs["openssh_one"])
+        if mg > og and ms > os1:
+            print(f"with the one-file call taken off both: gisgate {mg - og:.3f} s, OpenSSH {ms - os1:.3f} s: "
+                  f"{(mg - og) / (ms - os1):.2f}x")
+        print(f"RESULT ratio {mg / ms:.2f}x (target <= 1.2x)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
