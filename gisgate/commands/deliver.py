@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gisgate.config import Config
-from gisgate.errors import ConfigError, InputError, PermanentDeliveryError, Problem, TransientDeliveryError
+from gisgate.errors import (
+    ConfigError,
+    DeliveryError,
+    InputError,
+    PermanentDeliveryError,
+    Problem,
+    TransientDeliveryError,
+)
 from gisgate.gateway.retry import Policy
 from gisgate.produced import OUTPUTS, kind_of, referenced_files, travel_key
 from gisgate.targets import Receipt, open_target
@@ -115,9 +122,17 @@ def deliver_files(
     def send(batch):
         return target.deliver(batch, kind=kind)
 
+    def one(groups):  # a target without deliver_many: the first batch's outcome
+        try:
+            return [send(groups[0])]
+        except DeliveryError as e:
+            return [e]
+
+    many = getattr(target, "deliver_many", None)  # the sftp target pipelines batches
+    run = (lambda groups: many(groups, kind=kind) or one(groups)) if many else one
     retry = _Retry(Policy(*backoff_s), sending_ends, sleep, clock, jitter)
     try:
-        result = _send_all(send, groups, Delivery(target_name), retry)
+        result = _send_all(run, send, groups, Delivery(target_name), retry)
     finally:
         target.time_left = lambda: end - clock()
         target.close()
@@ -134,24 +149,31 @@ def _spec(config: Config, target_name: str):
     return spec
 
 
-def _send_all(send, groups: list[list[Path]], result: Delivery, retry: _Retry) -> Delivery:
+def _send_all(run, send, groups: list[list[Path]], result: Delivery, retry: _Retry) -> Delivery:
+    """`run(groups)` tries batches from the first (the sftp target several at once, pipelined) and returns
+    the outcomes of those it tried; a failed one is retried by `send` as the policy says."""
     transient: TransientDeliveryError | None = None
     permanent: PermanentDeliveryError | None = None
-    for batch in groups:
-        names = [p.name for p in batch]
+    done = 0
+    while done < len(groups):
         if transient is not None:
             # A batch only gives up when its next retry would cross the deadline: time is up, and a
             # failing target must not cost a timeout for every remaining batch.
-            result.failed.append((names, "not tried: the deadline was reached"))
-            continue
-        try:
-            result.receipts.append(retry.send(send, batch, result))
-        except TransientDeliveryError as e:
-            transient = e
-            result.failed.append((names, str(e)))
-        except PermanentDeliveryError as e:
-            permanent = e
-            result.failed.append((names, str(e)))
+            result.failed += [([p.name for p in batch], "not tried: the deadline was reached")
+                              for batch in groups[done:]]
+            break
+        outcomes = run(groups[done:])
+        for batch, outcome in zip(groups[done:], outcomes, strict=False):  # outcomes: a prefix
+            result.attempts += 1
+            try:
+                result.receipts.append(retry.send(send, batch, result, outcome))
+            except TransientDeliveryError as e:
+                transient = e
+                result.failed.append(([p.name for p in batch], str(e)))
+            except PermanentDeliveryError as e:
+                permanent = e
+                result.failed.append(([p.name for p in batch], str(e)))
+        done += len(outcomes)
     if result.failed:
         lines = [f"{result.summary()}; {len(result.failed)} batch(es) failed:"]
         lines += [f"  {', '.join(names)}: {reason}" for names, reason in result.failed]
@@ -169,18 +191,24 @@ class _Retry:
     clock: Callable[[], float]
     jitter: Callable[[], float]
 
-    def send(self, send, batch: list[Path], result: Delivery) -> Receipt:
-        """Send one batch; after a transient error wait as the policy says and try again, unless the
-        wait would cross the deadline. Every batch gets at least one attempt."""
-        attempts = 0
+    def send(self, send, batch: list[Path], result: Delivery, first: Receipt | DeliveryError) -> Receipt:
+        """`first` is the outcome of the batch's first attempt; after a transient error wait as the
+        policy says and try again, unless the wait would cross the deadline."""
+        outcome, attempts = first, 1
         while True:
-            result.attempts += 1
+            if isinstance(outcome, Receipt):
+                return outcome
+            if not isinstance(outcome, TransientDeliveryError):
+                raise outcome
+            delay = self.policy.delay(attempts, self.jitter)
+            if self.clock() + delay >= self.deadline:
+                raise TransientDeliveryError(f"{outcome} (gave up after {attempts} attempt(s): deadline reached)") \
+                    from outcome
+            log.warning("%s; retrying in %.1f s", outcome, delay)
+            self.sleep(delay)
             attempts += 1
+            result.attempts += 1
             try:
-                return send(batch)
-            except TransientDeliveryError as e:
-                delay = self.policy.delay(attempts, self.jitter)
-                if self.clock() + delay >= self.deadline:
-                    raise TransientDeliveryError(f"{e} (gave up after {attempts} attempt(s): deadline reached)") from e
-                log.warning("%s; retrying in %.1f s", e, delay)
-                self.sleep(delay)
+                outcome = send(batch)
+            except DeliveryError as e:
+                outcome = e

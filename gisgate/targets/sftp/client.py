@@ -37,6 +37,30 @@ class Mismatch(Exception):
     """The server holds another number of bytes than were sent."""
 
 
+def expect_status(reply: tuple[int, Message], op: str, path: str) -> None:
+    """Raise Status unless `reply` is an OK status."""
+    t, msg = reply
+    if t != proto.CMD_STATUS:
+        raise Status(proto.SFTP_BAD_MESSAGE, f"unexpected reply type {t}", op, path)
+    code = msg.get_int()
+    if code != proto.SFTP_OK:
+        raise Status(code, reason(msg), op, path)
+
+
+def expect_handle(reply: tuple[int, Message], path: str) -> bytes:
+    t, msg = reply
+    if t == proto.CMD_STATUS:
+        raise Status(msg.get_int(), reason(msg), "open", path)
+    return msg.get_binary()
+
+
+def expect_attrs(reply: tuple[int, Message], op: str, path: str) -> paramiko.SFTPAttributes:
+    t, msg = reply
+    if t == proto.CMD_STATUS:
+        raise Status(msg.get_int(), reason(msg), op, path)
+    return paramiko.SFTPAttributes._from_msg(msg)
+
+
 class _Replies:
     """Receives replies to pipelined requests: paramiko hands them to `_async_response`."""
 
@@ -112,24 +136,13 @@ class PipelinedSftp(paramiko.SFTPClient):
         return self.replies.got.pop(num)
 
     def status(self, num: int, op: str, path: str) -> None:
-        t, msg = self.collect(num)
-        if t != proto.CMD_STATUS:
-            raise Status(proto.SFTP_BAD_MESSAGE, f"unexpected reply type {t}", op, path)
-        code = msg.get_int()
-        if code != proto.SFTP_OK:
-            raise Status(code, reason(msg), op, path)
+        expect_status(self.collect(num), op, path)
 
     def handle(self, num: int, path: str) -> bytes:
-        t, msg = self.collect(num)
-        if t == proto.CMD_STATUS:
-            raise Status(msg.get_int(), reason(msg), "open", path)
-        return msg.get_binary()
+        return expect_handle(self.collect(num), path)
 
     def attrs(self, num: int, op: str, path: str) -> paramiko.SFTPAttributes:
-        t, msg = self.collect(num)
-        if t == proto.CMD_STATUS:
-            raise Status(msg.get_int(), reason(msg), op, path)
-        return paramiko.SFTPAttributes._from_msg(msg)
+        return expect_attrs(self.collect(num), op, path)
 
     def max_write(self) -> int:
         """The largest write the server accepts (limits@openssh.com), capped; CHUNK when it won't say."""
