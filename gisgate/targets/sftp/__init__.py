@@ -8,8 +8,24 @@
     hostkeys.py  pinned host keys: fingerprints, comparing an offered key, the refusal text
 """
 
-from gisgate.targets.sftp.hostkeys import HostKeyInfo
-from gisgate.targets.sftp.session import fetch_host_key
-from gisgate.targets.sftp.target import SftpTarget
+import sys
+
+if "paramiko" not in sys.modules:
+    # paramiko imports `invoke` (a task runner, ~0.1 s) only to run `Match exec` lines of an OpenSSH
+    # client config, which gisgate never reads; it copes with `invoke` missing. Hidden while paramiko
+    # is first imported (and only then), so `gisgate deliver` starts faster.
+    _invoke = sys.modules.get("invoke")
+    sys.modules["invoke"] = None  # type: ignore[assignment]  # makes `import invoke` fail
+    try:
+        import paramiko  # noqa: F401
+    finally:
+        if _invoke is None:
+            del sys.modules["invoke"]
+        else:
+            sys.modules["invoke"] = _invoke
+
+from gisgate.targets.sftp.hostkeys import HostKeyInfo  # noqa: E402
+from gisgate.targets.sftp.session import fetch_host_key  # noqa: E402
+from gisgate.targets.sftp.target import SftpTarget  # noqa: E402
 
 __all__ = ["HostKeyInfo", "SftpTarget", "fetch_host_key"]
