@@ -58,7 +58,8 @@ def batches(paths: list[Path], kind: str | None = None) -> list[list[Path]]:
     """Group files into the batches that travel together, in the order the files were given."""
     paths = [Path(p) for p in paths]
     kinds = {p: _kind(p, kind) for p in paths}
-    given = {p.resolve(): p for p in paths}
+    real = {p: p.resolve() for p in paths}  # once per file: resolving costs a stat per path component
+    given = {r: p for p, r in real.items()}
     used: set[Path] = set()
     problems: list[Problem] = []
     groups: list[list[Path]] = []
@@ -66,22 +67,23 @@ def batches(paths: list[Path], kind: str | None = None) -> list[list[Path]]:
         if kinds[p] in ("contact", "textcontact"):
             media = []
             for name in referenced_files(p):
-                m = given.get((p.parent / name).resolve(), p.parent / name)
+                resolved = (p.parent / name).resolve()
+                m = given.get(resolved, p.parent / name)
                 if not m.is_file():
                     problems.append(Problem(str(p), 0, "", f"references {name}, which is not beside it"))
                 media.append(m)
-                used.add(m.resolve())
+                used.add(resolved)
             groups.append(media + [p])
-            used.add(p.resolve())
+            used.add(real[p])
     if problems:
         raise InputError(problems)
     travelling: dict[str, list[tuple[int, Path]]] = {}
     for p in paths:
-        if p.resolve() in used:
+        if real[p] in used:
             continue
-        key, seq = travel_key(p.name, kinds[p]) if kinds[p] == "gis" else (f"file:{p.resolve()}", 0)
+        key, seq = travel_key(p.name, kinds[p]) if kinds[p] == "gis" else (f"file:{real[p]}", 0)
         travelling.setdefault(key, []).append((seq, p))
-        used.add(p.resolve())
+        used.add(real[p])
     return groups + [[p for _, p in sorted(files, key=lambda f: f[0])] for files in travelling.values()]
 
 
