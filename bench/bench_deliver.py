@@ -10,20 +10,24 @@ times, alternating which goes first each round:
 
   * gisgate: `python -m gisgate deliver FILES --target bench --config gisgate.toml`, a new process
     as a user starts it (interpreter start-up, imports, config, connect, host key check, key auth,
-    upload, exit), the target an sftp target with `known_hosts` and `key_file`;
+    upload, exit), the target an sftp target with `known_hosts` and `key_file`; gisgate runs from
+    bytecode, as an installed package does (`gisgate_env`);
   * OpenSSH: `sftp -b batch` with `lcd FILES` / `cd DIR` / `put *` (same key, same known_hosts,
     StrictHostKeyChecking=yes), a new process too.
 
 and the same for a one-file call of each (the fixed cost: start-up, connect, auth). Every delivered
 folder is compared byte for byte with the files sent and must hold no temp file. Prints per round,
 then medians, best-of, the ratios (also with the one-file cost taken off both) and the load average
-(the machine's other work skews wall time: compare ratios of the same run, not seconds across runs).
+(the machine's other work skews wall time: compare ratios of the same run, not seconds across runs),
+and the CPU time of each client (with its children) and of the sshd session serving it, which other
+work on the machine skews less.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -79,9 +83,18 @@ def write_config(path: Path, server: Sshd, remote: str) -> Path:
     return path
 
 
+def gisgate_env(work: Path) -> dict[str, str]:
+    """This worktree's gisgate, run from bytecode as an installed package is (pip compiles it at install):
+    where PYTHONDONTWRITEBYTECODE is set, the bytecode is kept in a throwaway folder of the run instead."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    return env
+
+
 def run_gisgate(files: Path, names: list[str], config: Path) -> float:
     """`gisgate deliver` of `names` (in folder `files`) as a new process; this worktree's gisgate."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env = gisgate_env(config.parent)
     cmd = [sys.executable, "-m", "gisgate", "deliver", *names, "--target", "bench", "--config", str(config)]
     started = time.perf_counter()
     subprocess.run(cmd, cwd=files, env=env, check=True, stdout=subprocess.DEVNULL)
@@ -99,6 +112,24 @@ def run_openssh(server: Sshd, files: Path, pattern: str, remote: str, work: Path
     return time.perf_counter() - started
 
 
+def children_cpu() -> float:
+    """CPU seconds of this process's ended children (the command, and what it waited for: sftp's ssh)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def sshd_cpu(server: Sshd) -> float:
+    """CPU seconds of the sshd sessions that have ended so far (the listener reaps them)."""
+    import psutil
+
+    listener = psutil.Process(server.proc.pid)
+    deadline = time.monotonic() + 5
+    while listener.children() and time.monotonic() < deadline:  # wait until the session is reaped
+        time.sleep(0.01)
+    t = listener.cpu_times()
+    return t.children_user + t.children_system
+
+
 def check(sent: list[Path], folder: Path) -> None:
     names = sorted(os.listdir(folder))
     assert names == sorted(p.name for p in sent), f"{folder}: unexpected names (temp files left?)"
@@ -111,10 +142,15 @@ def fresh(folder: Path) -> None:
     folder.mkdir()
 
 
-def summary(label: str, gis: list[float], ssh: list[float]) -> tuple[float, float]:
+def summary(label: str, gis: list[float], ssh: list[float], cpu: dict[str, list[tuple[float, float]]],
+            keys: tuple[str, str]) -> tuple[float, float]:
     mg, ms = statistics.median(gis), statistics.median(ssh)
     print(f"{label}: gisgate deliver median {mg:.3f} s (best {min(gis):.3f}); OpenSSH sftp -b median {ms:.3f} s "
           f"(best {min(ssh):.3f}); ratio of medians {mg / ms:.2f}x, of bests {min(gis) / min(ssh):.2f}x")
+    client = [statistics.median(c for c, _ in cpu[k]) for k in keys]
+    server = [statistics.median(s for _, s in cpu[k]) for k in keys]
+    print(f"  CPU, median: gisgate {client[0]:.3f} s + sshd {server[0]:.3f} s; "
+          f"OpenSSH sftp+ssh {client[1]:.3f} s + sshd {server[1]:.3f} s")
     return mg, ms
 
 
@@ -138,6 +174,7 @@ def main() -> None:
               f"{os.cpu_count()} CPUs; loopback OpenSSH sshd; load average before: "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         runs: dict[str, list[float]] = {"gisgate": [], "openssh": [], "gisgate_one": [], "openssh_one": []}
+        cpu: dict[str, list[tuple[float, float]]] = {k: [] for k in runs}
         with Sshd.start(work / "sshd") as server:
             config = write_config(work / "gisgate.toml", server, "in")
             target = server.root / "in"
@@ -148,17 +185,21 @@ def main() -> None:
                 "openssh_one": (lambda: run_openssh(server, one.parent, one.name, "in", work), [one]),
             }
             order = list(jobs)
+            fresh(target)
+            jobs["gisgate_one"][0]()  # warm-up: writes the bytecode, fills the page cache
             for r in range(args.rounds):
                 for label in order if r % 2 == 0 else order[::-1]:  # alternate who goes first
                     job, sent = jobs[label]
                     fresh(target)
+                    client0, server0 = children_cpu(), sshd_cpu(server)
                     runs[label].append(job())
+                    cpu[label].append((children_cpu() - client0, sshd_cpu(server) - server0))
                     check(sent, target)
                 print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.3f} s" for k, v in runs.items()), flush=True)
         load = os.getloadavg()
         print(f"median and best of {args.rounds} rounds (load average after: {' '.join(f'{x:.2f}' for x in load)}):")
-        mg, ms = summary(f"{len(files)} files", runs["gisgate"], runs["openssh"])
-        og, os1 = summary("1 file", runs["gisgate_one"], runs["openssh_one"])
+        mg, ms = summary(f"{len(files)} files", runs["gisgate"], runs["openssh"], cpu, ("gisgate", "openssh"))
+        og, os1 = summary("1 file", runs["gisgate_one"], runs["openssh_one"], cpu, ("gisgate_one", "openssh_one"))
         if mg > og and ms > os1:
             print(f"with the one-file call taken off both: gisgate {mg - og:.3f} s, OpenSSH {ms - os1:.3f} s: "
                   f"{(mg - og) / (ms - os1):.2f}x")
