@@ -5,8 +5,10 @@
 Files are grouped into the batches that must travel together: an interval's AGENT and SERVICE file;
 a CONTACT / TEXTCONTACT CSV with the media or `.txt` bodies it references (found among the given
 files or beside the CSV), media first and the CSV last; every other file alone. Each batch is sent
-once; transient failures are retried with exponential backoff and jitter until the deadline, which
-bounds the whole call: each request's timeouts are cut to the time left (`Target.time_left`).
+once (an sftp target sends them all in one pipelined run, `SftpTarget.deliver_many`, and the failed
+ones are retried after it); transient failures are retried with exponential backoff and jitter until
+the deadline, which bounds the whole call: each request's timeouts are cut to the time left
+(`Target.time_left`).
 The target is always closed (a Webex session logged out) before returning or raising.
 """
 

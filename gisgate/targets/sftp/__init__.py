@@ -1,10 +1,12 @@
 """SFTP delivery (paramiko): the Data Server's GIS folder reached over SSH.
 
-    target.py    SftpTarget: where each file goes, how a batch is uploaded under temp names and
-                 renamed into place in order, what a failure leaves behind
+    target.py    SftpTarget: where each file goes, a batch (or a run of batches) on the connection,
+                 the outcome of each batch
+    stream.py    the pipelined run: files uploaded under temp names, size-checked and renamed into
+                 place in their batch's order, several in flight across batches; what a failure undoes
     session.py   the one reused connection: timeouts, the outer deadline, connecting with backoff,
                  logging in, the one translation of errors; fetch_host_key for `gisgate hostkey`
-    client.py    paramiko's SFTP client with pipelined, coalesced requests (about one round trip a file)
+    client.py    paramiko's SFTP client with pipelined, coalesced requests
     hostkeys.py  pinned host keys: fingerprints, comparing an offered key, the refusal text
 """
 

@@ -1,8 +1,8 @@
 """paramiko's SFTP client with pipelined, coalesced requests, and the SFTP-level failures it reports.
 
-Requests are pipelined: a file's writes, its size check and close, the next file's open and the
-previous file's rename travel together, coalesced into as few SSH packets as possible, so a file
-costs about one round trip (target.py decides what to send; this module sends and collects).
+Requests are pipelined: the writes, size checks, closes, opens and renames of several files travel
+together, coalesced into as few SSH packets as possible, without waiting for each other's replies
+(stream.py decides what to send and when; this module sends and collects).
 """
 
 from __future__ import annotations

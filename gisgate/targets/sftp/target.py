@@ -14,7 +14,9 @@ What one `deliver(batch)` does, for each file in the given order:
 
 A file is renamed only after the previous one's rename succeeded, so files become visible in
 batch order; a failure stops the batch and removes the temp files it left (when the connection
-still allows it).
+still allows it). `deliver_many(batches)` does the same for many batches in one pipelined run, the
+next batches' files uploading while one is checked and renamed (stream.py: the requests, and what a
+failure in the middle of a run does); `deliver` is a run of one batch.
 
 Remote path template (`path` in the config), expanded per file with `str.format`:
 
