@@ -102,6 +102,7 @@ class PipelinedSftp(paramiko.SFTPClient):
     def setup(self) -> None:
         self.replies = _Replies()
         self._out = bytearray()
+        self._held: int | None = None  # the first request whose bytes wait in `_out`
         self._coalesce = True
 
     def _write_all(self, out: bytes) -> None:
@@ -113,6 +114,7 @@ class PipelinedSftp(paramiko.SFTPClient):
 
     def flush(self) -> None:
         """Send the coalesced requests."""
+        self._held = None
         if self._out:
             data = bytes(self._out)
             self._out.clear()
@@ -125,14 +127,22 @@ class PipelinedSftp(paramiko.SFTPClient):
     def send(self, t: int, *args) -> int:
         """Send a request without waiting; its reply is kept for `collect`."""
         num = self._async_request(self.replies, t, *args)
+        if self._out and self._held is None:
+            self._held = num
         while len(self._expecting) > MAX_IN_FLIGHT:  # paramiko's table of unanswered requests
             self._read_response()
         return num
 
     def collect(self, num: int) -> tuple[int, Message]:
-        """Wait for the reply to request `num` (replies to other requests are kept)."""
+        """Wait for the reply to request `num` (replies to other requests are kept).
+
+        The coalesced requests are sent only when `num` is among them: while earlier requests keep
+        the server busy, the requests made meanwhile gather into one send (a send per reply awaited
+        would cost both sides a packet, a syscall and a wake-up each time)."""
         while num not in self.replies.got:
-            self._read_response()
+            if self._held is not None and num >= self._held:
+                self.flush()
+            paramiko.SFTPClient._read_response(self)  # one reply; no flush
         return self.replies.got.pop(num)
 
     def status(self, num: int, op: str, path: str) -> None:
