@@ -99,6 +99,21 @@ class PipelinedSftp(paramiko.SFTPClient):
             self.extensions[name] = msg.get_binary()
         return version
 
+    _inbox = b""  # received bytes not parsed yet (from `_at` on)
+    _at = 0
+
+    def _read_all(self, n: int) -> bytes:
+        """`n` bytes of the channel, read in blocks of whatever has arrived: a reply's header and body,
+        and the replies that arrived together, cost one channel read (paramiko's reads one each)."""
+        while len(self._inbox) - self._at < n:
+            data = self.sock.recv(max(n - len(self._inbox) + self._at, 65536))
+            if not data:
+                raise EOFError()
+            self._inbox, self._at = self._inbox[self._at:] + data, 0
+        out = self._inbox[self._at:self._at + n]
+        self._at += n
+        return out
+
     def setup(self) -> None:
         self.replies = _Replies()
         self._out = bytearray()
