@@ -5,6 +5,8 @@ a failed file failing its own batch only, and nothing half-written left under a 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -172,3 +174,25 @@ def test_gisgate_deliver_names_only_the_batch_that_could_not_be_delivered(faulty
     assert f"  {agent(4)}: " in message and "gave up after 1 attempt(s)" in message
     assert names(faulty.root) == sorted(p.name for i, p in enumerate(paths) if i != 4)
     assert not isinstance(e.value, PermanentDeliveryError)
+
+
+def test_gisgate_deliver_to_sftp_loads_only_what_it_needs(sshd, tmp_path):
+    """Start-up is part of what `gisgate deliver` costs: no conversion engine, no HTTP client, and not
+    the task runner paramiko would import for OpenSSH client configs."""
+    (sshd.root / "lean").mkdir()
+    toml = tmp_path / "gisgate.toml"
+    toml.write_text(f'[target.ds]\nkind = "sftp"\nhost = "{sshd.host}"\nport = {sshd.port}\n'
+                    f'user = "{sshd.user}"\npath = "lean"\nknown_hosts = "{sshd.known_hosts}"\n'
+                    f'key_file = "{sshd.client_key}"\n')
+    batch = files(tmp_path / "out", {agent(0): b"agent rows\r\n"})
+    script = ("import runpy, sys\n"
+              f"sys.argv = ['gisgate', 'deliver', {str(batch[0])!r}, '--target', 'ds', '--config', {str(toml)!r}]\n"
+              "try:\n    runpy.run_module('gisgate', run_name='__main__')\n"
+              "except SystemExit as e:\n    assert not e.code, e.code\n"
+              "heavy = {'polars', 'httpx', 'invoke', 'pandas', 'numpy', 'watchdog'}\n"
+              "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "[]"
+    assert (sshd.root / "lean" / agent(0)).read_bytes() == b"agent rows\r\n"
