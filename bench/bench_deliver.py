@@ -83,18 +83,19 @@ def write_config(path: Path, server: Sshd, remote: str) -> Path:
     return path
 
 
-def gisgate_env(work: Path) -> dict[str, str]:
+def gisgate_env(work: Path, repo: Path = REPO) -> dict[str, str]:
     """This worktree's gisgate, run from bytecode as an installed package is (pip compiles it at install):
     where PYTHONDONTWRITEBYTECODE is set, the bytecode is kept in a throwaway folder of the run instead."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])
     env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
     return env
 
 
-def run_gisgate(files: Path, names: list[str], config: Path) -> float:
-    """`gisgate deliver` of `names` (in folder `files`) as a new process; this worktree's gisgate."""
-    env = gisgate_env(config.parent)
+def run_gisgate(files: Path, names: list[str], config: Path, repo: Path = REPO) -> float:
+    """`gisgate deliver` of `names` (in folder `files`) as a new process; this worktree's gisgate
+    (or the one in `repo`)."""
+    env = gisgate_env(config.parent, repo)
     cmd = [sys.executable, "-m", "gisgate", "deliver", *names, "--target", "bench", "--config", str(config)]
     started = time.perf_counter()
     subprocess.run(cmd, cwd=files, env=env, check=True, stdout=subprocess.DEVNULL)
@@ -160,6 +161,8 @@ def main() -> None:
     ap.add_argument("--kib", type=float, default=40, help="size of each file, in thousands of bytes")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--no-validate", action="store_true", help="skip checking the files with gisgate validate")
+    ap.add_argument("--also", type=Path, help="also time the gisgate of this checkout (e.g. one of main, made with "
+                    "`git archive`), 1,000 files, in the same rounds")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-deliver-"))
@@ -184,9 +187,14 @@ def main() -> None:
                 "gisgate_one": (lambda: run_gisgate(one.parent, [one.name], config), [one]),
                 "openssh_one": (lambda: run_openssh(server, one.parent, one.name, "in", work), [one]),
             }
+            if args.also:  # another checkout's gisgate (e.g. before a change), in the same rounds
+                jobs["also"] = (lambda: run_gisgate(one.parent, [p.name for p in files], config, args.also), files)
+                runs["also"], cpu["also"] = [], []
             order = list(jobs)
-            fresh(target)
-            jobs["gisgate_one"][0]()  # warm-up: writes the bytecode, fills the page cache
+            for label in ("gisgate_one", "also"):  # warm-up: writes the bytecode, fills the page cache
+                if label in jobs:
+                    fresh(target)
+                    jobs[label][0]()
             for r in range(args.rounds):
                 for label in order if r % 2 == 0 else order[::-1]:  # alternate who goes first
                     job, sent = jobs[label]
@@ -206,6 +214,11 @@ def main() -> None:
         within = [g / o for g, o in zip(runs["gisgate"], runs["openssh"], strict=True)]
         print(f"ratio within each round (the two ran back to back): {' '.join(f'{r:.2f}' for r in within)}; "
               f"median {statistics.median(within):.2f}x")
+        if args.also:
+            ma = statistics.median(runs["also"])
+            print(f"{args.also}: gisgate deliver median {ma:.3f} s (best {min(runs['also']):.3f}): "
+                  f"{ma / ms:.2f}x OpenSSH's median; CPU median {statistics.median(c for c, _ in cpu['also']):.3f} s "
+                  f"+ sshd {statistics.median(s for _, s in cpu['also']):.3f} s")
         print(f"RESULT ratio of medians {mg / ms:.2f}x (target <= 1.2x)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
