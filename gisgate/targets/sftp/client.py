@@ -163,9 +163,6 @@ class PipelinedSftp(paramiko.SFTPClient):
     def status(self, num: int, op: str, path: str) -> None:
         expect_status(self.collect(num), op, path)
 
-    def handle(self, num: int, path: str) -> bytes:
-        return expect_handle(self.collect(num), path)
-
     def attrs(self, num: int, op: str, path: str) -> paramiko.SFTPAttributes:
         return expect_attrs(self.collect(num), op, path)
 
@@ -178,11 +175,3 @@ class PipelinedSftp(paramiko.SFTPClient):
             return CHUNK
         _packet, _read, write = msg.get_int64(), msg.get_int64(), msg.get_int64()
         return min(write, MAX_CHUNK) if write >= CHUNK else CHUNK
-
-    def drain(self) -> list[bytes]:
-        """Read every outstanding reply (after a failure); returns handles opened meanwhile, to close."""
-        while len(self._expecting):
-            self._read_response()
-        handles = [msg.get_binary() for t, msg in self.replies.got.values() if t == proto.CMD_HANDLE]
-        self.replies.got.clear()
-        return handles
