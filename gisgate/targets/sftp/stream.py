@@ -225,6 +225,7 @@ class Pipeline:
             self._rename_fallback(u, e, posix)
         b.renamed += 1
         b.delivered.append(u.final)
+        u.created = u.checked = False  # no temp file any more: nothing to undo
         self._leave(u)
         self._rename_next(b)
 
@@ -235,7 +236,7 @@ class Pipeline:
         if posix and e.code == proto.SFTP_OP_UNSUPPORTED:
             if self.t._session.posix_rename:
                 log.warning("sftp target %r: the server announces %s but refuses it; using plain rename",
-                                   name, POSIX_RENAME)
+                            name, POSIX_RENAME)
                 self.t._session.posix_rename = False
             try:
                 return expect_status(sftp.collect(self._send_rename(u, False)), "rename", f"{src} -> {dst}")
@@ -247,7 +248,7 @@ class Pipeline:
         if t != proto.CMD_ATTRS:
             raise e
         log.warning("sftp target %r: %s exists and the server cannot rename over it; removing it first",
-                           name, dst)
+                    name, dst)
         sftp.status(sftp.send(proto.CMD_REMOVE, dst), "remove", dst)
         sftp.status(self._send_rename(u, self.t._session.posix_rename), "rename", f"{src} -> {dst}")
 
@@ -257,11 +258,9 @@ class Pipeline:
         b = u.batch
         if b.error is None:
             b.error = e
-            for other in b.uploads:  # checked files waiting for their rename: nothing of theirs in flight
-                if other is not u and other.checked and other.final not in b.delivered:
+            for other in b.uploads:  # checked files not renamed (yet): their temp files go too
+                if other is not u and other.checked:
                     self._discard(other)
-        if u.batch.renaming and u is b.uploads[b.renamed]:
-            b.renaming = False
         self._discard(u)
 
     def _after_failure(self, stage: str, u: Upload, replies) -> None:
@@ -279,7 +278,7 @@ class Pipeline:
                 expect_status(replies[0], "rename", u.temp_path)
                 b.renamed += 1
                 b.delivered.append(u.final)  # it did become visible
-                u.created = False
+                u.created = u.checked = False
             except Status:
                 pass
         elif stage == "discard":
