@@ -108,6 +108,19 @@ def test_a_file_failing_mid_run_fails_its_batch_only_and_leaves_nothing_half_wri
     assert (faulty.root / agent(5)).read_bytes() == batches[5][0].read_bytes()
 
 
+def test_a_contact_batch_whose_media_fails_never_shows_its_csv(faulty, tmp_path):
+    faulty.faults.short_at = 100_000
+    contact = {"call-1.wav": b"RIFF small", "call-2.wav": os.urandom(200_000), "call-3.wav": b"RIFF",
+               "CONTACT.run-1.csv": b"AgentId,Recording1\r\na,call-1.wav\r\na,call-2.wav\r\na,call-3.wav\r\n"}
+    batches = make_batches(tmp_path, [{agent(0): b"a"}, contact, {agent(1): b"b"}])
+    target = SftpTarget("ds", spec_for(faulty))
+    outcomes = target.deliver_many(batches)
+    target.close()
+    assert isinstance(outcomes[0], Receipt) and isinstance(outcomes[2], Receipt)
+    assert outcomes[1].delivered == ["call-1.wav"]  # visible in order, and nothing after the failed file
+    assert names(faulty.root) == sorted([agent(0), agent(1), "call-1.wav"])
+
+
 def test_a_refused_directory_fails_its_batches_permanently_and_the_others_arrive(faulty, tmp_path):
     for day in ("20261102", "20261103"):
         (faulty.root / "gis" / day).mkdir(parents=True)
