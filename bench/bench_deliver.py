@@ -155,6 +155,47 @@ def summary(label: str, gis: list[float], ssh: list[float], cpu: dict[str, list[
     return mg, ms
 
 
+def time_rounds(jobs: dict, rounds: int, server: Sshd, target: Path) -> tuple[dict, dict]:
+    """Run every job once per round, alternating which goes first; wall and CPU times per job."""
+    runs: dict[str, list[float]] = {k: [] for k in jobs}
+    cpu: dict[str, list[tuple[float, float]]] = {k: [] for k in jobs}
+    for label in ("gisgate_one", "also"):  # warm-up: writes the bytecode, fills the page cache
+        if label in jobs:
+            fresh(target)
+            jobs[label][0]()
+    order = list(jobs)
+    for r in range(rounds):
+        for label in order if r % 2 == 0 else order[::-1]:
+            job, sent = jobs[label]
+            fresh(target)
+            client0, server0 = children_cpu(), sshd_cpu(server)
+            runs[label].append(job())
+            cpu[label].append((children_cpu() - client0, sshd_cpu(server) - server0))
+            check(sent, target)
+        print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.3f} s" for k, v in runs.items()), flush=True)
+    return runs, cpu
+
+
+def report(runs: dict, cpu: dict, files: int, also: Path | None) -> None:
+    load = os.getloadavg()
+    print(f"median and best of {len(runs['gisgate'])} rounds "
+          f"(load average after: {' '.join(f'{x:.2f}' for x in load)}):")
+    mg, ms = summary(f"{files} files", runs["gisgate"], runs["openssh"], cpu, ("gisgate", "openssh"))
+    og, os1 = summary("1 file", runs["gisgate_one"], runs["openssh_one"], cpu, ("gisgate_one", "openssh_one"))
+    if mg > og and ms > os1:
+        print(f"with the one-file call taken off both: gisgate {mg - og:.3f} s, OpenSSH {ms - os1:.3f} s: "
+              f"{(mg - og) / (ms - os1):.2f}x")
+    within = [g / o for g, o in zip(runs["gisgate"], runs["openssh"], strict=True)]
+    print(f"ratio within each round (the two ran back to back): {' '.join(f'{r:.2f}' for r in within)}; "
+          f"median {statistics.median(within):.2f}x")
+    if also:
+        ma = statistics.median(runs["also"])
+        print(f"{also}: gisgate deliver median {ma:.3f} s (best {min(runs['also']):.3f}): "
+              f"{ma / ms:.2f}x OpenSSH's median; CPU median {statistics.median(c for c, _ in cpu['also']):.3f} s "
+              f"+ sshd {statistics.median(s for _, s in cpu['also']):.3f} s")
+    print(f"RESULT ratio of medians {mg / ms:.2f}x (target <= 1.2x)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--files", type=int, default=1000)
@@ -162,7 +203,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--no-validate", action="store_true", help="skip checking the files with gisgate validate")
     ap.add_argument("--also", type=Path, help="also time the gisgate of this checkout (e.g. one of main, made with "
-                    "`git archive`), 1,000 files, in the same rounds")
+                    "`git archive`), all the files, in the same rounds")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-deliver-"))
@@ -176,50 +217,19 @@ def main() -> None:
         print(f"{len(files)} AGENT files ({len(files)} intervals, one batch each), {mean_kb:.1f} KB on average; "
               f"{os.cpu_count()} CPUs; loopback OpenSSH sshd; load average before: "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        runs: dict[str, list[float]] = {"gisgate": [], "openssh": [], "gisgate_one": [], "openssh_one": []}
-        cpu: dict[str, list[tuple[float, float]]] = {k: [] for k in runs}
         with Sshd.start(work / "sshd") as server:
             config = write_config(work / "gisgate.toml", server, "in")
-            target = server.root / "in"
+            names = [p.name for p in files]
             jobs = {
-                "gisgate": (lambda: run_gisgate(one.parent, [p.name for p in files], config), files),
+                "gisgate": (lambda: run_gisgate(one.parent, names, config), files),
                 "openssh": (lambda: run_openssh(server, one.parent, "*", "in", work), files),
                 "gisgate_one": (lambda: run_gisgate(one.parent, [one.name], config), [one]),
                 "openssh_one": (lambda: run_openssh(server, one.parent, one.name, "in", work), [one]),
             }
             if args.also:  # another checkout's gisgate (e.g. before a change), in the same rounds
-                jobs["also"] = (lambda: run_gisgate(one.parent, [p.name for p in files], config, args.also), files)
-                runs["also"], cpu["also"] = [], []
-            order = list(jobs)
-            for label in ("gisgate_one", "also"):  # warm-up: writes the bytecode, fills the page cache
-                if label in jobs:
-                    fresh(target)
-                    jobs[label][0]()
-            for r in range(args.rounds):
-                for label in order if r % 2 == 0 else order[::-1]:  # alternate who goes first
-                    job, sent = jobs[label]
-                    fresh(target)
-                    client0, server0 = children_cpu(), sshd_cpu(server)
-                    runs[label].append(job())
-                    cpu[label].append((children_cpu() - client0, sshd_cpu(server) - server0))
-                    check(sent, target)
-                print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.3f} s" for k, v in runs.items()), flush=True)
-        load = os.getloadavg()
-        print(f"median and best of {args.rounds} rounds (load average after: {' '.join(f'{x:.2f}' for x in load)}):")
-        mg, ms = summary(f"{len(files)} files", runs["gisgate"], runs["openssh"], cpu, ("gisgate", "openssh"))
-        og, os1 = summary("1 file", runs["gisgate_one"], runs["openssh_one"], cpu, ("gisgate_one", "openssh_one"))
-        if mg > og and ms > os1:
-            print(f"with the one-file call taken off both: gisgate {mg - og:.3f} s, OpenSSH {ms - os1:.3f} s: "
-                  f"{(mg - og) / (ms - os1):.2f}x")
-        within = [g / o for g, o in zip(runs["gisgate"], runs["openssh"], strict=True)]
-        print(f"ratio within each round (the two ran back to back): {' '.join(f'{r:.2f}' for r in within)}; "
-              f"median {statistics.median(within):.2f}x")
-        if args.also:
-            ma = statistics.median(runs["also"])
-            print(f"{args.also}: gisgate deliver median {ma:.3f} s (best {min(runs['also']):.3f}): "
-                  f"{ma / ms:.2f}x OpenSSH's median; CPU median {statistics.median(c for c, _ in cpu['also']):.3f} s "
-                  f"+ sshd {statistics.median(s for _, s in cpu['also']):.3f} s")
-        print(f"RESULT ratio of medians {mg / ms:.2f}x (target <= 1.2x)")
+                jobs["also"] = (lambda: run_gisgate(one.parent, names, config, args.also), files)
+            runs, cpu = time_rounds(jobs, args.rounds, server, server.root / "in")
+        report(runs, cpu, len(files), args.also)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
