@@ -7,6 +7,8 @@ OpenSSH sshd on a free loopback port (tests/sshd.py), then per round times
   * OpenSSH: one `sftp -b` session putting every file (process start, connect and auth included);
   * gisgate: a new SftpTarget (connect and auth included) delivering the files interval by interval,
     AGENT + SERVICE as one batch, as the gateway sends them;
+  * gisgate, one run: the same interval batches in one pipelined `deliver_many`, as `gisgate deliver`
+    sends them (bench_deliver.py times that command end to end);
   * gisgate, one batch: the same files as a single batch.
 With --rtt-ms (default 20) the same comparison runs on --rtt-files files through a loopback proxy
 that delays each direction by half that round-trip time, to count round trips per file.
@@ -41,6 +43,7 @@ sys.path[:0] = [str(HERE.parent), str(HERE.parent / "tests")]
 from sshd import Sshd  # noqa: E402
 
 from gisgate import config  # noqa: E402
+from gisgate.targets import Receipt  # noqa: E402
 from gisgate.targets.sftp import SftpTarget  # noqa: E402
 
 
@@ -101,15 +104,21 @@ def time_openssh(server: Sshd | SimpleNamespace, files: list[Path], remote_dir: 
     return time.perf_counter() - started
 
 
-def time_gisgate(server: Sshd | SimpleNamespace, files: list[Path], remote_dir: str, per_interval: bool) -> float:
+def time_gisgate(server: Sshd | SimpleNamespace, files: list[Path], remote_dir: str, label: str) -> float:
+    """`gisgate`: one `deliver` per interval batch (as the gateway sends them); `gisgate_run`: the same
+    batches in one pipelined `deliver_many` (as `gisgate deliver` sends them); `gisgate_one_batch`:
+    every file in one batch."""
     spec = config.SftpTarget(kind="sftp", host=server.host, port=server.port, user=server.user,
                              path=remote_dir, known_hosts=str(server.known_hosts),
                              key_file=str(server.client_key))
     started = time.perf_counter()
     target = SftpTarget("bench", spec)
-    batches = [files[i:i + 2] for i in range(0, len(files), 2)] if per_interval else [files]
-    for batch in batches:
-        target.deliver(batch)
+    batches = [files] if label == "gisgate_one_batch" else [files[i:i + 2] for i in range(0, len(files), 2)]
+    if label == "gisgate_run":
+        assert all(isinstance(o, Receipt) for o in target.deliver_many(batches))
+    else:
+        for batch in batches:
+            target.deliver(batch)
     target.close()
     return time.perf_counter() - started
 
@@ -221,7 +230,7 @@ def main() -> None:
         files = make_files(work / "files", args.files, int(args.kib * 1000))
         mean_kb = sum(p.stat().st_size for p in files) / len(files) / 1000
         print(f"{len(files)} files, {mean_kb:.1f} KB on average; {os.cpu_count()} CPUs; loopback sshd")
-        runs: dict[str, list[float]] = {"openssh": [], "gisgate": [], "gisgate_one_batch": []}
+        runs: dict[str, list[float]] = {"openssh": [], "gisgate": [], "gisgate_run": [], "gisgate_one_batch": []}
         cpu: dict[str, list[tuple[float, float]]] = {k: [] for k in runs}
         with Sshd.start(work / "sshd") as server:
             for r in range(args.rounds):
@@ -233,7 +242,7 @@ def main() -> None:
                     if label == "openssh":
                         secs = time_openssh(server, files, remote, work)
                     else:
-                        secs = time_gisgate(server, files, remote, per_interval=label == "gisgate")
+                        secs = time_gisgate(server, files, remote, label)
                     cpu[label].append((own_cpu(who) - client0, server_cpu(server) - server0))
                     check(files, server.root / remote)
                     runs[label].append(secs)
@@ -249,13 +258,13 @@ def main() -> None:
             if args.rtt_ms:
                 proxy = DelayProxy(server.port, args.rtt_ms / 2000)
                 far, sample = through_proxy(server, proxy, work), files[: args.rtt_files]
-                for label in ("openssh", "gisgate", "gisgate_one_batch"):
+                for label in runs:
                     remote = f"rtt-{label}"
                     (server.root / remote).mkdir()
                     if label == "openssh":
                         secs = time_openssh(far, sample, remote, work)
                     else:
-                        secs = time_gisgate(far, sample, remote, per_interval=label == "gisgate")
+                        secs = time_gisgate(far, sample, remote, label)
                     check(sample, server.root / remote)
                     rtts = secs / (args.rtt_ms / 1000) / len(sample)
                     print(f"{args.rtt_ms:g} ms RTT, {len(sample)} files: {label} {secs:.2f} s "
@@ -268,8 +277,10 @@ def main() -> None:
             print(f"CPU, median: {label}: client {client:.2f} s, sshd {serv:.2f} s")
         print(f"median of {args.rounds}: OpenSSH sftp -b {med['openssh']:.2f} s; "
               f"gisgate per interval (2 files/batch) {med['gisgate']:.2f} s; "
+              f"the same batches in one pipelined run {med['gisgate_run']:.2f} s; "
               f"gisgate one batch {med['gisgate_one_batch']:.2f} s")
         print(f"ratio to OpenSSH: per interval {med['gisgate'] / med['openssh']:.2f}x, "
+              f"one run {med['gisgate_run'] / med['openssh']:.2f}x, "
               f"one batch {med['gisgate_one_batch'] / med['openssh']:.2f}x (target <= 1.5x)")
     finally:
         shutil.rmtree(work, ignore_errors=True)

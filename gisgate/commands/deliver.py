@@ -5,8 +5,10 @@
 Files are grouped into the batches that must travel together: an interval's AGENT and SERVICE file;
 a CONTACT / TEXTCONTACT CSV with the media or `.txt` bodies it references (found among the given
 files or beside the CSV), media first and the CSV last; every other file alone. Each batch is sent
-once; transient failures are retried with exponential backoff and jitter until the deadline, which
-bounds the whole call: each request's timeouts are cut to the time left (`Target.time_left`).
+once (an sftp target sends them all in one pipelined run, `SftpTarget.deliver_many`, and the failed
+ones are retried after it); transient failures are retried with exponential backoff and jitter until
+the deadline, which bounds the whole call: each request's timeouts are cut to the time left
+(`Target.time_left`).
 The target is always closed (a Webex session logged out) before returning or raising.
 """
 
@@ -20,7 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gisgate.config import Config
-from gisgate.errors import ConfigError, InputError, PermanentDeliveryError, Problem, TransientDeliveryError
+from gisgate.errors import (
+    ConfigError,
+    DeliveryError,
+    InputError,
+    PermanentDeliveryError,
+    Problem,
+    TransientDeliveryError,
+)
 from gisgate.gateway.retry import Policy
 from gisgate.produced import OUTPUTS, kind_of, referenced_files, travel_key
 from gisgate.targets import Receipt, open_target
@@ -51,7 +60,8 @@ def batches(paths: list[Path], kind: str | None = None) -> list[list[Path]]:
     """Group files into the batches that travel together, in the order the files were given."""
     paths = [Path(p) for p in paths]
     kinds = {p: _kind(p, kind) for p in paths}
-    given = {p.resolve(): p for p in paths}
+    real = {p: p.resolve() for p in paths}  # once per file: resolving costs a stat per path component
+    given = {r: p for p, r in real.items()}
     used: set[Path] = set()
     problems: list[Problem] = []
     groups: list[list[Path]] = []
@@ -59,22 +69,23 @@ def batches(paths: list[Path], kind: str | None = None) -> list[list[Path]]:
         if kinds[p] in ("contact", "textcontact"):
             media = []
             for name in referenced_files(p):
-                m = given.get((p.parent / name).resolve(), p.parent / name)
+                resolved = (p.parent / name).resolve()
+                m = given.get(resolved, p.parent / name)
                 if not m.is_file():
                     problems.append(Problem(str(p), 0, "", f"references {name}, which is not beside it"))
                 media.append(m)
-                used.add(m.resolve())
+                used.add(resolved)
             groups.append(media + [p])
-            used.add(p.resolve())
+            used.add(real[p])
     if problems:
         raise InputError(problems)
     travelling: dict[str, list[tuple[int, Path]]] = {}
     for p in paths:
-        if p.resolve() in used:
+        if real[p] in used:
             continue
-        key, seq = travel_key(p.name, kinds[p]) if kinds[p] == "gis" else (f"file:{p.resolve()}", 0)
+        key, seq = travel_key(p.name, kinds[p]) if kinds[p] == "gis" else (f"file:{real[p]}", 0)
         travelling.setdefault(key, []).append((seq, p))
-        used.add(p.resolve())
+        used.add(real[p])
     return groups + [[p for _, p in sorted(files, key=lambda f: f[0])] for files in travelling.values()]
 
 
@@ -115,9 +126,17 @@ def deliver_files(
     def send(batch):
         return target.deliver(batch, kind=kind)
 
+    def one(groups):  # a target without deliver_many: the first batch's outcome
+        try:
+            return [send(groups[0])]
+        except DeliveryError as e:
+            return [e]
+
+    many = getattr(target, "deliver_many", None)  # the sftp target pipelines batches
+    run = (lambda groups: many(groups, kind=kind) or one(groups)) if many else one
     retry = _Retry(Policy(*backoff_s), sending_ends, sleep, clock, jitter)
     try:
-        result = _send_all(send, groups, Delivery(target_name), retry)
+        result = _send_all(run, send, groups, Delivery(target_name), retry)
     finally:
         target.time_left = lambda: end - clock()
         target.close()
@@ -134,24 +153,31 @@ def _spec(config: Config, target_name: str):
     return spec
 
 
-def _send_all(send, groups: list[list[Path]], result: Delivery, retry: _Retry) -> Delivery:
+def _send_all(run, send, groups: list[list[Path]], result: Delivery, retry: _Retry) -> Delivery:
+    """`run(groups)` tries batches from the first (the sftp target several at once, pipelined) and returns
+    the outcomes of those it tried; a failed one is retried by `send` as the policy says."""
     transient: TransientDeliveryError | None = None
     permanent: PermanentDeliveryError | None = None
-    for batch in groups:
-        names = [p.name for p in batch]
+    done = 0
+    while done < len(groups):
         if transient is not None:
             # A batch only gives up when its next retry would cross the deadline: time is up, and a
             # failing target must not cost a timeout for every remaining batch.
-            result.failed.append((names, "not tried: the deadline was reached"))
-            continue
-        try:
-            result.receipts.append(retry.send(send, batch, result))
-        except TransientDeliveryError as e:
-            transient = e
-            result.failed.append((names, str(e)))
-        except PermanentDeliveryError as e:
-            permanent = e
-            result.failed.append((names, str(e)))
+            result.failed += [([p.name for p in batch], "not tried: the deadline was reached")
+                              for batch in groups[done:]]
+            break
+        outcomes = run(groups[done:])
+        for batch, outcome in zip(groups[done:], outcomes, strict=False):  # outcomes: a prefix
+            result.attempts += 1
+            try:
+                result.receipts.append(retry.send(send, batch, result, outcome))
+            except TransientDeliveryError as e:
+                transient = e
+                result.failed.append(([p.name for p in batch], str(e)))
+            except PermanentDeliveryError as e:
+                permanent = e
+                result.failed.append(([p.name for p in batch], str(e)))
+        done += len(outcomes)
     if result.failed:
         lines = [f"{result.summary()}; {len(result.failed)} batch(es) failed:"]
         lines += [f"  {', '.join(names)}: {reason}" for names, reason in result.failed]
@@ -169,18 +195,24 @@ class _Retry:
     clock: Callable[[], float]
     jitter: Callable[[], float]
 
-    def send(self, send, batch: list[Path], result: Delivery) -> Receipt:
-        """Send one batch; after a transient error wait as the policy says and try again, unless the
-        wait would cross the deadline. Every batch gets at least one attempt."""
-        attempts = 0
+    def send(self, send, batch: list[Path], result: Delivery, first: Receipt | DeliveryError) -> Receipt:
+        """`first` is the outcome of the batch's first attempt; after a transient error wait as the
+        policy says and try again, unless the wait would cross the deadline."""
+        outcome, attempts = first, 1
         while True:
-            result.attempts += 1
+            if isinstance(outcome, Receipt):
+                return outcome
+            if not isinstance(outcome, TransientDeliveryError):
+                raise outcome
+            delay = self.policy.delay(attempts, self.jitter)
+            if self.clock() + delay >= self.deadline:
+                raise TransientDeliveryError(f"{outcome} (gave up after {attempts} attempt(s): deadline reached)") \
+                    from outcome
+            log.warning("%s; retrying in %.1f s", outcome, delay)
+            self.sleep(delay)
             attempts += 1
+            result.attempts += 1
             try:
-                return send(batch)
-            except TransientDeliveryError as e:
-                delay = self.policy.delay(attempts, self.jitter)
-                if self.clock() + delay >= self.deadline:
-                    raise TransientDeliveryError(f"{e} (gave up after {attempts} attempt(s): deadline reached)") from e
-                log.warning("%s; retrying in %.1f s", e, delay)
-                self.sleep(delay)
+                outcome = send(batch)
+            except DeliveryError as e:
+                outcome = e

@@ -9,6 +9,8 @@ What callers use of a target (the outbox worker, `gisgate deliver`, `gisgate doc
     close()               release the connection or session (the next delivery opens a new one)
     time_left             optional: a function giving the seconds left before the caller's deadline
                           (`gisgate deliver` sets it): no request waits longer; none left, none is sent
+    deliver_many(batches, kind)  optional (sftp): several batches in one pipelined run; returns each
+                          tried batch's Receipt or DeliveryError, in order (`gisgate deliver` uses it)
 
 A batch is the list of files that must travel together, in sending order: an interval's AGENT and
 SERVICE files; a contact batch's media first and its CONTACT CSV last. `kind` is the output kind of

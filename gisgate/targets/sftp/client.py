@@ -1,8 +1,8 @@
 """paramiko's SFTP client with pipelined, coalesced requests, and the SFTP-level failures it reports.
 
-Requests are pipelined: a file's writes, its size check and close, the next file's open and the
-previous file's rename travel together, coalesced into as few SSH packets as possible, so a file
-costs about one round trip (target.py decides what to send; this module sends and collects).
+Requests are pipelined: the writes, size checks, closes, opens and renames of several files travel
+together, coalesced into as few SSH packets as possible, without waiting for each other's replies
+(stream.py decides what to send and when; this module sends and collects).
 """
 
 from __future__ import annotations
@@ -35,6 +35,30 @@ def reason(msg: Message) -> str:
 
 class Mismatch(Exception):
     """The server holds another number of bytes than were sent."""
+
+
+def expect_status(reply: tuple[int, Message], op: str, path: str) -> None:
+    """Raise Status unless `reply` is an OK status."""
+    t, msg = reply
+    if t != proto.CMD_STATUS:
+        raise Status(proto.SFTP_BAD_MESSAGE, f"unexpected reply type {t}", op, path)
+    code = msg.get_int()
+    if code != proto.SFTP_OK:
+        raise Status(code, reason(msg), op, path)
+
+
+def expect_handle(reply: tuple[int, Message], path: str) -> bytes:
+    t, msg = reply
+    if t == proto.CMD_STATUS:
+        raise Status(msg.get_int(), reason(msg), "open", path)
+    return msg.get_binary()
+
+
+def expect_attrs(reply: tuple[int, Message], op: str, path: str) -> paramiko.SFTPAttributes:
+    t, msg = reply
+    if t == proto.CMD_STATUS:
+        raise Status(msg.get_int(), reason(msg), op, path)
+    return paramiko.SFTPAttributes._from_msg(msg)
 
 
 class _Replies:
@@ -75,9 +99,25 @@ class PipelinedSftp(paramiko.SFTPClient):
             self.extensions[name] = msg.get_binary()
         return version
 
+    _inbox = b""  # received bytes not parsed yet (from `_at` on)
+    _at = 0
+
+    def _read_all(self, n: int) -> bytes:
+        """`n` bytes of the channel, read in blocks of whatever has arrived: a reply's header and body,
+        and the replies that arrived together, cost one channel read (paramiko's reads one each)."""
+        while len(self._inbox) - self._at < n:
+            data = self.sock.recv(max(n - len(self._inbox) + self._at, 65536))
+            if not data:
+                raise EOFError()
+            self._inbox, self._at = self._inbox[self._at:] + data, 0
+        out = self._inbox[self._at:self._at + n]
+        self._at += n
+        return out
+
     def setup(self) -> None:
         self.replies = _Replies()
         self._out = bytearray()
+        self._held: int | None = None  # the first request whose bytes wait in `_out`
         self._coalesce = True
 
     def _write_all(self, out: bytes) -> None:
@@ -89,6 +129,7 @@ class PipelinedSftp(paramiko.SFTPClient):
 
     def flush(self) -> None:
         """Send the coalesced requests."""
+        self._held = None
         if self._out:
             data = bytes(self._out)
             self._out.clear()
@@ -101,35 +142,29 @@ class PipelinedSftp(paramiko.SFTPClient):
     def send(self, t: int, *args) -> int:
         """Send a request without waiting; its reply is kept for `collect`."""
         num = self._async_request(self.replies, t, *args)
+        if self._out and self._held is None:
+            self._held = num
         while len(self._expecting) > MAX_IN_FLIGHT:  # paramiko's table of unanswered requests
             self._read_response()
         return num
 
     def collect(self, num: int) -> tuple[int, Message]:
-        """Wait for the reply to request `num` (replies to other requests are kept)."""
+        """Wait for the reply to request `num` (replies to other requests are kept).
+
+        The coalesced requests are sent only when `num` is among them: while earlier requests keep
+        the server busy, the requests made meanwhile gather into one send (a send per reply awaited
+        would cost both sides a packet, a syscall and a wake-up each time)."""
         while num not in self.replies.got:
-            self._read_response()
+            if self._held is not None and num >= self._held:
+                self.flush()
+            paramiko.SFTPClient._read_response(self)  # one reply; no flush
         return self.replies.got.pop(num)
 
     def status(self, num: int, op: str, path: str) -> None:
-        t, msg = self.collect(num)
-        if t != proto.CMD_STATUS:
-            raise Status(proto.SFTP_BAD_MESSAGE, f"unexpected reply type {t}", op, path)
-        code = msg.get_int()
-        if code != proto.SFTP_OK:
-            raise Status(code, reason(msg), op, path)
-
-    def handle(self, num: int, path: str) -> bytes:
-        t, msg = self.collect(num)
-        if t == proto.CMD_STATUS:
-            raise Status(msg.get_int(), reason(msg), "open", path)
-        return msg.get_binary()
+        expect_status(self.collect(num), op, path)
 
     def attrs(self, num: int, op: str, path: str) -> paramiko.SFTPAttributes:
-        t, msg = self.collect(num)
-        if t == proto.CMD_STATUS:
-            raise Status(msg.get_int(), reason(msg), op, path)
-        return paramiko.SFTPAttributes._from_msg(msg)
+        return expect_attrs(self.collect(num), op, path)
 
     def max_write(self) -> int:
         """The largest write the server accepts (limits@openssh.com), capped; CHUNK when it won't say."""
@@ -140,11 +175,3 @@ class PipelinedSftp(paramiko.SFTPClient):
             return CHUNK
         _packet, _read, write = msg.get_int64(), msg.get_int64(), msg.get_int64()
         return min(write, MAX_CHUNK) if write >= CHUNK else CHUNK
-
-    def drain(self) -> list[bytes]:
-        """Read every outstanding reply (after a failure); returns handles opened meanwhile, to close."""
-        while len(self._expecting):
-            self._read_response()
-        handles = [msg.get_binary() for t, msg in self.replies.got.values() if t == proto.CMD_HANDLE]
-        self.replies.got.clear()
-        return handles

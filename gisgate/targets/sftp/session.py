@@ -246,6 +246,13 @@ class Session:
             finally:
                 self._watchdog.disarm()
 
+    def rearm(self) -> None:
+        """A batch of a run ended: the outer deadline starts again for the next one (it bounds each
+        delivery, and a run of many batches is many deliveries), cut to the caller's time left."""
+        limit = self.spec.deadline_s if self.time_left is None else min(self.spec.deadline_s, self.time_left())
+        self._deadline_at = time.monotonic() + max(0.0, limit)
+        self._watchdog.arm(max(0.0, limit))
+
     def stale(self) -> bool:
         """No connection to reuse: none yet, a dead one, or one idle too long (firewalls forget quiet links)."""
         idle = time.monotonic() - self._last_used > self.spec.idle_s

@@ -14,7 +14,9 @@ What one `deliver(batch)` does, for each file in the given order:
 
 A file is renamed only after the previous one's rename succeeded, so files become visible in
 batch order; a failure stops the batch and removes the temp files it left (when the connection
-still allows it).
+still allows it). `deliver_many(batches)` does the same for many batches in one pipelined run, the
+next batches' files uploading while one is checked and renamed (stream.py: the requests, and what a
+failure in the middle of a run does); `deliver` is a run of one batch.
 
 Remote path template (`path` in the config), expanded per file with `str.format`:
 
@@ -36,7 +38,6 @@ import posixpath
 import string
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
@@ -46,31 +47,14 @@ from gisgate.durable import TEMP_PREFIX, TEMP_SUFFIX  # the same temp names as l
 from gisgate.errors import ConfigError, DeliveryError, PermanentDeliveryError
 from gisgate.produced import parse_gis_name
 from gisgate.targets import Receipt
-from gisgate.targets.sftp.client import POSIX_RENAME, Mismatch, PipelinedSftp, Status, reason
+from gisgate.targets.sftp.client import PipelinedSftp, Status, reason
 from gisgate.targets.sftp.hostkeys import pinned_keys
 from gisgate.targets.sftp.session import Session
+from gisgate.targets.sftp.stream import Batch, Pipeline, Upload
 
 log = logging.getLogger(__package__)
 
 TEMPLATE_VARS = {"tenant", "user", "acd", "date"}
-
-
-@dataclass
-class _Upload:
-    local: Path
-    size: int
-    remote_dir: str
-    temp: str
-    final: str
-    handle: bytes | None = None
-
-    @property
-    def temp_path(self) -> str:
-        return posixpath.join(self.remote_dir, self.temp)
-
-    @property
-    def final_path(self) -> str:
-        return posixpath.join(self.remote_dir, self.final)
 
 
 def _path_fields(name: str, spec) -> set[str]:
@@ -88,16 +72,6 @@ def _path_fields(name: str, spec) -> set[str]:
     if "tenant" in fields and not spec.tenant:
         raise ConfigError(f"target {name!r}: path {spec.path!r} uses {{tenant}}; set tenant")
     return fields
-
-
-def _chunks(path: Path, size: int):
-    """The file's bytes in write-sized chunks; a local read error is not the server's fault."""
-    try:
-        with path.open("rb") as f:
-            while chunk := f.read(size):
-                yield chunk
-    except OSError as e:
-        raise PermanentDeliveryError(f"{path}: cannot read the file to deliver ({e.strerror or e})") from e
 
 
 class SftpTarget:
@@ -144,15 +118,43 @@ class SftpTarget:
         On failure the DeliveryError's `delivered` attribute lists the files of the batch that were
         already made visible (in order), so a retry can skip them.
         """
-        uploads = self._plan([Path(p) for p in batch])
-        if not uploads:
-            return Receipt(self.name, [])
-        delivered: list[str] = []
-        with self._session.exclusive():
-            self._attempt(uploads, delivered)
-        dirs = sorted({u.remote_dir for u in uploads})
-        return Receipt(self.name, delivered, detail=f"{self.spec.host}:{', '.join(dirs)}",
-                       extra={"remote": [u.final_path for u in uploads], "bytes": sum(u.size for u in uploads)})
+        outcome = self.deliver_many([batch], kind)[0]
+        if isinstance(outcome, DeliveryError):
+            raise outcome
+        return outcome
+
+    def deliver_many(self, batches: list[list[Path]], kind: str | None = None) -> list[Receipt | DeliveryError]:
+        """Deliver several batches in one pipelined run (stream.py): each batch as `deliver` would,
+        with files of the next batches in flight while one is renamed (`gisgate deliver`).
+
+        Returns, in order, each tried batch's outcome: its Receipt, or the DeliveryError `deliver`
+        would raise (`delivered` set). All batches are tried unless the connection fails: then the
+        outcomes stop after the last batch that was in flight (at least one is returned), and the
+        caller sends the rest again.
+        """
+        work: list[Batch | Receipt | DeliveryError] = []
+        for batch in batches:
+            try:
+                uploads = self._plan([Path(p) for p in batch])
+            except PermanentDeliveryError as e:
+                work.append(e)
+                continue
+            work.append(Batch(uploads) if uploads else Receipt(self.name, []))
+        live = [b for b in work if isinstance(b, Batch)]
+        if live:
+            try:
+                with self._session.exclusive():
+                    self._attempt(live)
+            except DeliveryError as e:  # no time left to start
+                live[0].error, live[0].started = e, True
+        outcomes: list[Receipt | DeliveryError] = []
+        for b in work:
+            if isinstance(b, Batch):
+                if not b.started:
+                    break
+                b = self._outcome(b)
+            outcomes.append(b)
+        return outcomes
 
     def probe(self) -> str:
         """For `gisgate doctor`: connect (host key verified, authenticated) and look at the remote folder."""
@@ -177,7 +179,7 @@ class SftpTarget:
         self._session.close()
 
     # -- planning ---------------------------------------------------------------------------------
-    def _plan(self, batch: list[Path]) -> list[_Upload]:
+    def _plan(self, batch: list[Path]) -> list[Upload]:
         plans = []
         for p in batch:
             try:
@@ -185,7 +187,7 @@ class SftpTarget:
             except OSError as e:
                 raise PermanentDeliveryError(f"{p}: cannot read it to deliver: {e.strerror or e}") from e
             temp = f"{TEMP_PREFIX}{uuid.uuid4().hex}{TEMP_SUFFIX}"
-            plans.append(_Upload(p, size, self._remote_dir(p.name), temp, p.name))
+            plans.append(Upload(p, size, self._remote_dir(p.name), temp, p.name))
         return plans
 
     def _remote_dir(self, name: str) -> str:
@@ -198,62 +200,53 @@ class SftpTarget:
             values.update(acd=str(int(gis.acd)), date=gis.date)
         return self.spec.path.format(**values)
 
-    # -- one delivery -------------------------------------------------------------------------------
-    def _attempt(self, uploads: list[_Upload], delivered: list[str]) -> None:
-        """Send on the open connection or a new one; a reused connection that turns out dead is
-        replaced once, when nothing of the batch was made visible yet."""
+    # -- one run of batches ------------------------------------------------------------------------
+    def _attempt(self, batches: list[Batch]) -> None:
+        """Run the batches on the open connection or a new one; a reused connection that turns out
+        dead is replaced once, when no batch has an outcome yet. A broken connection fails the
+        batches in flight (a batch's own failure, e.g. a full disk, is its outcome: stream.py)."""
         s = self._session
         for attempt in (1, 2):
             fresh = s.stale()
+            pipeline = None
             try:
-                self._send(s.connect() if fresh else s.sftp, uploads, delivered)
+                pipeline = Pipeline(self, s.connect() if fresh else s.sftp, batches, on_done=lambda _: s.rearm())
+                pipeline.run()
                 s.touch()
                 return
-            except Exception as e:  # noqa: BLE001 - translated once, below
-                broken = not isinstance(e, (Status, Mismatch, DeliveryError))  # connection unusable
-                if broken or s.expired:
-                    s.drop()
-                else:
-                    self._cleanup(uploads)
-                if attempt == 1 and not fresh and broken and not delivered and not s.expired:
+            except Exception as e:  # noqa: BLE001 - the connection is unusable; translated per batch
+                s.drop()
+                if pipeline is not None:
+                    pipeline.abandon()
+                untouched = not any(b.delivered or b.error for b in batches)
+                if attempt == 1 and not fresh and untouched and not s.expired:
                     log.info("%s: reused connection failed (%s); reconnecting", s.where, e)
+                    for b in batches:
+                        b.reset()
                     continue
-                err = s.failure(e)
-                if delivered:
-                    err.args = (f"{err.args[0]} (already delivered: {', '.join(delivered)})",)
-                err.delivered = list(delivered)
-                raise err from e
+                hit = [b for b in batches if b.started and b.error is None and b.renamed < len(b.uploads)]
+                for b in hit or batches[:1]:
+                    b.error, b.started = e, True
+                return
 
-    def _send(self, sftp: PipelinedSftp, uploads: list[_Upload], delivered: list[str]) -> None:
-        """Pipelined: per round, [rename previous, writes + fstat + close of this one, open of next]."""
-        for remote_dir in dict.fromkeys(u.remote_dir for u in uploads):
-            self._ensure_dir(sftp, remote_dir)
-            self._sweep(sftp, remote_dir)
-        uploads[0].handle = sftp.handle(self._open(sftp, uploads[0]), uploads[0].temp_path)
-        previous: _Upload | None = None
-        for i, u in enumerate(uploads):
-            nxt = uploads[i + 1] if i + 1 < len(uploads) else None
-            renamed = self._send_rename(sftp, previous) if previous else None
-            writes = self._send_writes(sftp, u)
-            fstat = sftp.send(proto.CMD_FSTAT, u.handle)
-            closed = sftp.send(proto.CMD_CLOSE, u.handle)
-            opened = self._open(sftp, nxt) if nxt else None
-            if previous:
-                self._finish_rename(sftp, previous, renamed)
-                delivered.append(previous.final)
-            for num in writes:
-                sftp.status(num, "write", u.temp_path)
-            size = sftp.attrs(fstat, "fstat", u.temp_path).st_size
-            sftp.status(closed, "close", u.temp_path)
-            u.handle = None
-            if size != u.size:
-                raise Mismatch(f"{u.temp_path}: the server holds {size} bytes of {u.local.name}, expected {u.size}")
-            if nxt:
-                nxt.handle = sftp.handle(opened, nxt.temp_path)
-            previous = u
-        self._finish_rename(sftp, previous, self._send_rename(sftp, previous))
-        delivered.append(previous.final)
-        log.debug("sftp target %r: delivered %d file(s)", self.name, len(uploads))
+    def _outcome(self, b: Batch) -> Receipt | DeliveryError:
+        if b.error is None:
+            dirs = sorted({u.remote_dir for u in b.uploads})
+            return Receipt(self.name, b.delivered, detail=f"{self.spec.host}:{', '.join(dirs)}",
+                           extra={"remote": [u.final_path for u in b.uploads], "bytes": sum(u.size for u in b.uploads)})
+        err = self._session.failure(b.error)
+        if err is b.error:  # a DeliveryError already; several batches may share it
+            err = type(err)(*err.args)
+        if b.delivered:
+            err.args = (f"{err.args[0]} (already delivered: {', '.join(b.delivered)})",)
+        err.delivered = list(b.delivered)
+        err.__cause__ = b.error
+        return err
+
+    def _prepare_dir(self, sftp: PipelinedSftp, remote_dir: str) -> None:
+        """Before a file goes to `remote_dir`: the directory exists (create_dirs) and was swept."""
+        self._ensure_dir(sftp, remote_dir)
+        self._sweep(sftp, remote_dir)
 
     def _ensure_dir(self, sftp: PipelinedSftp, remote_dir: str) -> None:
         known = self._session.known_dirs
@@ -299,62 +292,3 @@ class SftpTarget:
                 log.info("sftp target %r: removed stale temp file %s", self.name, path)
             except Status as e:
                 log.info("sftp target %r: could not remove stale temp file (%s)", self.name, e)
-
-    def _open(self, sftp: PipelinedSftp, u: _Upload) -> int:
-        self._ensure_dir(sftp, u.remote_dir)
-        flags = proto.SFTP_FLAG_WRITE | proto.SFTP_FLAG_CREATE | proto.SFTP_FLAG_EXCL
-        return sftp.send(proto.CMD_OPEN, u.temp_path, flags, paramiko.SFTPAttributes())
-
-    def _send_writes(self, sftp: PipelinedSftp, u: _Upload) -> list[int]:
-        nums, offset = [], 0
-        for chunk in _chunks(u.local, self._session.chunk):
-            nums.append(sftp.send(proto.CMD_WRITE, u.handle, proto.int64(offset), chunk))
-            offset += len(chunk)
-        if offset != u.size:
-            raise PermanentDeliveryError(f"{u.local}: changed size during delivery ({u.size} -> {offset})")
-        return nums
-
-    def _send_rename(self, sftp: PipelinedSftp, u: _Upload) -> int:
-        if self._session.posix_rename:
-            return sftp.send(proto.CMD_EXTENDED, POSIX_RENAME, u.temp_path, u.final_path)
-        return sftp.send(proto.CMD_RENAME, u.temp_path, u.final_path)
-
-    def _finish_rename(self, sftp: PipelinedSftp, u: _Upload, num: int) -> None:
-        src, dst = u.temp_path, u.final_path
-        try:
-            sftp.status(num, "rename", f"{src} -> {dst}")
-            return
-        except Status as e:
-            if self._session.posix_rename and e.code == proto.SFTP_OP_UNSUPPORTED:
-                log.warning("sftp target %r: the server announces %s but refuses it; using plain rename",
-                            self.name, POSIX_RENAME)
-                self._session.posix_rename = False
-                return self._finish_rename(sftp, u, sftp.send(proto.CMD_RENAME, src, dst))
-            if e.code in (proto.SFTP_NO_SUCH_FILE, proto.SFTP_PERMISSION_DENIED):
-                raise
-            # plain rename (and posix-rename on some Windows servers) refuses to replace an existing
-            # name: remove it, then rename (not atomic)
-            t, _ = sftp.collect(sftp.send(proto.CMD_STAT, dst))
-            if t != proto.CMD_ATTRS:
-                raise
-        log.warning("sftp target %r: %s exists and the server cannot rename over it; removing it first",
-                    self.name, dst)
-        sftp.status(sftp.send(proto.CMD_REMOVE, dst), "remove", dst)
-        sftp.status(self._send_rename(sftp, u), "rename", f"{src} -> {dst}")
-
-    def _cleanup(self, uploads: list[_Upload]) -> None:
-        """After an SFTP-level failure on a live connection: close handles, remove temp files."""
-        sftp = self._session.sftp
-        if sftp is None:
-            return
-        try:
-            handles = sftp.drain() + [u.handle for u in uploads if u.handle]
-            nums = [sftp.send(proto.CMD_CLOSE, h) for h in handles]
-            nums += [sftp.send(proto.CMD_REMOVE, u.temp_path) for u in uploads]
-            for num in nums:
-                sftp.collect(num)
-        except Exception as e:  # noqa: BLE001 - best effort; the temp names match no GIS pattern
-            log.info("sftp target %r: could not remove temp files (%s)", self.name, e)
-            self._session.drop()
-        for u in uploads:
-            u.handle = None
