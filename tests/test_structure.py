@@ -26,7 +26,7 @@ LAYERS = [
     {"sources", "render", "validate", "targets"},
     {"transform"},  # the pure core: readers and writers both use its clock
     {"model", "config", "durable", "produced"},
-    {"mappings", "sourcespec"},  # mapping files read by the config; the [[source]] tables, part of config
+    {"mappings", "sourcespec", "targetspec"},  # read by the config: mapping files, [[source]] and [target.*] tables
     {"errors"},
 ]
 
