@@ -224,14 +224,18 @@ def read_csv(path: Path, schema: dict[str, pl.DataType] | None = None) -> tuple[
                 raise UnicodeError from e
             return None
 
-    try:
+    def typed_then_text() -> pl.DataFrame | None:
         frame = attempt(typed)
+        if frame is None and schema is not None:
+            frame = attempt(text)  # a value that is not a number: let the caller find and name it
+        return frame
+
+    try:  # (polars may find a value of the wrong type before a byte that is not UTF-8, or after)
+        frame = typed_then_text()
     except UnicodeError:
         data, warnings = read_bytes(path)  # not UTF-8: decoded as cp1252, with a warning
         source = io.BytesIO(data)
-        frame = attempt(typed)
-    if frame is None and schema is not None:
-        frame = attempt(text)  # a value that is not a number: let the caller find and name it
+        frame = typed_then_text()
     if frame is None:
         data = source.getvalue() if isinstance(source, io.BytesIO) else read_bytes(path)[0]
         raise InputError([_csv_error(str(path), data, delim)])
