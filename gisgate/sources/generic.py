@@ -68,6 +68,7 @@ def read(paths: list[Path], options: ConvertOptions) -> Batch:
             continue
         warnings += w
         frames[layout].append(frame)
+        del frame  # (the list holds it, and `_take` empties the list: this name must not keep it alive)
         bad_values[layout].append(bad)
 
     batch = Batch(warnings=warnings)
