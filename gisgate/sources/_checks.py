@@ -161,24 +161,23 @@ def sort_by_keys(frame: pl.DataFrame, keys: list[str], consume: bool = False) ->
 
 
 def _packed(frame: pl.DataFrame, keys: list[str]) -> tuple[pl.Series, int] | None:
-    """(one Int64 per row: its keys' codes and its row number, bits of the row number), or None."""
+    """(one Int64 per row: its keys' codes and its row number, bits of the row number), or None.
+
+    Packed from the least significant part up, so that one key's codes are alive at a time."""
     if frame.height < 2 or any(frame[k].null_count() for k in keys):
         return None
-    codes = []
-    for k in keys:
+    row_bits = (frame.height - 1).bit_length()
+    packed, shift = pl.int_range(0, frame.height, dtype=pl.Int64, eager=True), row_bits
+    for k in reversed(keys):
         code = _code(frame[k])
         if code is None:
             return None
-        codes.append(code)
-    row_bits = (frame.height - 1).bit_length()
-    widths = [max(int(code.max()), 1).bit_length() for code in codes]
-    if sum(widths) + row_bits > 63:
-        return None
-    packed = pl.int_range(0, frame.height, dtype=pl.Int64, eager=True)
-    shift = row_bits
-    for code, width in zip(reversed(codes), reversed(widths), strict=True):
+        width = max(int(code.max()), 1).bit_length()
+        if shift + width > 63:
+            return None
         packed = packed + code.cast(pl.Int64) * (1 << shift)
         shift += width
+        del code
     return packed, row_bits
 
 
