@@ -87,19 +87,19 @@ def _same_as_previous(columns: list[str]) -> pl.Expr:
 
 
 def duplicates(frame: pl.DataFrame, keys: list[str], values: list[str], shown: dict[str, str],
-               facts: tuple[bool, bool] | None = None) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+               facts: tuple[bool, bool] | None = None, consume: bool = False) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """Sort by `keys`; drop exact duplicate rows; report rows that share a key but differ in values.
 
     Sorting once (the renderer wants that order anyway) turns both checks into comparisons of
-    neighbouring rows. `facts` = (in key order, some key repeated), when the caller already looked.
+    neighbouring rows. `facts` = (in key order, some key repeated), when the caller already looked;
+    `consume`: see `sort_by_keys`.
     Returns (sorted frame without exact duplicates, problems, rows dropped).
     """
     if facts is None:
         facts = with_previous(frame, keys).select(in_order(keys).alias("o"), repeats(keys).alias("r")).row(0)
     ordered, repeated = facts
     if not ordered:  # exports usually come in time order: skip the copy a sort makes
-        frame = frame.sort(keys, maintain_order=True)
-        repeated = same_as_previous_any(frame, keys)
+        frame, repeated = sort_by_keys(frame, keys, consume=consume)
     if not repeated:  # no repeated key, so no exact duplicate either
         return frame, pl.DataFrame(schema=PROBLEM_SCHEMA), 0
     clash = _same_as_previous(keys)
@@ -126,6 +126,79 @@ def duplicates(frame: pl.DataFrame, keys: list[str], values: list[str], shown: d
         .cast(PROBLEM_SCHEMA)
     )
     return frame, bad, dropped
+
+
+def sort_by_keys(frame: pl.DataFrame, keys: list[str], consume: bool = False) -> tuple[pl.DataFrame, bool]:
+    """`frame.sort(keys, maintain_order=True)`, and whether some key repeats, sorting integers only.
+
+    Each key becomes a small integer in its order (an ID its rank among the few distinct IDs, an
+    instant its minutes or µs from the first); they and the row number are packed into one Int64
+    that a plain integer sort orders, and the rows are gathered in that order. With `consume`, the
+    columns are taken out of `frame` as they are gathered (it is left empty), so that the sorted
+    copy does not double the memory. Keys with nulls, or too wide to pack, take `frame.sort`.
+    """
+    packed = _packed(frame, keys)
+    if packed is None:
+        out = frame.sort(keys, maintain_order=True)
+        for name in frame.columns if consume else []:
+            frame.drop_in_place(name)
+        return out, same_as_previous_any(out, keys)
+    packed, row_bits = packed
+    packed = packed.sort()
+    order = (packed % (1 << row_bits)).cast(pl.UInt32 if frame.height < 2**32 else pl.UInt64)
+    repeated = (packed // (1 << row_bits)).to_frame("k").select(pl.col("k").diff().eq(0).any()).item()
+    del packed
+    if not consume:
+        return frame.gather(order), bool(repeated)
+    names, out = frame.columns, {}
+    for i in range(0, len(names), 2):  # two columns at a time: both cores gather, little extra memory
+        pair = frame.select(names[i:i + 2])
+        for name in names[i:i + 2]:
+            frame.drop_in_place(name)
+        out.update(pair.gather(order).to_dict())
+        del pair
+    return pl.DataFrame(out), bool(repeated)
+
+
+def _packed(frame: pl.DataFrame, keys: list[str]) -> tuple[pl.Series, int] | None:
+    """(one Int64 per row: its keys' codes and its row number, bits of the row number), or None.
+
+    Packed from the least significant part up, so that one key's codes are alive at a time."""
+    if frame.height < 2 or any(frame[k].null_count() for k in keys):
+        return None
+    row_bits = (frame.height - 1).bit_length()
+    packed, shift = pl.int_range(0, frame.height, dtype=pl.Int64, eager=True), row_bits
+    for k in reversed(keys):
+        code = _code(frame[k])
+        if code is None:
+            return None
+        width = max(int(code.max()), 1).bit_length()
+        if shift + width > 63:
+            return None
+        packed = packed + code.cast(pl.Int64) * (1 << shift)
+        shift += width
+        del code
+    return packed, row_bits
+
+
+def _code(s: pl.Series) -> pl.Series | None:
+    """Non-negative integers in the order of `s`'s values (equal values, equal codes), or None."""
+    if s.dtype == pl.String:
+        cat = s.cast(pl.Categorical(pl.Categories.random()))  # codes by first appearance
+        seen = cat.unique()  # (one row per code: cheap)
+        code, text = seen.to_physical(), seen.cast(pl.String)
+        rank = pl.zeros(int(code.max()) + 1, pl.UInt32, eager=True).scatter(code.gather(text.arg_sort()),
+                                                                            pl.int_range(len(code), eager=True))
+        return rank.gather(cat.to_physical())
+    if s.dtype.is_temporal() or s.dtype.is_integer():
+        lo, hi = s.to_physical().min(), s.to_physical().max()
+        if (hi - lo).bit_length() > 62:  # (also keeps `n - lo` from overflowing)
+            return None
+        n = s.to_physical().cast(pl.Int64) - lo
+        if s.dtype == pl.Datetime("us", "UTC") and not (n % 60_000_000 != 0).any():
+            n = n // 60_000_000  # interval starts fall on whole minutes: fewer bits
+        return n
+    return None
 
 
 def agent_totals_differ() -> pl.Expr:

@@ -178,16 +178,9 @@ def _as_utf8(raw: bytes, file: str) -> tuple[bytes, list[str]]:
         ]
 
 
-def read_csv(path: Path, schema: dict[str, pl.DataType] | None = None) -> tuple[pl.DataFrame, list[str]]:
-    """A CSV as a frame with a `_line` column. Columns in `schema` get that type, the rest are strings.
-
-    Typed parsing straight from the file is the fast path; the file is only loaded into memory
-    when it is not UTF-8 (cp1252 / UTF-16 fallback) or its lines end in CR alone. When a value does
-    not parse as its type, the file is read again as strings so that the caller can say which line
-    and column is wrong; a file polars cannot read at all is looked at line by line to say where.
-    """
-    source: Path | io.BytesIO = path
-    warnings: list[str] = []
+def _csv_source(path: Path) -> tuple[Path | io.BytesIO, bytes, list[str]]:
+    """What polars reads a CSV from (the file itself, or its bytes decoded in memory), its first
+    bytes, and the warnings of decoding it."""
     in_memory = not isinstance(path, Path)  # a ZIP member or other object that only offers read_bytes()
     if not in_memory:
         try:
@@ -200,7 +193,19 @@ def read_csv(path: Path, schema: dict[str, pl.DataType] | None = None) -> tuple[
             b"\r" in first_bytes and b"\n" not in first_bytes)
     if in_memory:
         data, warnings = read_bytes(path)
-        source, first_bytes = io.BytesIO(data), data[:HEAD_BYTES]
+        return io.BytesIO(data), data[:HEAD_BYTES], warnings
+    return path, first_bytes, []
+
+
+def read_csv(path: Path, schema: dict[str, pl.DataType] | None = None) -> tuple[pl.DataFrame, list[str]]:
+    """A CSV as a frame with a `_line` column. Columns in `schema` get that type, the rest are strings.
+
+    Typed parsing straight from the file is the fast path; the file is only loaded into memory
+    when it is not UTF-8 (cp1252 / UTF-16 fallback) or its lines end in CR alone. When a value does
+    not parse as its type, the file is read again as strings so that the caller can say which line
+    and column is wrong; a file polars cannot read at all is looked at line by line to say where.
+    """
+    source, first_bytes, warnings = _csv_source(path)
     if not first_bytes.strip():
         raise InputError("file is empty", str(path))
     first = _decode_head(first_bytes, str(path)).removeprefix("\ufeff").splitlines()[0]
@@ -224,14 +229,18 @@ def read_csv(path: Path, schema: dict[str, pl.DataType] | None = None) -> tuple[
                 raise UnicodeError from e
             return None
 
-    try:
+    def typed_then_text() -> pl.DataFrame | None:
         frame = attempt(typed)
+        if frame is None and schema is not None:
+            frame = attempt(text)  # a value that is not a number: let the caller find and name it
+        return frame
+
+    try:  # (polars may find a value of the wrong type before a byte that is not UTF-8, or after)
+        frame = typed_then_text()
     except UnicodeError:
         data, warnings = read_bytes(path)  # not UTF-8: decoded as cp1252, with a warning
         source = io.BytesIO(data)
-        frame = attempt(typed)
-    if frame is None and schema is not None:
-        frame = attempt(text)  # a value that is not a number: let the caller find and name it
+        frame = typed_then_text()
     if frame is None:
         data = source.getvalue() if isinstance(source, io.BytesIO) else read_bytes(path)[0]
         raise InputError([_csv_error(str(path), data, delim)])

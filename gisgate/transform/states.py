@@ -9,7 +9,7 @@ stays Ready for a whole weekend is a missing logout, not a worker.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
@@ -92,13 +92,10 @@ def state_seconds(
     is unspecified).
 
     Only intervals where the agent was in session (any state but LOGOUT) get a row.
+
+    The spans are those of `spans` (see `_coded_spans`, which builds them from integer codes alone).
     """
-    lf, cut = spans(events, until, max_span_hours)
-    frame = lf.collect()
-    # Only integer codes travel through the split (agent code, state rank), not the texts: the
-    # agent IDs are put back from one row per agent afterwards.
-    names = frame.filter(pl.col("_a").ne_missing(pl.col("_a").shift(1))).select("_a", "agent_id")
-    core = frame.select("_a", "_s", "start", "end").filter(pl.col("_s").is_in([RANK[s] for s in IN_SESSION]))
+    core, names, cut = _coded_spans(events, until, max_span_hours)
     pieces = split(core, "start", "end", tz, minutes)
     p = pl.col("piece_us")
     rank = pl.col("_s")
@@ -139,6 +136,73 @@ def state_seconds(
             f"{cut} state span(s) longer than {max_span_hours:g} h were cut at {max_span_hours:g} h (a missing logout?)"
         )
     return out, warnings
+
+
+def _coded_spans(events: pl.DataFrame | pl.LazyFrame, until: datetime,
+                 max_span_hours: float) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """The in-session spans of `spans` as (agent code `_a`, state rank `_s`, start, end), the agent
+    ID of each code, and how many spans were cut at `max_span_hours`.
+
+    Built from integer codes alone: an agent code and one key of time and state (µs × 8 + state
+    rank), sorted together as one packed integer, so no row of texts is gathered. Events of one
+    agent that tie on time and state differ at most in reason or raw text, which no second counts:
+    all but the last of them last no time at all (as exact duplicates do), so no tie-break is needed.
+    """
+    limit = int(max_span_hours * 3600 * US)
+    frame = events.lazy().select("agent_id", "at", "state").collect()
+    # the few distinct IDs get a code each (their order only groups an agent's events together)
+    names = frame.select(pl.col("agent_id").unique()).with_row_index("_a").with_columns(pl.col("_a").cast(pl.Int64))
+    null_code = names.filter(pl.col("agent_id").is_null())["_a"]  # (a missing ID is one agent, as before)
+    codes = (
+        frame.select(
+            pl.col("agent_id").replace_strict(names["agent_id"].drop_nulls(), names.drop_nulls()["_a"],
+                                              default=null_code[0] if null_code.len() else None).alias("_a"),
+            (pl.col("at").dt.epoch("us") * 8
+             + pl.col("state").replace_strict(RANK, default=7, return_dtype=pl.Int64)).alias("_t"),
+        )
+    )
+    del frame
+    a, t = _sort_pairs(codes["_a"], codes["_t"])
+    del codes
+    epoch = datetime(1970, 1, 1, tzinfo=UTC if until.tzinfo else None)
+    until_us = (until - epoch) // timedelta(microseconds=1)  # (exact: no float on the way)
+    start = t // 8
+    next_start = start.shift(-1)
+    same_agent = a.eq_missing(a.shift(-1))
+    spans_ = (
+        pl.DataFrame({"_a": a, "_s": (t % 8).cast(pl.UInt8), "start": start})
+        .with_columns(
+            pl.when(same_agent).then(pl.min_horizontal(next_start, pl.lit(until_us))).otherwise(pl.lit(until_us))
+            .alias("end")
+        )
+        .filter(pl.col("end") > pl.col("start"))
+    )
+    del a, t, start, next_start, same_agent
+    too_long = (pl.col("end") - pl.col("start")) > limit
+    cut = spans_.select(too_long.sum()).item()
+    core = spans_.filter(pl.col("_s") != RANK["LOGOUT"]).select(
+        "_a", "_s",
+        pl.col("start").cast(model.UTC_TIME),
+        pl.when(too_long).then(pl.col("start") + limit).otherwise(pl.col("end")).cast(model.UTC_TIME).alias("end"),
+    )
+    del spans_
+    return core, names, int(cut or 0)
+
+
+def _sort_pairs(a: pl.Series, t: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Two Int64 columns sorted by `a`, then `t`: packed into one integer when their ranges fit in
+    63 bits together (thousands of agents and weeks of µs × 8 do), so that one plain integer sort
+    does it and no row has to be gathered; else a two-key sort."""
+    if a.len() < 2 or t.null_count() or a.null_count():
+        frame = pl.DataFrame({"a": a, "t": t}).sort("a", "t", nulls_last=False)
+        return frame["a"], frame["t"]
+    lo_a, hi_a, lo_t, hi_t = a.min(), a.max(), t.min(), t.max()
+    bits = max(hi_t - lo_t, 1).bit_length()
+    if max(hi_a - lo_a, 1).bit_length() + bits > 63:
+        frame = pl.DataFrame({"a": a, "t": t}).sort("a", "t")
+        return frame["a"], frame["t"]
+    packed = ((a - lo_a) * 2**bits + (t - lo_t)).sort()
+    return packed // 2**bits + lo_a, packed % 2**bits + lo_t
 
 
 def sort_by_agent(frame: pl.DataFrame, *more: str) -> pl.DataFrame:
