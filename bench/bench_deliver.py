@@ -41,6 +41,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
+from bench_sftp import sftp_batch  # noqa: E402
 from sshd import Sshd  # noqa: E402
 
 from gisgate.produced import gis_name  # noqa: E402
@@ -105,12 +106,7 @@ def run_gisgate(files: Path, names: list[str], config: Path, repo: Path = REPO) 
 def run_openssh(server: Sshd, files: Path, pattern: str, remote: str, work: Path) -> float:
     batch = work / "batch.txt"
     batch.write_text(f'lcd "{files}"\ncd "{remote}"\nput {pattern}\n')
-    cmd = ["sftp", "-q", "-b", str(batch), "-i", str(server.client_key), "-P", str(server.port),
-           "-o", f"UserKnownHostsFile={server.known_hosts}", "-o", "StrictHostKeyChecking=yes",
-           "-o", "BatchMode=yes", f"{server.user}@{server.host}"]
-    started = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    return sftp_batch(server, batch)
 
 
 def children_cpu() -> float:

@@ -96,6 +96,11 @@ def own_cpu(who: int) -> float:
 def time_openssh(server: Sshd | SimpleNamespace, files: list[Path], remote_dir: str, work: Path) -> float:
     batch = work / "batch.txt"
     batch.write_text("".join(f'put "{p}" {remote_dir}/\n' for p in files))
+    return sftp_batch(server, batch)
+
+
+def sftp_batch(server, batch: Path) -> float:
+    """OpenSSH's `sftp -b batch` against `server` (key auth, host key checked): seconds taken."""
     cmd = ["sftp", "-q", "-b", str(batch), "-i", str(server.client_key), "-P", str(server.port),
            "-o", f"UserKnownHostsFile={server.known_hosts}", "-o", "StrictHostKeyChecking=yes",
            "-o", "BatchMode=yes", f"{server.user}@{server.host}"]

@@ -75,32 +75,28 @@ def _disk(root: Path) -> Check:
 
 
 def _target(name: str, spec) -> Check:
-    try:
-        target = open_target(name, spec)
-    except GisgateError as e:
-        return Check(f"target {name}", False, str(e), e.exit_code)
-    try:
-        return Check(f"target {name}", True, target.probe())
-    except GisgateError as e:
-        return Check(f"target {name}", False, str(e), e.exit_code)
-    finally:
-        target.close()
+    return _probe(f"target {name}", lambda: open_target(name, spec))
 
 
 def _source(spec) -> Check:
     """Authenticate with the platform and make one small call, as a poll would."""
     from gisgate.connectors import open_connector
 
+    return _probe(f"source {spec.name}", lambda: open_connector(spec))
+
+
+def _probe(label: str, opened) -> Check:
+    """Open a target or source (`opened()`), ask it to `probe()`, close it: one check."""
     try:
-        connector = open_connector(spec)
+        thing = opened()
     except GisgateError as e:
-        return Check(f"source {spec.name}", False, str(e), e.exit_code)
+        return Check(label, False, str(e), e.exit_code)
     try:
-        return Check(f"source {spec.name}", True, connector.probe())
+        return Check(label, True, thing.probe())
     except GisgateError as e:
-        return Check(f"source {spec.name}", False, str(e), e.exit_code)
+        return Check(label, False, str(e), e.exit_code)
     finally:
-        connector.close()
+        thing.close()
 
 
 def exit_code(checks: list[Check]) -> int:
