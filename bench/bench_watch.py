@@ -4,7 +4,9 @@ end-to-end throughput for many small files. Runs a real `gisgate watch` process.
     python bench/bench_watch.py [--drops 200] [--bulk 2000] [--settle 1.0] [--no-reports]
 
 By default the gateway writes a report page beside every archived input, as it does out of the box;
-`--no-reports` measures it with `[watch] reports = false`.
+`--no-reports` measures it with `[watch] reports = false`. The route converts each file on its own
+(`stream = false`): the 2,000 files span 20 days and arrive in any order, which a stream route would
+refuse beyond its `stream_days` window; `bench_stream.py` measures streams.
 
 Targets: p95 latency <= settle + 500 ms; >= 100 small files/s end to end.
 """
@@ -41,14 +43,15 @@ def out_name(i: int) -> str:
     return f"{utc:%Y%m%d%H%M}P0000_1_ServiceHistorical.SERVICE"
 
 
-NO_REPORTS = """
+CONFIG = """
 [watch]
-reports = false
+reports = {reports}
 
 [[route]]
 name = "generic"
 inbox = "inbox"
 targets = ["dataserver"]
+stream = false   # each file on its own: bench_stream.py measures streams
 
 [target.dataserver]
 kind = "folder"
@@ -59,9 +62,8 @@ REPORTS = True
 
 def start(root: Path, settle: float) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    if not REPORTS:
-        root.mkdir(parents=True, exist_ok=True)
-        (root / "gisgate.toml").write_text(NO_REPORTS)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "gisgate.toml").write_text(CONFIG.format(reports="true" if REPORTS else "false"))
     log = open(root.parent / f"{root.name}.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "gisgate", "watch", "--root", str(root), "--settle", str(settle)],
                             cwd=REPO, env=env, stdout=log, stderr=log)
