@@ -62,6 +62,15 @@ def busy(seconds: float = 0.5) -> float:
     return (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
 
 
+def add_round_options(parser) -> None:
+    """The options of `rounds` and `run` every job benchmark takes: --trace, --max-others, --patience, --no-wait."""
+    parser.add_argument("--trace", action="store_true", help="sample each job's RSS over time (psutil)")
+    parser.add_argument("--max-others", type=float, default=0.15,
+                        help="rerun a round when other processes took more of the CPU (default 0.15)")
+    parser.add_argument("--patience", type=float, default=120.0, help="seconds to wait for a quiet machine")
+    parser.add_argument("--no-wait", action="store_true", help="do not wait for a quiet machine before each job")
+
+
 def wait_quiet(limit: float = 0.15, patience: float = 120.0) -> None:
     """Wait (at most `patience` seconds) until other processes use less than `limit` of the CPU: on
     a shared machine, a test suite running beside the benchmark slows one job of a pair only."""

@@ -219,11 +219,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="reuse the input folder if present, and keep it")
     parser.add_argument("--repeat", type=int, default=3, help="paired rounds of floor and gisgate")
     parser.add_argument("--no-pandas", action="store_true", help="skip the (slow) pandas job")
-    parser.add_argument("--trace", action="store_true", help="sample each job's RSS over time (psutil)")
-    parser.add_argument("--max-others", type=float, default=0.15,
-                        help="rerun a round when other processes took more of the CPU (default 0.15)")
-    parser.add_argument("--patience", type=float, default=120.0, help="seconds to wait for a quiet machine")
-    parser.add_argument("--no-wait", action="store_true", help="do not wait for a quiet machine before each job")
+    _child.add_round_options(parser)
     parser.add_argument("--digest", action="store_true", help="print a hash of gisgate's output files")
     args = parser.parse_args()
     agents = parse_rows(args.rows, args.days) if args.rows else args.agents

@@ -245,11 +245,7 @@ def main() -> None:
     ap.add_argument("--events", default="2M", help="state events to generate (default 2M)")
     ap.add_argument("--repeat", type=int, default=3, help="rounds of floor, gisgate and duckdb")
     ap.add_argument("--pandas", action="store_true", help="also run the pandas implementation once (slow)")
-    ap.add_argument("--trace", action="store_true", help="sample each job's RSS over time (psutil)")
-    ap.add_argument("--max-others", type=float, default=0.15,
-                        help="rerun a round when other processes took more of the CPU (default 0.15)")
-    ap.add_argument("--patience", type=float, default=120.0, help="seconds to wait for a quiet machine")
-    ap.add_argument("--no-wait", action="store_true", help="do not wait for a quiet machine before each job")
+    _child.add_round_options(ap)
     ap.add_argument("--check-events", default="50000", help="events of the DuckDB-vs-gisgate check run")
     ap.add_argument("--check-only", action="store_true")
     a = ap.parse_args()
