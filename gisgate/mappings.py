@@ -53,7 +53,7 @@ class Table:
     rows: tuple[tuple[int, str, str, str, str], ...]
 
 
-def agents(agents_file: Path | None, users_files: Path | list[Path] | None, acd: int) -> dict[str, str]:
+def agents(agents_file: Path | None, users_files: list[Path], acd: int) -> dict[str, str]:
     """Platform ID (and e-mail) → ACD agent ID from the agents file, matched through the users files."""
     if agents_file is None:
         return {}
@@ -65,7 +65,7 @@ def agents(agents_file: Path | None, users_files: Path | list[Path] | None, acd:
             _put(out, platform, acd_id, table.path, line)
         if email:
             _put(by_mail, email.lower(), acd_id, table.path, line)
-    for users_file in [users_files] if isinstance(users_files, Path) else users_files or []:
+    for users_file in users_files:
         users = read(users_file, acd, need=("platform", "email"))
         for _, platform, _, email, _ in users.rows:
             if platform and email and email.lower() in by_mail:

@@ -27,13 +27,13 @@ def write(path: Path, text: str, bump: int = 0) -> Path:
 
 
 def test_a_wfo_export_matched_by_e_mail_to_the_platform_users():
-    agents = mappings.agents(SAMPLE / "wfo_persons.csv", SAMPLE / "linklive_users.json", acd=1)
+    agents = mappings.agents(SAMPLE / "wfo_persons.csv", [SAMPLE / "linklive_users.json"], acd=1)
     # e-mails match whatever their case; another ACD's row (acdServerId 2) does not count
     assert {k: agents[k] for k in ("u-5f2a11", "u-5f2a12", "u-5f2a13", "u-5f2a14")} == {
         "u-5f2a11": "1001", "u-5f2a12": "1002", "u-5f2a13": "1003", "u-5f2a14": "1004"}
     assert "u-9c0001" not in agents  # a platform user no ACD agent has: stays unknown (status and report list it)
     assert agents["eli.novak@example.com"] == "1005"  # exports naming agents by e-mail map too
-    assert mappings.agents(SAMPLE / "wfo_persons.csv", None, acd=2)["ana.lopez@example.com"] == "7001"
+    assert mappings.agents(SAMPLE / "wfo_persons.csv", [], acd=2)["ana.lopez@example.com"] == "7001"
 
 
 def test_the_files_merge_into_the_options_and_inline_entries_win(tmp_path):
@@ -57,7 +57,7 @@ def test_the_files_merge_into_the_options_and_inline_entries_win(tmp_path):
 def test_a_bad_agents_file_is_named_with_its_line(tmp_path, text, says):
     path = write(tmp_path / "agents.csv", text)
     with pytest.raises(ConfigError) as e:
-        mappings.agents(path, None, acd=1)
+        mappings.agents(path, [], acd=1)
     assert str(path) in str(e.value) and says in str(e.value)
 
 
@@ -69,12 +69,12 @@ def test_a_missing_mapping_file_is_a_config_error(tmp_path):
 
 def test_read_again_when_changed_and_a_broken_version_keeps_the_last_good_one(tmp_path, caplog):
     path = write(tmp_path / "agents.csv", "platform_id,acd_id\nu-1,1001\n")
-    assert mappings.agents(path, None, acd=1) == {"u-1": "1001"}
+    assert mappings.agents(path, [], acd=1) == {"u-1": "1001"}
     write(path, "platform_id,acd_id\nu-1,1001\nu-2,1002\n", bump=1)
-    assert mappings.agents(path, None, acd=1) == {"u-1": "1001", "u-2": "1002"}
+    assert mappings.agents(path, [], acd=1) == {"u-1": "1001", "u-2": "1002"}
     caplog.set_level(logging.ERROR, "gisgate.mapping")
     write(path, "platform_id\nu-3\n", bump=2)
-    assert mappings.agents(path, None, acd=1) == {"u-1": "1001", "u-2": "1002"}
+    assert mappings.agents(path, [], acd=1) == {"u-1": "1001", "u-2": "1002"}
     assert "no column for acd" in caplog.text and "the mapping read before stays in use" in caplog.text
 
 

@@ -22,8 +22,8 @@ from gisgate.gateway.ledger import Ledger
 from gisgate.gateway.setup import Setup
 from gisgate.gateway.staging import plan
 from gisgate.gateway.stream import cloud
-from gisgate.gateway.stream.store import SqliteStore
-from gisgate.gateway.stream.stream import Changes, Stream, _at, _us
+from gisgate.gateway.stream.store import SqliteStore, at, us
+from gisgate.gateway.stream.stream import Changes, Stream
 from gisgate.model import Batch, Output
 from gisgate.produced import gis_name
 from gisgate.render import cwfm, rtstate
@@ -135,7 +135,7 @@ class Streams:
         by_input: dict[int, list] = {}
         firsts = stream.meta["dirty"]
         for o in outputs:
-            key = str(_us(o.interval_start)) if o.interval_start is not None else None
+            key = str(us(o.interval_start)) if o.interval_start is not None else None
             by_input.setdefault(int(firsts.get(key) or max(firsts.values())), []).append(o)
         queued = 0
         with self.lock:
@@ -166,7 +166,7 @@ class Streams:
         o = stream.options
         zone = ZoneInfo(o.tz)
         for s in starts:
-            local = _at(s).astimezone(zone)
+            local = at(s).astimezone(zone)
             name = gis_name(local, local.utcoffset(), o.acd, "agent", o.utc_offset_token)
             if name not in names and any(self.ledger.delivered_before(t, name) for t in route.targets):
                 log.warning("%s: %s now holds no agent in session, but it was sent with agents before; the "

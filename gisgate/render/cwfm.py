@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import polars as pl
 
@@ -117,18 +118,23 @@ def render_events(events: pl.DataFrame, options: ConvertOptions, tag: str = "",
     yield from _bodies(f"people{tag}", "AgentInserts", account, rows, None, batch_size)
 
 
-def records(out: Output) -> tuple[str, list[dict]]:
-    """The list key of a body (`CallVolumeUpdates`, `AgentInserts`, ...) and its records."""
-    body = json.loads(out.data)
-    key = next(k for k in body if k != "AccountId")
-    return key, body[key]
+class Body(NamedTuple):
+    """A bulk body read back: its AccountId, the key of its list (`CallVolumeUpdates`, ...), its records."""
+
+    account: str
+    key: str
+    records: list[dict]
 
 
-def with_records(out: Output, records_: list[dict]) -> Output:
-    """The same body with only `records_` in its list."""
+def read_body(out: Output) -> Body:
     body = json.loads(out.data)
     key = next(k for k in body if k != "AccountId")
-    data = json.dumps({"AccountId": body["AccountId"], key: records_}, ensure_ascii=False, separators=(",", ":"))
+    return Body(body["AccountId"], key, body[key])
+
+
+def with_records(out: Output, body: Body, records: list[dict]) -> Output:
+    """The same body (`read_body(out)`) with only `records` in its list."""
+    data = json.dumps({"AccountId": body.account, body.key: records}, ensure_ascii=False, separators=(",", ":"))
     return Output(out.name, (data + "\n").encode(), out.kind, out.interval_start)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from gisgate.gateway.stream.store import us
 from gisgate.model import Output
 from gisgate.render import cwfm
 
@@ -40,14 +41,15 @@ def pick(meta: dict, outputs: list[Output], corrections: bool = True) -> tuple[l
     for out in outputs:
         part = _part(out)
         if part == "callvolume":
-            key = str(_us(out.interval_start))
+            key = str(us(out.interval_start))
             out, pending["volume"][key], n = _volume(out, sent["volume"].get(key, {}), corrections)
             corrected += n
         elif part in ("collectionpoints", "people"):
             group, field = ("points", "CollectionPointId") if part == "collectionpoints" else ("people", "AgentId")
-            rows = [r for r in cwfm.records(out)[1] if r[field] not in known[group] | pending[group]]
+            body = cwfm.read_body(out)
+            rows = [r for r in body.records if r[field] not in known[group] | pending[group]]
             pending[group] |= {r[field] for r in rows}
-            out = _named_by_content(cwfm.with_records(out, rows)) if rows else None
+            out = _named_by_content(cwfm.with_records(out, body, rows)) if rows else None
         if out is not None:
             keep.append(out)
     return keep, pending, corrected
@@ -61,7 +63,8 @@ def _volume(out: Output, before: dict, corrections: bool) -> tuple[Output | None
     so a record goes as an insert first, always."""
     digests, withheld = dict(before.get("d", {})), dict(before.get("w", {}))
     rows, corrected = [], 0
-    for r in cwfm.records(out)[1]:
+    body = cwfm.read_body(out)
+    for r in body.records:
         point = r["CollectionPoint"]
         digest = hashlib.sha256(json.dumps(r, sort_keys=True).encode()).hexdigest()[:16]  # kept in the meta
         if digests.get(point) == digest or withheld.get(point) == digest:  # (a withheld one is counted once)
@@ -80,7 +83,7 @@ def _volume(out: Output, before: dict, corrections: bool) -> tuple[Output | None
         return None, now, corrected
     named = Output(out.name.replace(".json", f"-v{n + 1}.json") if n else out.name, out.data, out.kind,
                    out.interval_start)
-    return cwfm.with_records(named, rows), now, corrected
+    return cwfm.with_records(named, body, rows), now, corrected
 
 
 def _named_by_content(out: Output) -> Output:
@@ -113,7 +116,3 @@ def _part(out: Output) -> str | None:
     if out.kind != "cwfm":
         return None
     return out.name.removeprefix("cwfm-").split("-")[0]
-
-
-def _us(t) -> int:
-    return int(t.timestamp() * 1_000_000)

@@ -19,6 +19,7 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -132,3 +133,12 @@ class SqliteStore:
         for agent, service, _ in rows:
             out.setdefault(agent, service)
         return out
+
+
+def us(t: datetime | None) -> int | None:
+    """An instant as the state keeps it: µs since the epoch (integer arithmetic, no float rounding)."""
+    return None if t is None else (t - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+def at(us_: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(us_))

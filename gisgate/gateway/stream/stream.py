@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -29,7 +29,7 @@ from gisgate import sources
 from gisgate.config import ConvertOptions, Route
 from gisgate.errors import InputError
 from gisgate.gateway.stream import cloud
-from gisgate.gateway.stream.store import HOUR_US, SqliteStore
+from gisgate.gateway.stream.store import HOUR_US, SqliteStore, at, us
 from gisgate.model import Records
 from gisgate.transform import clock
 from gisgate.transform.facts import Facts
@@ -85,7 +85,7 @@ class Stream:
             self.meta = self.store.meta(self.name) or self.meta
             self._latest.clear()
             raise
-        changes.intervals = sorted(_at(s) for s in dirty)
+        changes.intervals = sorted(at(s) for s in dirty)
         return changes
 
     def _take(self, input_id: int, parsed, frames: dict, changes: Changes) -> set[int]:
@@ -100,7 +100,7 @@ class Stream:
         new = self._with_home(old.union(parsed.facts) if self.meta.get("facts") else parsed.facts)
         self._set_facts(new)
         last = max(int(f["_t1"].max()) for f in frames.values())
-        horizon = self.meta["horizon"] = max(filter(None, [old_horizon, _us(new.until), last]))
+        horizon = self.meta["horizon"] = max(filter(None, [old_horizon, us(new.until), last]))
         dirty |= self._spans(frames, old_horizon, horizon)
         if self.meta.get("facts_ready") and _decisive(old) != _decisive(new):
             dirty |= self._window_starts(horizon)
@@ -118,8 +118,8 @@ class Stream:
         first = min(f["_t0"].min() for f in frames.values())
         if first < horizon - self.window:
             raise InputError(
-                f"reaches back to {_at(first):%Y-%m-%d %H:%M} UTC, before this route's stream window "
-                f"({self.route.stream_days:g} day(s) before its latest record, {_at(horizon):%Y-%m-%d %H:%M} UTC): "
+                f"reaches back to {at(first):%Y-%m-%d %H:%M} UTC, before this route's stream window "
+                f"({self.route.stream_days:g} day(s) before its latest record, {at(horizon):%Y-%m-%d %H:%M} UTC): "
                 "those intervals are final here. To load older data on purpose, convert it with `gisgate convert` "
                 "and send the files with `gisgate deliver`, or raise stream_days for this route.")
 
@@ -199,7 +199,7 @@ class Stream:
         zone, step = ZoneInfo(self.options.tz), 15 * MINUTE_US
         out = []
         for t in range(first - first % step - self.step, last + 1, step):  # every zone offset is whole quarters
-            local = _at(t).astimezone(zone)
+            local = at(t).astimezone(zone)
             if local.minute % self.options.interval == 0 and t + self.step > first:
                 out.append(t)
         return out
@@ -217,8 +217,8 @@ class Stream:
     def _facts(self) -> Facts:
         f = self.meta.get("facts") or {}
         covered = f.get("covered")
-        return Facts(until=_at(f["until"]) if f.get("until") is not None else None,
-                     covered=(_at(covered[0]), _at(covered[1])) if covered else None,
+        return Facts(until=at(f["until"]) if f.get("until") is not None else None,
+                     covered=(at(covered[0]), at(covered[1])) if covered else None,
                      services=tuple(f.get("services", ())), events=f.get("events", False),
                      reserved=f.get("reserved", False), contacts=f.get("contacts", False),
                      handled=f.get("handled", False), home=f.get("home", {}), quarter=f.get("quarter", False))
@@ -228,7 +228,7 @@ class Stream:
 
     def _set_facts(self, f: Facts) -> None:
         self.meta["facts"] = {
-            "until": _us(f.until), "covered": [_us(f.covered[0]), _us(f.covered[1])] if f.covered else None,
+            "until": us(f.until), "covered": [us(f.covered[0]), us(f.covered[1])] if f.covered else None,
             "services": list(f.services), "events": f.events, "reserved": f.reserved, "contacts": f.contacts,
             "handled": f.handled, "home": f.home, "quarter": f.quarter}
 
@@ -254,7 +254,7 @@ class Stream:
         told = next((t for t in self.meta["sources"].values() if t), None)
         for first, last in _runs(starts, self.step):
             found = self._select(first, last + self.step)
-            keep = [_at(s) for s in starts if first <= s <= last]
+            keep = [at(s) for s in starts if first <= s <= last]
             for o in options:
                 out += self.render_intervals(found, told, o, facts, keep)
         return out
@@ -365,7 +365,7 @@ class Stream:
         """The stream's horizon (its latest record), intervals held (rendered when due), corrections sent."""
         horizon = self.meta.get("horizon")
         due = self.next_due()
-        return {"horizon": _at(horizon).isoformat() if horizon is not None else None,
+        return {"horizon": at(horizon).isoformat() if horizon is not None else None,
                 "held": len(self.meta["dirty"]), "next_due": due, "corrections": self.meta["corrections"],
                 "sent": len(self.meta["sent"]), "state_bytes": self.store.size(self.name),
                 "waiting": self.meta.get("blocked")}
@@ -397,11 +397,3 @@ def _runs(starts: list[int], step: int) -> list[tuple[int, int]]:
         else:
             runs.append([s, s])
     return [(a, b) for a, b in runs]
-
-
-def _us(t: datetime | None) -> int | None:
-    return None if t is None else int((t - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1))
-
-
-def _at(us: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(us))
