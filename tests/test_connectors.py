@@ -17,7 +17,7 @@ from gisgate.connectors.cursors import Cursors
 from gisgate.connectors.runner import Poller, Runner
 from gisgate.connectors.windows import Window, plan, stamp, windows
 from gisgate.errors import ConfigError, FetchError
-from gisgate.gateway.retry import Policy
+from gisgate.retry import Policy
 from tests.conftest import run_cli
 
 KEY = "llapi_TESTKEY0123456789abcdef"

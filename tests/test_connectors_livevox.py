@@ -15,7 +15,7 @@ from gisgate import config
 from gisgate.connectors.cursors import Cursors
 from gisgate.connectors.livevox import LiveVox
 from gisgate.connectors.runner import Poller, Runner
-from gisgate.gateway.retry import Policy
+from gisgate.retry import Policy
 from tests.conftest import run_cli
 
 ACCESS, PASSWORD = "LVACCESS-0123456789", "lv-PASSWORD-42"

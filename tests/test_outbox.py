@@ -14,9 +14,9 @@ from gisgate.gateway import outbox
 from gisgate.gateway.delivery import Worker
 from gisgate.gateway.ledger import Ledger, StagedOutput
 from gisgate.gateway.retention import prune
-from gisgate.gateway.retry import Policy
 from gisgate.model import Output
 from gisgate.produced import travel_key
+from gisgate.retry import Policy
 from gisgate.targets import Receipt
 from gisgate.targets.folder import FolderTarget
 

@@ -25,7 +25,7 @@ LAYERS = [
     {"report"},
     {"sources", "render", "validate", "targets"},
     {"transform"},  # the pure core: readers and writers both use its clock
-    {"model", "config", "durable", "produced"},
+    {"model", "config", "durable", "produced", "retry"},
     {"mappings", "sourcespec", "targetspec"},  # read by the config: mapping files, [[source]] and [target.*] tables
     {"errors"},
 ]

@@ -30,8 +30,8 @@ from gisgate.errors import (
     Problem,
     TransientDeliveryError,
 )
-from gisgate.gateway.retry import Policy
 from gisgate.produced import OUTPUTS, kind_of, referenced_files, travel_key
+from gisgate.retry import Policy
 from gisgate.targets import Receipt, open_target
 
 log = logging.getLogger(__name__)

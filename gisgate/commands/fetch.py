@@ -15,8 +15,8 @@ from gisgate.connectors.runner import Runner
 from gisgate.connectors.windows import windows
 from gisgate.errors import ConfigError
 from gisgate.gateway.faults import crashpoint
-from gisgate.gateway.retry import Policy
 from gisgate.gateway.setup import Setup, setup
+from gisgate.retry import Policy
 from gisgate.sourcespec import instant, seconds
 
 

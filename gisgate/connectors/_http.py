@@ -9,7 +9,6 @@ connections) with backoff and jitter, and errors whose text never holds a secret
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
@@ -17,6 +16,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from gisgate.errors import ConfigError, FetchError
+from gisgate.retry import Policy
 from gisgate.targets._http import make_client
 from gisgate.targets.secrets import Redactor, read_secret
 
@@ -94,8 +94,7 @@ class Api:
     def _pause(self, attempt: int, asked: float | None) -> float:
         if asked is not None:
             return min(asked, self.spec.retry_after_max_seconds)
-        d = min(self.spec.backoff_max_seconds, self.spec.backoff_seconds * 2 ** (attempt - 1))
-        return d / 2 + random.random() * d / 2
+        return Policy(self.spec.backoff_seconds, self.spec.backoff_max_seconds).delay(attempt)
 
     def _send(self, method: str, url: str, what: str, **kw) -> httpx.Response:
         self.calls += 1

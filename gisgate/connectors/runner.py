@@ -167,7 +167,7 @@ class Runner:
                  users: dict[str, Path] | None = None):
         """`users`: source name -> where it keeps the platform's users (the sources that fetch them)."""
         self.stop_event = threading.Event()
-        self.policy = policy  # spec -> an object with delay(attempts) (gateway.retry.Policy)
+        self.policy = policy  # spec -> an object with delay(attempts) (retry.Policy)
         self.clock = clock
         self.on_landed: Callable[[Path], None] = lambda path: None  # the watcher's Hints.landed, once it runs
         self.pollers = [Poller(s, inboxes[s.route], ledger, self.stop_event, clock, hook=hook,

@@ -10,7 +10,7 @@
     stream/        one route's stream (stream.py), where it is kept (store.py), what went to Cloud Connect (cloud.py)
     staging.py     what of some outputs goes into the outbox; conversions.py: what the gateway runs
     outbox.py      staged files per target in folders that are their delivery state
-    delivery.py    the worker that delivers due batches (retry.py: when to try again)
+    delivery.py    the worker that delivers due batches (gisgate/retry.py: when to try again)
     ledger.py      the SQLite ledger: inputs, outputs, deliveries
     runtime.py     one running gateway: its parts, the root lock, the delivery thread
     metrics.py     Prometheus text from the parts' snapshots; logs.py: log lines, secrets masked

@@ -19,7 +19,7 @@ from gisgate.durable import atomic_write
 from gisgate.errors import PermanentDeliveryError, TransientDeliveryError
 from gisgate.gateway.faults import nohook
 from gisgate.gateway.outbox import folder, move, sha256_file, today, unique_path
-from gisgate.gateway.retry import Policy
+from gisgate.retry import Policy
 
 log = logging.getLogger("gisgate.outbox")
 

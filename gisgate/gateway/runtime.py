@@ -20,9 +20,9 @@ from gisgate.gateway.delivery import Worker
 from gisgate.gateway.faults import crashpoint
 from gisgate.gateway.ledger import Ledger
 from gisgate.gateway.outbox import depth
-from gisgate.gateway.retry import Policy
 from gisgate.gateway.setup import Setup
 from gisgate.gateway.streams import Streams
+from gisgate.retry import Policy
 from gisgate.targets import open_target
 
 

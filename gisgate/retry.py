@@ -1,5 +1,5 @@
-"""When to try a failed delivery again: exponential backoff with 'equal jitter', the one retry rule of
-the gateway's outbox and of `gisgate deliver`."""
+"""When to try a failed call again: exponential backoff with 'equal jitter', the one retry rule of the
+gateway's outbox, `gisgate deliver` and the platform sources."""
 
 from __future__ import annotations
 
