@@ -1,6 +1,7 @@
 """Where a `gisgate convert` spends its time and memory, step by step (diagnosis, not a benchmark).
 
-    python bench/profile_steps.py [--every 0.005] [--min 0.02] -- convert IN... --tz ZONE --out DIR -q
+    python bench/profile_steps.py [--every 0.005] [--min 0.02] [--step MODULE:FUNCTION]...
+                                  -- convert IN... --tz ZONE --out DIR -q
 
 Runs the CLI in this process with the functions of the generic and cwfm paths wrapped (`STEPS`):
 for each call, the wall time, the RSS when it started and ended and the highest RSS sampled while
@@ -152,6 +153,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--every", type=float, default=0.005)
     ap.add_argument("--min", type=float, default=0.02)
+    ap.add_argument("--step", action="append", default=[], metavar="MODULE:FUNCTION",
+                    help="also time this function (e.g. gisgate.model:check); repeatable")
     ap.add_argument("args", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     args = a.args[1:] if a.args[:1] == ["--"] else a.args
@@ -163,6 +166,7 @@ def main() -> None:
     base = sampler.rss()
     sampler.start()
     rec = Recorder(sampler)
+    STEPS.extend(a.step)
     install(rec)
     t = time.perf_counter()
     try:

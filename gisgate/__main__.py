@@ -1,3 +1,3 @@
-from gisgate.cli import main
+from gisgate.cli import run
 
-main()
+run()
