@@ -279,9 +279,15 @@ class Batch:
     # Interval frames already in key order (interval, agent, service), so the renderer need not
     # check again. Held by identity: a frame replaced later (merged, rolled up) is not in here.
     in_key_order: list[pl.DataFrame] = field(default_factory=list)
+    # Interval frames out of key order, each with its row numbers in key order (rows are not moved
+    # to save a sorted copy; the renderer takes them in this order). Held by identity too.
+    key_order: list[tuple[pl.DataFrame, pl.Series]] = field(default_factory=list)
 
     def key_ordered(self, frame: pl.DataFrame | None) -> bool:
         return any(frame is f for f in self.in_key_order)
+
+    def order_of(self, frame: pl.DataFrame | None) -> pl.Series | None:
+        return next((rows for f, rows in self.key_order if f is frame), None)
 
 
 @dataclass(frozen=True)

@@ -126,14 +126,15 @@ def _chunks(starts: list[tuple[datetime, int]], rows: int) -> Iterator[list[tupl
 
 
 def render_frame(frame: pl.DataFrame | None, kind: str, options: ConvertOptions,
-                 ordered: bool = False) -> Iterator[Output]:
+                 ordered: bool = False, rows: pl.Series | None = None) -> Iterator[Output]:
     """Yield one Output per interval of `frame`, in chronological order.
 
     Lines are formatted vectorised a chunk of whole intervals at a time into one buffer, and each
     interval's body is a slice of it, so writing N intervals does not scan the frame N times. A
     chunk holds whole intervals, so putting each chunk in key order puts the frame in key order;
     the check (and the sort, when needed) happens chunk by chunk on the formatting thread, unless
-    the caller knows the frame is `ordered` by interval and key already.
+    the caller knows the frame is `ordered` by interval and key already, or gives the frame's `rows`
+    in key order (a chunk is then gathered in that order).
     """
     if frame is None or frame.is_empty():
         return
@@ -142,18 +143,24 @@ def render_frame(frame: pl.DataFrame | None, kind: str, options: ConvertOptions,
     columns = [c for c in present(frame, all_columns) if c.gis]
     nl = NEWLINES[options.newline]
     column_line = ",".join(c.gis for c in columns)
-    order = ["interval_start", *keys]
-    if not frame["interval_start"].is_sorted():
-        frame = frame.sort(order)
-    runs = frame.select(pl.col("interval_start").rle()).unnest("interval_start")  # sorted: one run each
+    sort_keys = ["interval_start", *keys]
+    if rows is None and not frame["interval_start"].is_sorted():
+        frame = frame.sort(sort_keys)
+    starts = frame["interval_start"] if rows is None else frame["interval_start"].gather(rows)
+    runs = starts.rle().struct.unnest()  # sorted: one run each
+    del starts
     chunks = list(_chunks(list(zip(runs["value"], runs["len"], strict=True)), CHUNK_ROWS))
     bounds = list(itertools.accumulate((sum(n for _, n in chunk) for chunk in chunks), initial=0))
 
     def lines(i: int) -> tuple[memoryview, pl.Series]:
-        rows = frame.slice(bounds[i], bounds[i + 1] - bounds[i])
-        if not ordered and not is_sorted(rows, order):
-            rows = rows.sort(order)
-        return _lines(rows, _text_columns(rows, columns), nl)
+        at, n = bounds[i], bounds[i + 1] - bounds[i]
+        if rows is not None:
+            chunk = frame.gather(rows.slice(at, n))
+        else:
+            chunk = frame.slice(at, n)
+            if not ordered and not is_sorted(chunk, sort_keys):
+                chunk = chunk.sort(sort_keys)
+        return _lines(chunk, _text_columns(chunk, columns), nl)
 
     for chunk, (data, ends) in zip(chunks, _in_order(lines, len(chunks)), strict=True):
         at = 0
@@ -184,8 +191,8 @@ def _in_order(job, count: int) -> Iterator:
 def render(batch: Batch, options: ConvertOptions) -> Iterator[Output]:
     """SERVICE and AGENT files merged by interval, so an interval's pair is produced together."""
     queue, agent = batch.queue_intervals, batch.agent_intervals
-    services = render_frame(queue, "service", options, batch.key_ordered(queue))
-    agents = render_frame(agent, "agent", options, batch.key_ordered(agent))
+    services = render_frame(queue, "service", options, batch.key_ordered(queue), batch.order_of(queue))
+    agents = render_frame(agent, "agent", options, batch.key_ordered(agent), batch.order_of(agent))
     yield from heapq.merge(services, agents, key=lambda o: o.interval_start)
 
 

@@ -7,6 +7,8 @@ list of input names) and `_line` (the physical line of the row in its file).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
 from gisgate.errors import Problem
@@ -129,46 +131,66 @@ def duplicates(frame: pl.DataFrame, keys: list[str], values: list[str], shown: d
 
 
 def sort_by_keys(frame: pl.DataFrame, keys: list[str], consume: bool = False) -> tuple[pl.DataFrame, bool]:
-    """`frame.sort(keys, maintain_order=True)`, and whether some key repeats, sorting integers only.
-
-    Each key becomes a small integer in its order (an ID its rank among the few distinct IDs, an
-    instant its minutes or µs from the first); they and the row number are packed into one Int64
-    that a plain integer sort orders, and the rows are gathered in that order. With `consume`, the
-    columns are taken out of `frame` as they are gathered (it is left empty), so that the sorted
-    copy does not double the memory. Keys with nulls, or too wide to pack, take `frame.sort`.
+    """`frame.sort(keys, maintain_order=True)`, and whether some key repeats, sorting integers only
+    (see `key_order`). With `consume`, the columns are taken out of `frame` as they are gathered
+    (it is left empty), so that the sorted copy does not double the memory. Keys with nulls, or too
+    wide to pack, take `frame.sort`.
     """
-    packed = _packed(frame, keys)
-    if packed is None:
+    order = key_order(frame, keys)
+    if order is None:
         out = frame.sort(keys, maintain_order=True)
         for name in frame.columns if consume else []:
             frame.drop_in_place(name)
         return out, same_as_previous_any(out, keys)
-    packed, row_bits = packed
-    packed = packed.sort()
-    order = (packed % (1 << row_bits)).cast(pl.UInt32 if frame.height < 2**32 else pl.UInt64)
-    repeated = (packed // (1 << row_bits)).to_frame("k").select(pl.col("k").diff().eq(0).any()).item()
-    del packed
     if not consume:
-        return frame.rechunk().gather(order), bool(repeated)
+        return frame.rechunk().gather(order.rows), order.repeated
     names, out = frame.columns, {}
     for i in range(0, len(names), 2):  # two columns at a time: both cores gather, little extra memory
         pair = frame.select(names[i:i + 2])
         for name in names[i:i + 2]:
             frame.drop_in_place(name)
-        # (in one piece first: gathering across the reader's many pieces costs up to 9x as much)
-        out.update(pair.rechunk().gather(order).to_dict())
+        # (in one piece first: gathering across the reader's many pieces costs more)
+        out.update(pair.rechunk().gather(order.rows).to_dict())
         del pair
-    return pl.DataFrame(out), bool(repeated)
+    return pl.DataFrame(out), order.repeated
 
 
-def _packed(frame: pl.DataFrame, keys: list[str]) -> tuple[pl.Series, int] | None:
-    """(one Int64 per row: its keys' codes and its row number, bits of the row number), or None.
+@dataclass(frozen=True)
+class KeyOrder:
+    """The row order that sorts a frame by its keys (stable), found without moving a row.
 
-    Packed from the least significant part up, so that one key's codes are alive at a time."""
+    `rows`: the row numbers in key order; `codes`: each of those rows' keys as one non-negative
+    integer (equal keys, equal codes; their order is the keys' order); `shifts`: the bit where each
+    key's part of a code starts, so `codes >> shifts[k]` is the code of the keys up to `k`.
+    """
+
+    rows: pl.Series
+    codes: pl.Series
+    shifts: dict[str, int]
+
+    @property
+    def repeated(self) -> bool:
+        return bool(self.codes.to_frame("k").select(pl.col("k").diff().eq(0).any()).item())
+
+    def changes(self, keys_up_to: str) -> pl.Expr:
+        """Over a frame in this order: whether a row's keys up to `keys_up_to` differ from the row
+        before it (true on the first row)."""
+        group = pl.lit(self.codes) // (1 << self.shifts[keys_up_to])
+        return group.diff().fill_null(1) != 0
+
+
+def key_order(frame: pl.DataFrame, keys: list[str]) -> KeyOrder | None:
+    """The `KeyOrder` of `frame` by `keys`, by one plain sort of Int64s; None when a key has nulls
+    or the keys are too wide to pack in 63 bits.
+
+    Each key becomes a small integer in its order (an ID its rank among the few distinct IDs, an
+    instant its minutes or µs from the first); they and the row number are packed into one Int64,
+    from the least significant part up, so that one key's codes are alive at a time.
+    """
     if frame.height < 2 or any(frame[k].null_count() for k in keys):
         return None
     row_bits = (frame.height - 1).bit_length()
-    packed, shift = pl.int_range(0, frame.height, dtype=pl.Int64, eager=True), row_bits
+    packed, shift, shifts = pl.int_range(0, frame.height, dtype=pl.Int64, eager=True), row_bits, {}
     for k in reversed(keys):
         code = _code(frame[k])
         if code is None:
@@ -177,9 +199,12 @@ def _packed(frame: pl.DataFrame, keys: list[str]) -> tuple[pl.Series, int] | Non
         if shift + width > 63:
             return None
         packed = packed + code.cast(pl.Int64) * (1 << shift)
+        shifts[k] = shift - row_bits
         shift += width
         del code
-    return packed, row_bits
+    packed = packed.sort()
+    rows = (packed % (1 << row_bits)).cast(pl.UInt32 if frame.height < 2**32 else pl.UInt64)
+    return KeyOrder(rows, packed // (1 << row_bits), shifts)
 
 
 def _code(s: pl.Series) -> pl.Series | None:
@@ -208,6 +233,14 @@ def agent_totals_differ() -> pl.Expr:
     group = ["interval_start", "agent_id"]
     return (pl.all_horizontal([pl.col(c).eq_missing(pl.col(PREV + c)) for c in group])
             & pl.any_horizontal([pl.col(c) != pl.col(PREV + c) for c in UNPRORATED]).fill_null(False)).any()
+
+
+def agent_totals_differ_in(frame: pl.DataFrame, order: KeyOrder) -> bool:
+    """`agent_totals_differ` over `frame` taken in `order`, gathering only the unprorated values."""
+    same = ~order.changes("agent_id")
+    return bool(frame.select(pl.col(UNPRORATED).gather(order.rows)).select(
+        pl.any_horizontal([same & (pl.col(c) != pl.col(c).shift(1)) for c in UNPRORATED]).fill_null(False).any()
+    ).item())
 
 
 def unprorated_consistency(frame: pl.DataFrame, columns: dict[str, Column]) -> pl.DataFrame:

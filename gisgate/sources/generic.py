@@ -78,10 +78,13 @@ def read(paths: list[Path], options: ConvertOptions) -> Batch:
         if not parts:
             continue
         # (`_take` leaves no reference here: the check can release the rows as it replaces them)
-        frame, bad, w = _check_rows(_take(parts), layout, options, pl.concat(bad_values[layout]))
+        frame, bad, w, order = _check_rows(_take(parts), layout, options, pl.concat(bad_values[layout]))
         found.append(bad)
         warnings += w
-        batch.in_key_order.append(frame)  # `chk.duplicates` left it sorted by key
+        if order is None:
+            batch.in_key_order.append(frame)  # `chk.duplicates` left it sorted by key
+        else:
+            batch.key_order.append((frame, order))
         if layout == "AGENT_INTERVALS":
             batch.agent_intervals = frame
         else:
@@ -167,10 +170,13 @@ def parse_instant(col: pl.Expr) -> pl.Expr:
 
 
 def _check_rows(frame: pl.DataFrame, layout: str, options: ConvertOptions, bad_values: pl.DataFrame) -> tuple[
-    pl.DataFrame, pl.DataFrame, list[str]
+    pl.DataFrame, pl.DataFrame, list[str], pl.Series | None
 ]:
     """Every rule on every row: `bad_values` (the metric problems found while reading), interval
-    starts, IDs and service levels together; then keys and agent totals among the rows left."""
+    starts, IDs and service levels together; then keys and agent totals among the rows left.
+
+    Returns (frame, problems, warnings, order): the frame is in key order, or `order` says which
+    rows, in turn, are."""
     columns = AGENT_COLUMNS if layout == "AGENT_INTERVALS" else QUEUE_COLUMNS
     by_name = {c.name: c for c in columns}
     warnings = []
@@ -198,6 +204,12 @@ def _check_rows(frame: pl.DataFrame, layout: str, options: ConvertOptions, bad_v
         in_order(keys).alias("o"), repeats(keys).alias("r"),
         (chk.agent_totals_differ() if agent else pl.lit(False)).alias("d"),
     ).collect().row(0)
+    order = None if ordered else chk.key_order(frame, keys)
+    if order is not None and not order.repeated and not (agent and chk.agent_totals_differ_in(frame, order)):
+        # Out of order, but no key repeats and every agent total repeats: the rows stay where they
+        # are, and the renderer takes them in `order` a chunk at a time (a sorted copy of millions
+        # of rows would double the memory).
+        return check(frame.drop(chk.FILE, LINE), layout, "generic"), pl.concat(bad), warnings, order.rows
     frame, dup_bad, dropped = chk.duplicates(frame, keys, values, {c.name: c.gis for c in columns},
                                              facts=(ordered, repeated), consume=True)
     bad.append(dup_bad)
@@ -205,7 +217,7 @@ def _check_rows(frame: pl.DataFrame, layout: str, options: ConvertOptions, bad_v
     if agent and (differ or not ordered):
         bad.append(chk.unprorated_consistency(frame, by_name))
     frame = frame.drop(chk.FILE, LINE)
-    return check(frame, layout, "generic"), pl.concat(bad), warnings
+    return check(frame, layout, "generic"), pl.concat(bad), warnings, None
 
 
 ISO = "%Y-%m-%dT%H:%M:%S%.f%#z"  # 2024-11-03T01:00:00-04:00, ...Z, with or without fractions
