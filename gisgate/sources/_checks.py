@@ -236,11 +236,13 @@ def agent_totals_differ() -> pl.Expr:
 
 
 def agent_totals_differ_in(frame: pl.DataFrame, order: KeyOrder) -> bool:
-    """`agent_totals_differ` over `frame` taken in `order`, gathering only the unprorated values."""
-    same = ~order.changes("agent_id")
-    return bool(frame.select(pl.col(UNPRORATED).gather(order.rows)).select(
-        pl.any_horizontal([same & (pl.col(c) != pl.col(c).shift(1)) for c in UNPRORATED]).fill_null(False).any()
-    ).item())
+    """`agent_totals_differ` over `frame` taken in `order`, gathering one unprorated column at a time."""
+    same = pl.select(~order.changes("agent_id")).to_series()
+    for c in UNPRORATED:
+        values = frame[c].gather(order.rows).to_frame()
+        if values.select((pl.lit(same) & (pl.col(c) != pl.col(c).shift(1))).fill_null(False).any()).item():
+            return True
+    return False
 
 
 def unprorated_consistency(frame: pl.DataFrame, columns: dict[str, Column]) -> pl.DataFrame:
