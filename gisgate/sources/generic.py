@@ -147,7 +147,10 @@ def _offset_warning(frames: list[pl.DataFrame], tz: str) -> str | None:
     """`clock.offset_warning` over every distinct `periodStart` (a few hundred among millions of rows)."""
     if not frames:
         return None
-    texts = set().union(*(f.get_column(PERIOD).unique().to_list() for f in frames))
+    texts = set().union(*(
+        (_texts(f[PERIOD]) if isinstance(f.schema[PERIOD], pl.Categorical) else f[PERIOD].unique()).to_list()
+        for f in frames
+    ))
     return clock.offset_warning(texts, tz, PERIOD)
 
 
@@ -230,17 +233,24 @@ def _iso_starts(frame: pl.DataFrame, tz: str) -> pl.Expr | None:
     and the rows take their instant by the text's code (a few hundred codes: cheap in any row
     order; replacing values keeps the frame's chunks, which a gathered column would make polars
     copy the whole frame to match)."""
-    period = frame[PERIOD]
-    if period.dtype != pl.Categorical:  # (JSON, or a CSV read as text to name a bad value)
-        period = period.cast(pl.Categorical(pl.Categories.random()))
-    seen = period.unique()  # each distinct text once, with its code
-    starts = seen.cast(pl.String).str.to_datetime(ISO, time_zone="UTC", strict=False).alias("interval_start")
+    dtype = frame.schema[PERIOD]
+    if not isinstance(dtype, pl.Categorical):  # (JSON, or a CSV read as text to name a bad value)
+        dtype = pl.Categorical(pl.Categories.random())
+        frame = frame.select(pl.col(PERIOD).cast(dtype))
+    texts = _texts(frame[PERIOD])  # each distinct text once: its code is its place
+    starts = texts.str.to_datetime(ISO, time_zone="UTC", strict=False).alias("interval_start")
     misaligned, _, _ = clock.misaligned(tz, 15, PERIOD)
     if starts.null_count() or starts.to_frame().select(misaligned.any()).item():
         return None
-    codes = pl.col(PERIOD).cast(period.dtype).to_physical()
-    return codes.replace_strict(seen.to_physical(), starts.to_physical(), return_dtype=pl.Int64).cast(UTC_TIME) \
-        .alias("interval_start")
+    codes = pl.col(PERIOD).cast(dtype).to_physical()
+    return codes.replace_strict(pl.int_range(len(texts), eager=True), starts.to_physical(),
+                                return_dtype=pl.Int64).cast(UTC_TIME).alias("interval_start")
+
+
+def _texts(period: pl.Series) -> pl.Series:
+    """Every text of a categorical `periodStart`'s categories, in the order of their codes (the
+    texts of all the files read with them: a few hundred, against millions of rows to scan)."""
+    return period.dtype.categories.to_series()
 
 
 def _parse_periods(frame: pl.DataFrame, options: ConvertOptions) -> tuple[pl.DataFrame, pl.DataFrame]:
