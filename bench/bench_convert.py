@@ -19,6 +19,8 @@ parsing path).
 Then runs, each job in its own process, outputs to a RAM folder (/dev/shm):
 
   floor    `python -c` polars read_csv + write_csv of the same CSVs: the I/O floor;
+  typed    the same, reading IDs as text and metrics as doubles (`TYPED_FLOOR`): the floor of a
+           conversion that keeps `00123` as it is and takes decimals where they come;
   gisgate  `python -m gisgate convert agent.csv service.csv --tz America/New_York --out DIR -q`
            (this checkout's gisgate, the command as users run it);
   pandas   a straightforward pandas implementation of the same conversion (below), once.
@@ -29,8 +31,8 @@ Each run also prints the share of CPU other processes took meanwhile; before eac
 waits (up to `--patience`, 2 min) for the machine to be quiet, and a round during which other
 processes took more than `--max-others` (15 %) of the CPU is run again (up to 3 times);
 `--no-wait` skips both.
-floor and gisgate run in paired rounds, alternating which goes first; each round's ratios
-gisgate / floor are printed, then the medians. `--trace` samples each child's RSS over time
+floor, typed and gisgate run in rounds, rotating which goes first; each round's ratios
+gisgate / floor and gisgate / typed are printed, then the medians. `--trace` samples each child's RSS over time
 (psutil) and prints a timeline; `--digest` prints a hash of gisgate's output files (names and
 bytes), to check a product change leaves them byte-identical.
 
@@ -61,6 +63,20 @@ import sys, polars as pl
 data, out = sys.argv[1], sys.argv[2]
 for name in ("agent", "service"):
     pl.read_csv(f"{data}/{name}.csv").write_csv(f"{out}/{name}.csv")
+"""
+
+
+# The floor with the types a correct conversion must read: IDs as text (`00123` is not 123) and
+# metrics as doubles (a value may have decimals). The plain floor lets polars infer integers for
+# both, which is cheaper to parse and to print than any conversion that keeps IDs intact can be.
+TYPED_FLOOR = """
+import sys, polars as pl
+data, out = sys.argv[1], sys.argv[2]
+for name in ("agent", "service"):
+    path = f"{data}/{name}.csv"
+    header = open(path).readline().strip().split(",")
+    types = {c: pl.String if c in ("periodStart", "acdAgentId", "acdServiceId") else pl.Float64 for c in header}
+    pl.read_csv(path, schema_overrides=types).write_csv(f"{out}/{name}.csv")
 """
 
 
@@ -217,7 +233,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--data", type=Path, default=None, help="input folder (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="reuse the input folder if present, and keep it")
-    parser.add_argument("--repeat", type=int, default=3, help="paired rounds of floor and gisgate")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of floor, typed floor and gisgate")
     parser.add_argument("--no-pandas", action="store_true", help="skip the (slow) pandas job")
     _child.add_round_options(parser)
     parser.add_argument("--digest", action="store_true", help="print a hash of gisgate's output files")
@@ -232,8 +248,10 @@ def main() -> None:
     # timing (with PYTHONDONTWRITEBYTECODE set, every run would otherwise compile it again).
     compileall.compile_dir(_child.REPO / "gisgate", quiet=1)
     floor_argv = [sys.executable, "-c", FLOOR, str(data)]
+    typed_argv = [sys.executable, "-c", TYPED_FLOOR, str(data)]
     jobs = {
         "floor": lambda out: floor_argv + [str(out)],
+        "typed": lambda out: typed_argv + [str(out)],
         "gisgate": lambda out: gisgate_argv(data, out),
     }
     print(f"{args.shape} metrics, {args.order} order, {args.period} periodStart, {agents:,} agents x 3 queues x "
@@ -251,8 +269,8 @@ def main() -> None:
             return r
 
         # alternate which job goes first, so a drift of the machine hits both alike
-        runs = _child.rounds(args.repeat, lambda k: ("floor", "gisgate") if k % 2 == 0 else ("gisgate", "floor"),
-                             run_one, wait=not args.no_wait,
+        labels = ("floor", "typed", "gisgate")
+        runs = _child.rounds(args.repeat, lambda k: labels[k % 3:] + labels[:k % 3], run_one, wait=not args.no_wait,
                              max_others=args.max_others, patience=args.patience)
         pandas = None
         if not args.no_pandas:
@@ -269,19 +287,21 @@ def main() -> None:
 
 
 def report(runs: dict[str, list[_child.Run]], pandas: _child.Run | None) -> None:
-    f, g = runs["floor"], runs["gisgate"]
+    f, t, g = runs["floor"], runs["typed"], runs["gisgate"]
     gib = _child.GIB
-    print("round   floor s  gisgate s  time x   floor GiB  gisgate GiB  memory x")
-    for k, (fr, gr) in enumerate(zip(f, g, strict=True), start=1):
-        print(f"{k:5d}  {fr.seconds:8.2f}  {gr.seconds:9.2f}  {gr.seconds / fr.seconds:6.2f}   "
-              f"{fr.peak / gib:9.2f}  {gr.peak / gib:11.2f}  {gr.peak / fr.peak:8.2f}")
+    print("round   floor s  typed s  gisgate s  time x  x typed   floor GiB  gisgate GiB  memory x")
+    for k, (fr, tr, gr) in enumerate(zip(f, t, g, strict=True), start=1):
+        print(f"{k:5d}  {fr.seconds:8.2f}  {tr.seconds:7.2f}  {gr.seconds:9.2f}  {gr.seconds / fr.seconds:6.2f}  "
+              f"{gr.seconds / tr.seconds:7.2f}   {fr.peak / gib:9.2f}  {gr.peak / gib:11.2f}  {gr.peak / fr.peak:8.2f}")
     med = statistics.median
-    tr = med(gr.seconds / fr.seconds for fr, gr in zip(f, g, strict=True))
+    ratio = med(gr.seconds / fr.seconds for fr, gr in zip(f, g, strict=True))
+    typed = med(gr.seconds / tr.seconds for tr, gr in zip(t, g, strict=True))
     mr = med(gr.peak / fr.peak for fr, gr in zip(f, g, strict=True))
-    print(f"median {med(r.seconds for r in f):8.2f}  {med(r.seconds for r in g):9.2f}  {tr:6.2f}   "
+    seconds = [med(r.seconds for r in runs) for runs in (f, t, g)]
+    print(f"median {seconds[0]:8.2f}  {seconds[1]:7.2f}  {seconds[2]:9.2f}  {ratio:6.2f}  {typed:7.2f}   "
           f"{med(r.peak for r in f) / gib:9.2f}  {med(r.peak for r in g) / gib:11.2f}  {mr:8.2f}")
-    print(f"gisgate / floor: time {tr:.2f}x (target <= 1.5x), memory {mr:.2f}x (target <= 1.2x at 4 M rows; "
-          f"<= 3 GiB at 20 M rows: {med(r.peak for r in g) / gib:.2f} GiB)")
+    print(f"gisgate / floor: time {ratio:.2f}x (target <= 1.5x; against the typed floor {typed:.2f}x), memory "
+          f"{mr:.2f}x (target <= 1.2x at 4 M rows; <= 3 GiB at 20 M rows: {med(r.peak for r in g) / gib:.2f} GiB)")
     if pandas is not None:
         print(f"pandas / gisgate time: {pandas.seconds / med(r.seconds for r in g):.2f}x (target >= 5x), "
               f"pandas peak {pandas.peak / gib:.2f} GiB")

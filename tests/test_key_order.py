@@ -84,10 +84,22 @@ def test_out_of_order_duplicates_are_still_found(tmp_path):
     assert any("duplicate key" in r and "line 6" in r for r in reasons), reasons
 
 
-def test_key_order_codes_group_the_leading_keys():
+def test_key_order_says_which_rows_share_the_leading_keys():
     frame = pl.DataFrame({"i": [3, 1, 1, 2, 1], "a": ["x", "y", "x", "x", "x"], "s": ["2", "1", "1", "1", "2"]})
     order = chk.key_order(frame, ["i", "a", "s"])
     assert order.rows.to_list() == [2, 4, 1, 3, 0]
     assert not order.repeated
-    new_agent = frame[order.rows].select(order.changes("a"))[:, 0].to_list()
-    assert new_agent == [True, False, True, True, True]
+    assert order.same_as_previous("a").to_list() == [False, True, False, False, False]
+    assert order.same_as_previous("i").to_list() == [False, True, True, False, False]
+
+
+def test_key_order_works_across_slices(monkeypatch):
+    monkeypatch.setattr(chk, "SLICE", 3)  # (a million rows a slice, in real runs)
+    rng = random.Random(5)
+    frame = pl.DataFrame({"i": [rng.randint(0, 3) for _ in range(50)], "a": [rng.choice("xyz") for _ in range(50)]})
+    order = chk.key_order(frame, ["i", "a"])
+    want = frame.with_row_index("r").sort("i", "a", maintain_order=True)
+    assert order.rows.to_list() == want["r"].to_list()
+    same = want.select((pl.col("i") == pl.col("i").shift(1)) & (pl.col("a") == pl.col("a").shift(1)))[:, 0]
+    assert order.same_as_previous("a").to_list() == same.fill_null(False).to_list()
+    assert order.repeated == same.any()

@@ -159,24 +159,30 @@ def sort_by_keys(frame: pl.DataFrame, keys: list[str], consume: bool = False) ->
 class KeyOrder:
     """The row order that sorts a frame by its keys (stable), found without moving a row.
 
-    `rows`: the row numbers in key order; `codes`: each of those rows' keys as one non-negative
-    integer (equal keys, equal codes; their order is the keys' order); `shifts`: the bit where each
-    key's part of a code starts, so `codes >> shifts[k]` is the code of the keys up to `k`.
+    `rows`: the row numbers in key order. `packed`: in the same order, each row's keys as one
+    non-negative integer above `row_bits` bits of its row number (equal keys, equal parts above;
+    their order is the keys' order); `shifts`: the bit, above those, where each key's part starts.
     """
 
     rows: pl.Series
-    codes: pl.Series
+    packed: pl.Series
+    row_bits: int
     shifts: dict[str, int]
 
     @property
     def repeated(self) -> bool:
-        return bool(self.codes.to_frame("k").select(pl.col("k").diff().eq(0).any()).item())
+        return bool(self.same_as_previous(next(reversed(self.shifts))).any())
 
-    def changes(self, keys_up_to: str) -> pl.Expr:
-        """Over a frame in this order: whether a row's keys up to `keys_up_to` differ from the row
-        before it (true on the first row)."""
-        group = pl.lit(self.codes) // (1 << self.shifts[keys_up_to])
-        return group.diff().fill_null(1) != 0
+    def same_as_previous(self, keys_up_to: str) -> pl.Series:
+        """Whether each row, in this order, has the keys up to `keys_up_to` of the row before it."""
+        shift = self.row_bits + self.shifts[keys_up_to]
+
+        def part(at: int, n: int) -> pl.Series:  # (with the row before the slice, to compare the first)
+            before = min(at, 1)
+            keys = self.packed.slice(at - before, n + before) // (1 << shift)
+            return (keys.diff() == 0).fill_null(False).slice(before, n)
+
+        return _by_slices(len(self.packed), part)
 
 
 def key_order(frame: pl.DataFrame, keys: list[str]) -> KeyOrder | None:
@@ -184,46 +190,55 @@ def key_order(frame: pl.DataFrame, keys: list[str]) -> KeyOrder | None:
     or the keys are too wide to pack in 63 bits.
 
     Each key becomes a small integer in its order (an ID its rank among the few distinct IDs, an
-    instant its minutes or µs from the first); they and the row number are packed into one Int64,
-    from the least significant part up, so that one key's codes are alive at a time.
+    instant its minutes or µs from the first), packed with the row number into one Int64, a
+    million rows at a time: the codes of a whole column are never held beside the frame.
     """
     if frame.height < 2 or any(frame[k].null_count() for k in keys):
         return None
     row_bits = (frame.height - 1).bit_length()
-    packed, shift, shifts = pl.int_range(0, frame.height, dtype=pl.Int64, eager=True), row_bits, {}
+    packed, shift, shifts = pl.int_range(pl.len(), dtype=pl.Int64), row_bits, {}
     for k in reversed(keys):
-        code = _code(frame[k])
+        code = _code(frame, k)
         if code is None:
             return None
-        width = max(int(code.max()), 1).bit_length()
+        expr, width = code
         if shift + width > 63:
             return None
-        packed = packed + code.cast(pl.Int64) * (1 << shift)
+        packed = packed + expr * (1 << shift)
         shifts[k] = shift - row_bits
         shift += width
-        del code
-    packed = packed.sort()
-    rows = (packed % (1 << row_bits)).cast(pl.UInt32 if frame.height < 2**32 else pl.UInt64)
-    return KeyOrder(rows, packed // (1 << row_bits), shifts)
+    packed = _by_slices(frame.height, lambda at, n: frame.slice(at, n).select(packed + at).to_series()).sort()
+    index = pl.UInt32 if frame.height < 2**32 else pl.UInt64
+    rows = _by_slices(frame.height, lambda at, n: (packed.slice(at, n) % (1 << row_bits)).cast(index))
+    return KeyOrder(rows, packed, row_bits, {k: shifts[k] for k in keys})
 
 
-def _code(s: pl.Series) -> pl.Series | None:
-    """Non-negative integers in the order of `s`'s values (equal values, equal codes), or None."""
+SLICE = 1 << 20
+
+
+def _by_slices(height: int, part) -> pl.Series:
+    """`part(at, n)` over consecutive slices of `height` rows, as one series."""
+    return pl.concat([part(at, min(SLICE, height - at)) for at in range(0, height, SLICE)], rechunk=False)
+
+
+def _code(frame: pl.DataFrame, key: str) -> tuple[pl.Expr, int] | None:
+    """(non-negative Int64 in the order of `key`'s values: equal values, equal codes; its width in
+    bits), or None."""
+    s, col = frame[key], pl.col(key)
     if s.dtype == pl.String:
-        cat = s.cast(pl.Categorical(pl.Categories.random()))  # codes by first appearance
-        seen = cat.unique()  # (one row per code: cheap)
-        code, text = seen.to_physical(), seen.cast(pl.String)
-        rank = pl.zeros(int(code.max()) + 1, pl.UInt32, eager=True).scatter(code.gather(text.arg_sort()),
-                                                                            pl.int_range(len(code), eager=True))
-        return rank.gather(cat.to_physical())
+        ids = s.unique().sort()  # a few thousand distinct IDs among millions of rows
+        return (col.replace_strict(ids, pl.int_range(len(ids), dtype=pl.Int64, eager=True), return_dtype=pl.Int64),
+                max(len(ids) - 1, 1).bit_length())
     if s.dtype.is_temporal() or s.dtype.is_integer():
-        lo, hi = s.to_physical().min(), s.to_physical().max()
+        n = col.to_physical().cast(pl.Int64)
+        minutes = s.dtype == pl.Datetime("us", "UTC")
+        lo, hi, odd = frame.select(n.min().alias("lo"), n.max().alias("hi"),
+                                   ((n % 60_000_000 != 0).any() if minutes else pl.lit(True)).alias("odd")).row(0)
         if (hi - lo).bit_length() > 62:  # (also keeps `n - lo` from overflowing)
             return None
-        n = s.to_physical().cast(pl.Int64) - lo
-        if s.dtype == pl.Datetime("us", "UTC") and not (n % 60_000_000 != 0).any():
-            n = n // 60_000_000  # interval starts fall on whole minutes: fewer bits
-        return n
+        if minutes and not odd:  # interval starts fall on whole minutes: fewer bits
+            return (n - lo) // 60_000_000, max((hi - lo) // 60_000_000, 1).bit_length()
+        return n - lo, max(hi - lo, 1).bit_length()
     return None
 
 
@@ -236,13 +251,18 @@ def agent_totals_differ() -> pl.Expr:
 
 
 def agent_totals_differ_in(frame: pl.DataFrame, order: KeyOrder) -> bool:
-    """`agent_totals_differ` over `frame` taken in `order`, gathering one unprorated column at a time."""
-    same = pl.select(~order.changes("agent_id")).to_series()
-    for c in UNPRORATED:
-        values = frame[c].gather(order.rows).to_frame()
-        if values.select((pl.lit(same) & (pl.col(c) != pl.col(c).shift(1))).fill_null(False).any()).item():
-            return True
-    return False
+    """`agent_totals_differ` over `frame` taken in `order`, a slice of rows at a time."""
+    same = order.same_as_previous("agent_id")
+    values = frame.select(UNPRORATED)
+
+    def part(at: int, n: int) -> pl.Series:  # (with the row before the slice, to compare the first)
+        before = min(at, 1)
+        rows = values.gather(order.rows.slice(at - before, n + before)).with_columns(
+            same.slice(at - before, n + before).alias("\0same"))
+        return rows.select((pl.col("\0same") & pl.any_horizontal(pl.col(c) != pl.col(c).shift(1) for c in UNPRORATED))
+                           .fill_null(False).any()).to_series()
+
+    return bool(_by_slices(frame.height, part).any())
 
 
 def unprorated_consistency(frame: pl.DataFrame, columns: dict[str, Column]) -> pl.DataFrame:
