@@ -207,6 +207,8 @@ def _check_rows(frame: pl.DataFrame, layout: str, options: ConvertOptions, bad_v
         in_order(keys).alias("o"), repeats(keys).alias("r"),
         (chk.agent_totals_differ() if agent else pl.lit(False)).alias("d"),
     ).collect().row(0)
+    if ordered:  # (said, so that what follows finds the distinct starts, runs and order by a scan)
+        frame = frame.with_columns(pl.col("interval_start").set_sorted())
     order = None if ordered else chk.key_order(frame, keys)
     if order is not None and not order.repeated and not (agent and chk.agent_totals_differ_in(frame, order)):
         # Out of order, but no key repeats and every agent total repeats: the rows stay where they
