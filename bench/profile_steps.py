@@ -40,6 +40,7 @@ STEPS = [
     "gisgate.sources.cwfm:read", "gisgate.sources.cwfm:_activity", "gisgate.sources._platform:tables",
     "gisgate.sources._platform:read_csv", "gisgate.sources._platform:nulls", "gisgate.sources._platform:with_times",
     "gisgate.sources._platform:map_states", "gisgate.sources._platform:bad_ids",
+    "gisgate.sources.cwfm:_activity_scanned", "gisgate.sources._platform:scanned_times",
     "gisgate.sources._platform:check_parsed", "gisgate.sources._platform:required", "gisgate.model:check",
     "gisgate.transform:derive", "gisgate.transform:state_seconds", "gisgate.transform:agent_rows",
     "gisgate.transform:sort_by_agent", "gisgate.transform:_home_queue",
