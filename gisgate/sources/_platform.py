@@ -85,9 +85,10 @@ def map_states(frame: pl.DataFrame, raw: str, table: dict[str, str], what: str) 
     keys = pl.select(state_key(pl.lit(values)))[:, 0]
     matched = {v: table.get(k) for v, k in zip(values.to_list(), keys.to_list(), strict=True)}
     unknown = sorted(v for v, s in matched.items() if s is None)
+    dtype = pl.Categorical if frame.schema[raw] == pl.Categorical else pl.String  # (a compact frame stays so)
     frame = frame.with_columns(
         pl.col(raw)
-        .replace_strict({v: s or "NOT_READY" for v, s in matched.items()}, default=None, return_dtype=pl.String)
+        .replace_strict({v: s or "NOT_READY" for v, s in matched.items()}, default=None, return_dtype=dtype)
         .alias("state")
     )
     warnings = []
