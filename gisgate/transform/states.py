@@ -20,6 +20,7 @@ from gisgate.transform.split import US, seconds, split
 IN_SESSION = ["NOT_READY", "READY", "TALKING", "WORK_NOT_READY", "WORK_READY", "HOLD", "RESERVED"]
 HANDLING = ["TALKING", "WORK_NOT_READY", "WORK_READY", "HOLD"]
 RANK = {s: i for i, s in enumerate(model.STATES)}  # 8 states: fits in 3 bits
+SUMS = ("ready_s", "not_ready_s", "in_session_s", "reserved_s", "handling_s")  # per agent × interval
 
 
 def spans(events: pl.DataFrame | pl.LazyFrame, until: datetime, max_span_hours: float) -> tuple[pl.LazyFrame, int]:
@@ -107,12 +108,11 @@ def state_seconds(
         core, n = _coded_spans(a, t, until_us, limit)
         cut += n
         parts.append(_interval_seconds(core, tz, minutes))
-    grouped = pl.concat(parts).with_columns(
-        seconds(pl.col(c)) for c in ["ready_s", "not_ready_s", "in_session_s", "reserved_s", "handling_s"]
-    )
-    names = names.with_columns(pl.col("agent_id").cast(pl.String))  # (a compact frame may hold categoricals)
-    out = grouped.join(names, on="_a", how="left").select(
-        "interval_start", "agent_id", "ready_s", "not_ready_s", "in_session_s", "reserved_s", "handling_s"
+    grouped = pl.concat(parts)
+    # agent code `_a` is the row of its ID in `names` (a compact frame's IDs are categorical: strings out)
+    agent_id = names["agent_id"].cast(pl.String).gather(grouped["_a"])
+    out = grouped.select(
+        "interval_start", pl.lit(agent_id).alias("agent_id"), *SUMS
     )  # row order unspecified (AGENT rows are sorted once, when assembled)
     warnings = []
     if cut:
@@ -123,8 +123,8 @@ def state_seconds(
 
 
 def _interval_seconds(core: pl.DataFrame, tz: str, minutes: int) -> pl.DataFrame:
-    """Per agent code × interval, the µs of each kind of state, from the spans `core` (ordered by agent,
-    then time)."""
+    """Per agent code × interval, the seconds of each kind of state, from the spans `core` (ordered by
+    agent, then time)."""
     p = pl.col("piece_us")
     rank = pl.col("_s")
     return (
@@ -153,6 +153,7 @@ def _interval_seconds(core: pl.DataFrame, tz: str, minutes: int) -> pl.DataFrame
             pl.col("handling").sum().alias("handling_s"),
         )
         .drop("_k")
+        .with_columns(seconds(pl.col(c)) for c in SUMS)
         .collect()
     )
 
