@@ -398,3 +398,16 @@ def test_cwfm_agent_updates_csv_that_is_not_plain_is_read_as_text(tmp_path):
     assert any("cp1252" in w for w in b.warnings)
     nbsp = _updates(tmp_path, "nbsp.csv", "AgentId,EventTime,Activity\n7,None\u00a0,Ready\n")
     assert _problems(nbsp, ConvertOptions()) == [(str(nbsp), 2, "EventTime", "not a date and time: None\u00a0")]
+
+
+def test_cwfm_agent_updates_csv_read_compactly_beside_a_json_body_or_alone_without_records(tmp_path):
+    """A streamed CSV's compact events and a JSON body's text ones make one frame; a CSV with a
+    header alone gives no events, as the text read gives none."""
+    body = put(tmp_path, "au.json", {"AccountId": "1", "AgentUpdates": [
+        {"AgentId": "5", "EventTime": "2024-11-03 04:00:00", "Activity": "Ready"}]})
+    csv = _updates(tmp_path, "au.csv", AGENT_UPDATES)
+    both = cwfm.read([body, csv], ConvertOptions()).state_events
+    assert model.strings(both)["agent_id"].to_list() == ["5", "7", "7", "8", "8", "9"]
+    assert both["state"].to_list()[:2] == ["READY", "READY"]
+    empty = _updates(tmp_path, "empty.csv", "AgentId,EventTime,Activity,ReasonCode\n")
+    assert cwfm.read([empty], ConvertOptions()).state_events is None

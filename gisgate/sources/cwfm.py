@@ -41,7 +41,8 @@ def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
     for path in paths:
         lean = _activity_scanned(path, options)
         if lean is not None:
-            activity.append(lean)
+            if lean.height:  # (a table without records is skipped, as below)
+                activity.append(lean)
             continue
         frames, _, w = P.tables(path)
         warnings += w
