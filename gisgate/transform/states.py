@@ -123,8 +123,7 @@ def state_seconds(
 
 
 def _interval_seconds(core: pl.DataFrame, tz: str, minutes: int) -> pl.DataFrame:
-    """Per agent code × interval, the seconds of each kind of state, from the spans `core` (ordered by
-    agent, then time)."""
+    """Per agent code × interval (in no order), the seconds of each kind of state, from the spans `core`."""
     p = pl.col("piece_us")
     rank = pl.col("_s")
     return (
@@ -135,24 +134,15 @@ def _interval_seconds(core: pl.DataFrame, tz: str, minutes: int) -> pl.DataFrame
             pl.when(rank == RANK["RESERVED"]).then(p).otherwise(0).alias("reserved"),
             pl.when(rank.is_in([RANK[s] for s in HANDLING])).then(p).otherwise(0).alias("handling"),
         )
-        # pieces come ordered by agent, then time: (agent code, interval) is a sorted key, and a
-        # group-by on a sorted key needs no hashing
-        .with_columns(
-            (pl.col("_a").cast(pl.UInt64) * 2**32 + (pl.col("interval_start").dt.epoch("s") // 60).cast(pl.UInt64))
-            .set_sorted()
-            .alias("_k")
-        )
-        .group_by("_k", maintain_order=True)
+        # (a hashed group-by, in no order, is twice as fast as one keeping the pieces' sorted order)
+        .group_by("_a", "interval_start")
         .agg(
-            pl.col("interval_start").first(),
-            pl.col("_a").first(),
             pl.col("ready").sum().alias("ready_s"),
             pl.col("not_ready").sum().alias("not_ready_s"),
             p.sum().alias("in_session_s"),
             pl.col("reserved").sum().alias("reserved_s"),
             pl.col("handling").sum().alias("handling_s"),
         )
-        .drop("_k")
         .with_columns(seconds(pl.col(c)) for c in SUMS)
         .collect()
     )
