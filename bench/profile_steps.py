@@ -40,6 +40,7 @@ STEPS = [
     "gisgate.sources.cwfm:read", "gisgate.sources.cwfm:_activity", "gisgate.sources._platform:tables",
     "gisgate.sources._platform:read_csv", "gisgate.sources._platform:nulls", "gisgate.sources._platform:with_times",
     "gisgate.sources._platform:map_states", "gisgate.sources._platform:bad_ids",
+    "gisgate.sources.cwfm:_activity_scanned", "gisgate.sources._platform:scanned_times",
     "gisgate.sources._platform:check_parsed", "gisgate.sources._platform:required", "gisgate.model:check",
     "gisgate.transform:derive", "gisgate.transform:state_seconds", "gisgate.transform:agent_rows",
     "gisgate.transform:sort_by_agent", "gisgate.transform:_home_queue",
@@ -159,9 +160,10 @@ def main() -> None:
     a = ap.parse_args()
     args = a.args[1:] if a.args[:1] == ["--"] else a.args
     sampler = Sampler(a.every)
-    import polars  # noqa: F401  (imported before the clock starts, as every run imports it)
+    import gisgate.cli  # (first: it sets polars' allocator up before polars loads, as the command does)
 
-    import gisgate.cli
+    # isort: split
+    import polars  # noqa: F401  (imported before the clock starts, as every run imports it)
 
     base = sampler.rss()
     sampler.start()

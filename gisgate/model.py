@@ -82,7 +82,9 @@ AGENT_COLUMNS: list[Column] = [
 # The agent-level values that repeat on every row of one agent in one interval (§1.9).
 UNPRORATED = ["ready_s", "not_ready_s", "in_session_s"]
 
-# --- STATE_EVENTS: one row per agent state change
+# --- STATE_EVENTS: one row per agent state change. Its texts may also be categorical (`COMPACT`): a
+# source that streams millions of events keeps each value in 4 bytes instead of a 16-byte string view.
+# Consumers that need strings (the event renderers, the stream's store) take `strings(frame)`.
 STATES = ["LOGOUT", "NOT_READY", "READY", "TALKING", "WORK_NOT_READY", "WORK_READY", "HOLD", "RESERVED"]
 STATE_COLUMNS: list[Column] = [
     Column("agent_id", S, kind="id"),
@@ -175,6 +177,16 @@ def gis_columns(columns: list[Column]) -> dict[str, Column]:
     return {c.gis: c for c in columns if c.gis}
 
 
+COMPACT = {"STATE_EVENTS"}  # frames whose String columns may be categorical instead
+
+
+def strings(frame: pl.DataFrame | None) -> pl.DataFrame | None:
+    """`frame` with its categorical columns as strings (as a COMPACT frame's consumers may need)."""
+    if frame is None or pl.Categorical not in frame.schema.dtypes():
+        return frame
+    return frame.with_columns(pl.col(pl.Categorical).cast(pl.String))
+
+
 def present(frame: pl.DataFrame, columns: list[Column]) -> list[Column]:
     """The columns of `columns` that `frame` has, in canonical order (required first)."""
     return [c for c in columns if c.name in frame.columns]
@@ -192,7 +204,9 @@ def check(frame: pl.DataFrame, frame_name: str, source: str) -> pl.DataFrame:
         if c.name not in frame.columns:
             if c.required:
                 problems.append(Problem(source, 0, c.name, f"missing from {frame_name}"))
-        elif frame.schema[c.name] != c.dtype:
+        elif frame.schema[c.name] != c.dtype and not (
+            frame_name in COMPACT and c.dtype == S and frame.schema[c.name] == pl.Categorical
+        ):
             problems.append(
                 Problem(source, 0, c.name, f"is {frame.schema[c.name]}, {frame_name} needs {c.dtype}")
             )

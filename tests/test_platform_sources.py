@@ -317,3 +317,97 @@ def test_livevox_agent_stats_snapshots_become_agent_rows(tmp_path):
     assert a["ready_s"].to_list() == [500.0, 500.0] and a["in_session_s"].to_list() == [950.0, 950.0]
     assert a["prorated_ready_s"].to_list() == [200.0, 300.0]
     assert a["handled"].to_list() == [0.0, 2.0] and a["period_handle_s"].to_list() == [0.0, 350.0]
+
+
+AGENT_UPDATES = (
+    "AgentId,EventTime,Activity,ReasonCode\n"
+    "7,2024-11-03 05:00:00.250,Ready,\n"
+    "7,11/3/2024 5:10:00,Not Ready, Lunch \n"  # a time for the slow path; blanks around a reason
+    "8,1730610000,on_call,None\n"  # epoch seconds; a null marker
+    "8,2024-11-03T05:20:00Z,Gardening,12\n"  # ISO with Z; an unknown state
+    "9,2024-11-03 05:30:00,LoggedOut,N/A\n"
+)
+
+
+def _updates(tmp_path, name, text, encoding="utf-8"):
+    p = tmp_path / name
+    p.write_bytes(text.encode(encoding))
+    return p
+
+
+def _problems(path, options):
+    with pytest.raises(InputError) as e:
+        cwfm.read([path], options)
+    return [(p.file, p.line, p.column, p.reason) for p in e.value.problems]
+
+
+def test_cwfm_agent_updates_csv_is_read_compactly_as_text_is(tmp_path):
+    """A plain AgentUpdates CSV is streamed into compact columns (categorical texts); the events are
+    those the text read gives (a UTF-16 copy of the file is read as text)."""
+    options = ConvertOptions(mapping=Mapping(agents={"8": "A8"}))
+    lean = cwfm.read([_updates(tmp_path, "au.csv", AGENT_UPDATES)], options)
+    text = cwfm.read([_updates(tmp_path, "au16.csv", AGENT_UPDATES, "utf-16")], options)
+    ev = lean.state_events
+    assert ev.schema["agent_id"] == pl.Categorical and ev.schema["raw_state"] == pl.Categorical
+    assert text.state_events.schema["agent_id"] == pl.String
+    assert model.strings(ev).equals(text.state_events)
+    assert ev["agent_id"].to_list() == ["7", "7", "A8", "A8", "9"]
+    assert ev["at"].to_list()[:3] == [datetime(2024, 11, 3, 5, 0, 0, 250000, tzinfo=UTC),
+                                     datetime(2024, 11, 3, 5, 10, tzinfo=UTC), datetime(2024, 11, 3, 5, 0, tzinfo=UTC)]
+    assert ev["reason"].to_list() == [None, "Lunch", None, "12", None]  # (an unknown state is Not Ready)
+    assert ev["state"].to_list() == ["READY", "NOT_READY", "TALKING", "NOT_READY", "LOGOUT"]
+    assert any("'Gardening' ×1" in w for w in lean.warnings)
+
+
+def test_cwfm_agent_updates_csv_read_compactly_names_every_bad_value(tmp_path):
+    """Null markers, unreadable times, times before 1970 and IDs that cannot travel are reported by
+    file, line and column, as the text read reports them."""
+    bad = (
+        "AgentId,EventTime,Activity,ReasonCode\n"
+        "7,2024-11-03 05:00:00,Ready,\n"
+        "None,2024-11-03 05:01:00,Ready,\n"  # line 3: a null marker for the ID
+        "7,N/A,Ready,\n"  # line 4: a null marker for the time
+        "7,yesterday,Ready,\n"  # line 5: no time
+        "7,1969-12-31 23:59:59,Ready,\n"  # line 6: before 1970
+        "a b,2024-11-03 05:02:00,  ,\n"  # line 7: a blank in the ID, a blank Activity
+        "7,2024-13-03 05:03:00,Ready,\n"  # line 8: month 13
+    )
+    path = _updates(tmp_path, "bad.csv", bad)
+    found = _problems(path, ConvertOptions())
+    assert found == [
+        (str(path), 3, "AgentId", "value is empty"),
+        (str(path), 4, "EventTime", "value is empty"),
+        (str(path), 5, "EventTime", "not a date and time: yesterday"),
+        (str(path), 6, "EventTime", "not a date and time: 1969-12-31 23:59:59"),
+        (str(path), 7, "Activity", "value is empty"),
+        (str(path), 7, "agent_id", "ID contains a comma, quote or space: a b"),
+        (str(path), 8, "EventTime", "not a date and time: 2024-13-03 05:03:00"),
+    ]
+    as_text = _updates(tmp_path, "bad16.csv", bad, "utf-16")
+    assert [p[1:] for p in _problems(as_text, ConvertOptions())] == [p[1:] for p in found]
+
+
+def test_cwfm_agent_updates_csv_that_is_not_plain_is_read_as_text(tmp_path):
+    """A byte that is not UTF-8 past the first 64 KB (the streamed read fails), or white space other
+    than blanks around a time (which `nulls` keeps): the file is read as text, as before."""
+    rows = "".join(f"{i % 50},2024-11-03 05:{i % 60:02d}:00,Ready,\n" for i in range(4000))
+    path = _updates(tmp_path, "late.csv", AGENT_UPDATES + rows + "7,2024-11-03 06:00:00,Not Ready,Café\n", "cp1252")
+    b = cwfm.read([path], ConvertOptions())
+    assert b.state_events.schema["agent_id"] == pl.String
+    assert b.state_events["reason"].to_list()[-1] == "Café"
+    assert any("cp1252" in w for w in b.warnings)
+    nbsp = _updates(tmp_path, "nbsp.csv", "AgentId,EventTime,Activity\n7,None\u00a0,Ready\n")
+    assert _problems(nbsp, ConvertOptions()) == [(str(nbsp), 2, "EventTime", "not a date and time: None\u00a0")]
+
+
+def test_cwfm_agent_updates_csv_read_compactly_beside_a_json_body_or_alone_without_records(tmp_path):
+    """A streamed CSV's compact events and a JSON body's text ones make one frame; a CSV with a
+    header alone gives no events, as the text read gives none."""
+    body = put(tmp_path, "au.json", {"AccountId": "1", "AgentUpdates": [
+        {"AgentId": "5", "EventTime": "2024-11-03 04:00:00", "Activity": "Ready"}]})
+    csv = _updates(tmp_path, "au.csv", AGENT_UPDATES)
+    both = cwfm.read([body, csv], ConvertOptions()).state_events
+    assert model.strings(both)["agent_id"].to_list() == ["5", "7", "7", "8", "8", "9"]
+    assert both["state"].to_list()[:2] == ["READY", "READY"]
+    empty = _updates(tmp_path, "empty.csv", "AgentId,EventTime,Activity,ReasonCode\n")
+    assert cwfm.read([empty], ConvertOptions()).state_events is None

@@ -21,7 +21,7 @@ def events(rows):
 
 def test_span_is_split_exactly_at_boundaries():
     ev = events([("7", T0 + timedelta(minutes=10), "READY"), ("7", T0 + timedelta(minutes=40), "LOGOUT")])
-    out, _ = state_seconds(ev, "America/New_York", 15, T0 + timedelta(hours=1))
+    out = state_seconds(ev, "America/New_York", 15, T0 + timedelta(hours=1))[0].sort("interval_start")  # (in no order)
     assert out["interval_start"].to_list() == [T0, T0 + timedelta(minutes=15), T0 + timedelta(minutes=30)]
     assert out["ready_s"].to_list() == [300.0, 900.0, 600.0]
     assert out["in_session_s"].to_list() == [300.0, 900.0, 600.0]
@@ -39,7 +39,7 @@ def test_fall_back_hour_gives_two_distinct_local_one_oclock_intervals():
 def test_kathmandu_boundaries_are_quarter_past_utc():
     t = datetime(2024, 6, 1, 4, 0, tzinfo=UTC)  # 09:45 local
     ev = events([("a", t, "NOT_READY")])
-    out, _ = state_seconds(ev, "Asia/Kathmandu", 30, t + timedelta(minutes=30))
+    out = state_seconds(ev, "Asia/Kathmandu", 30, t + timedelta(minutes=30))[0].sort("interval_start")
     assert out["interval_start"].to_list() == [
         datetime(2024, 6, 1, 3, 45, tzinfo=UTC),
         datetime(2024, 6, 1, 4, 15, tzinfo=UTC),
@@ -112,3 +112,31 @@ def test_properties_of_the_splitter(rows, minutes, tz, rnd):
         "interval_start", "agent_id"
     )
     assert again.equals(out)
+
+
+@settings(max_examples=60, deadline=None)
+@given(event_lists(), st.integers(1, 6))
+def test_runs_of_a_few_agents_give_the_result_of_one_run(rows, chunk):
+    """state_seconds works a few agents at a time (runs of about CHUNK events, never splitting an
+    agent): the rows are those of one run, for packed codes, for unpacked ones and for a compact
+    (categorical) frame."""
+    from gisgate.transform import states
+
+    until = datetime(2024, 11, 4, 8, 0, tzinfo=UTC)
+    ev = events(rows)
+    whole = state_seconds(ev, "America/New_York", 15, until)[0].sort("interval_start", "agent_id")
+    old = states.CHUNK
+    try:
+        states.CHUNK = chunk
+        small = state_seconds(ev, "America/New_York", 15, until)[0].sort("interval_start", "agent_id")
+        compact = ev.with_columns(pl.col("agent_id", "state").cast(pl.Categorical))
+        cat = state_seconds(compact, "America/New_York", 15, until)[0].sort("interval_start", "agent_id")
+        # times ten thousand years apart: the codes no longer fit in 63 bits, pairs are sorted unpacked
+        far = ev.vstack(events([("y", datetime(1, 1, 1, tzinfo=UTC), "LOGOUT"),
+                                ("z", datetime(9999, 1, 1, tzinfo=UTC), "READY")]))
+        unpacked = state_seconds(far, "America/New_York", 15, until)[0].sort("interval_start", "agent_id")
+    finally:
+        states.CHUNK = old
+    assert small.equals(whole)
+    assert cat.equals(whole)
+    assert unpacked.equals(whole)

@@ -23,7 +23,7 @@ import polars as pl
 
 from gisgate.config import ConvertOptions
 from gisgate.errors import ConfigError
-from gisgate.model import Batch, Output
+from gisgate.model import Batch, Output, strings
 from gisgate.render._json import UTC_TEXT, chunks, number_text, objects
 
 ACTIVITY = {
@@ -95,7 +95,8 @@ def render_events(events: pl.DataFrame, options: ConvertOptions, tag: str = "",
     `tag` goes into the names (`cwfm-agentactivity-TAG-NNNN.json`) when a stream sends them in pieces."""
     account = options.cwfm_account_id
     tag = f"-{tag}" if tag else ""
-    e = events.unique(["agent_id", "at", "state", "reason"]).sort("at", "agent_id", "state", "reason", nulls_last=True)
+    e = (strings(events).unique(["agent_id", "at", "state", "reason"])
+         .sort("at", "agent_id", "state", "reason", nulls_last=True))
     rows = objects(
         e,
         [

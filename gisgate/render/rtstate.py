@@ -17,7 +17,7 @@ import polars as pl
 
 from gisgate.config import ConvertOptions
 from gisgate.errors import ConfigError
-from gisgate.model import Batch, Output
+from gisgate.model import Batch, Output, strings
 from gisgate.render._json import chunks, objects
 
 GIS_CODES = {
@@ -46,7 +46,7 @@ def warnings(batch: Batch) -> list[str]:
 
 def render(batch: Batch, options: ConvertOptions, batch_size: int = 500) -> Iterator[Output]:
     """Yield `rtstate-0001.json`, `rtstate-0002.json`, ... from `batch.state_events`."""
-    events = batch.state_events
+    events = strings(batch.state_events)
     if events is None:
         raise ConfigError("--to rtstate needs agent state events; this input has none (use --to gis)")
     e = (

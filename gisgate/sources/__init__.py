@@ -20,6 +20,7 @@ from types import ModuleType
 
 import polars as pl
 
+from gisgate import model
 from gisgate.config import ConvertOptions
 from gisgate.errors import ConfigError, InputError
 from gisgate.model import CANONICAL_RECORDS, Batch, Records
@@ -57,7 +58,8 @@ def records(name: str, paths: list[Path], options: ConvertOptions) -> tuple[dict
         found, warnings = module.parse(paths, options)
         return found, module.assemble(found, options, list(warnings))
     batch = module.read(paths, options)
-    return {k: getattr(batch, k) for k in CANONICAL_RECORDS if getattr(batch, k) is not None}, batch
+    # (the stream's store keeps strings: a compact frame's categoricals are cast back)
+    return {k: model.strings(getattr(batch, k)) for k in CANONICAL_RECORDS if getattr(batch, k) is not None}, batch
 
 
 def assemble(name: str, found: dict[str, pl.DataFrame], options: ConvertOptions, told: int | None) -> Batch:

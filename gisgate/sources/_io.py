@@ -247,6 +247,34 @@ def read_csv(path: Path, schema: dict[str, pl.DataType] | None = None) -> tuple[
     return frame.with_columns(pl.col(LINE).cast(pl.Int64)), warnings
 
 
+def scan_csv(path: Path) -> pl.LazyFrame | None:
+    """A plain CSV file as a lazy frame of strings with a `_line` column, as `read_csv` reads it, for
+    a query that keeps compact columns only: collected with the streaming engine, the file's texts
+    are never all in memory at once.
+
+    None when the file needs `read_csv`'s care (not a file on disk, UTF-16, not UTF-8 in its first
+    bytes, CR line ends, empty, a column twice). What polars meets while collecting (a byte that is
+    not UTF-8 further on, a ragged line) raises a PolarsError: the caller then reads the file with
+    `read_csv`, which copes or says where it is wrong.
+    """
+    if not isinstance(path, Path):
+        return None
+    source, first_bytes, _ = _csv_source(path)
+    if not isinstance(source, Path) or not first_bytes.strip():
+        return None
+    try:
+        first = first_bytes.removeprefix(UTF8_BOM).decode("utf-8").splitlines()[0]
+    except UnicodeDecodeError:  # (or a character cut at the end of the head: rare, and read_csv copes)
+        return None
+    delim = sniff_delimiter(first)
+    header = header_fields(first, delim)
+    if len(set(header)) < len(header):
+        return None
+    return pl.scan_csv(source, separator=delim, has_header=True, new_columns=header, infer_schema=False,
+                       raise_if_empty=False, truncate_ragged_lines=False, row_index_name=LINE,
+                       row_index_offset=2).with_columns(pl.col(LINE).cast(pl.Int64))
+
+
 def _csv_error(file: str, data: bytes, delim: str) -> Problem:
     """Where a CSV that polars refused goes wrong (polars does not say): the first record whose
     number of fields differs from the header's, or the first quote out of place."""

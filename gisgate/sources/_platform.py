@@ -81,13 +81,14 @@ def map_states(frame: pl.DataFrame, raw: str, table: dict[str, str], what: str) 
     """Add `state` from column `raw` through `table`; unknown values become NOT_READY and are counted.
 
     The few distinct raw values are matched once, then mapped onto the rows."""
-    values = frame.select(pl.col(raw).unique().drop_nulls())[raw]
+    values = frame.select(pl.col(raw).unique().drop_nulls())[raw].cast(pl.String)  # (text or categorical)
     keys = pl.select(state_key(pl.lit(values)))[:, 0]
     matched = {v: table.get(k) for v, k in zip(values.to_list(), keys.to_list(), strict=True)}
     unknown = sorted(v for v, s in matched.items() if s is None)
+    dtype = pl.Categorical if frame.schema[raw] == pl.Categorical else pl.String  # (a compact frame stays so)
     frame = frame.with_columns(
         pl.col(raw)
-        .replace_strict({v: s or "NOT_READY" for v, s in matched.items()}, default=None, return_dtype=pl.String)
+        .replace_strict({v: s or "NOT_READY" for v, s in matched.items()}, default=None, return_dtype=dtype)
         .alias("state")
     )
     warnings = []
@@ -101,7 +102,14 @@ def map_states(frame: pl.DataFrame, raw: str, table: dict[str, str], what: str) 
 def nulls(frame: pl.DataFrame) -> pl.DataFrame:
     """Null markers (`None`, `null`, `N/A`, ...) and blank strings become nulls in every text column;
     surrounding blanks are stripped. One scan finds the columns that need it; only those are
-    rewritten (rewriting copies every value)."""
+    rewritten (rewriting copies every value). A categorical column is cleaned as its distinct
+    values are: the same decisions, taken on a few values."""
+    for c in [c for c, t in frame.schema.items() if t == pl.Categorical]:
+        values = frame[c].unique().drop_nulls().cast(pl.String)
+        cleaned = nulls(pl.DataFrame({c: values}))[c]
+        if not cleaned.equals(values):
+            frame = frame.with_columns(pl.col(c).replace_strict(values, cleaned, default=None,
+                                                                return_dtype=pl.Categorical))
     text = [c for c, t in frame.schema.items() if t == pl.String]
     if not text:
         return frame
@@ -133,14 +141,14 @@ def bad_ids(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     for c in columns:
         if c not in frame.columns:
             continue
-        ids = frame.select(pl.col(c).unique().drop_nulls())[c]
+        ids = frame.select(pl.col(c).unique().drop_nulls())[c].cast(pl.String)  # (text or categorical)
         bad = ids.filter(ids.str.contains(r"[,\"'\s]"))  # checked once per distinct ID
         if bad.len():
             parts.append(
                 frame.filter(pl.col(c).is_in(bad.implode())).select(
                     LINE,
                     pl.lit(c).alias("column"),
-                    (pl.lit("ID contains a comma, quote or space: ") + pl.col(c)).alias("reason"),
+                    (pl.lit("ID contains a comma, quote or space: ") + pl.col(c).cast(pl.String)).alias("reason"),
                 )
             )
     return (
@@ -195,6 +203,45 @@ def with_times(frame: pl.DataFrame, columns: dict[str, pl.Expr], naive_tz: str) 
         if todo.len():
             slow = frame[todo].select(utc_time(text, naive_tz))[:, 0]
             frame = frame.with_columns(frame[name].scatter(todo, slow))
+    return frame
+
+
+def scanned_time(lf: pl.LazyFrame, name: str, column: str, naive_tz: str) -> pl.LazyFrame:
+    """For a streamed query over a scanned CSV (`_io.scan_csv`): text column `column` cleaned as
+    `nulls` cleans it and parsed into `name` by the fast path of `with_times`. The text is kept (as a
+    categorical, null elsewhere) only where `with_times` still needs it: not read by the fast path,
+    or read as a time before 1970 (which `check_parsed` refuses). `_p` and `_w` flag values with
+    blanks / any white space around them, for `scanned_times`.
+    """
+    raw = pl.col(column)
+    text = raw.str.strip_chars()
+    at = pl.col(name)
+    # one step per column made: an expression used twice in one step is evaluated twice
+    return (
+        lf.with_columns(
+            pl.when(text.is_in(NULLS)).then(None).otherwise(text).alias("_text"),
+            pl.any_horizontal([raw.str.starts_with(b) | raw.str.ends_with(b) for b in (" ", "\t")]).alias("_p"),
+            (raw.str.len_bytes() != text.str.len_bytes()).alias("_w"),
+        )
+        .with_columns(_fast_time(pl.col("_text"), naive_tz).alias(name))
+        .with_columns(pl.when(at.is_null() | (at.dt.epoch("us") < 0)).then(pl.col("_text")).cast(pl.Categorical)
+                      .alias(column))
+        .drop("_text")
+    )
+
+
+def scanned_times(frame: pl.DataFrame, name: str, column: str, naive_tz: str) -> pl.DataFrame | None:
+    """Finish what `scanned_time` began: the values the fast path could not read go through
+    `utc_time`, as in `with_times`. None (read the file as text instead) when a value has white
+    space around it but none has blanks: `nulls` would keep that space, `scanned_time` stripped it.
+    """
+    if not frame["_p"].any() and frame["_w"].any():
+        return None
+    frame = frame.drop("_p", "_w")
+    todo = frame.select((pl.col(name).is_null() & pl.col(column).is_not_null()).arg_true().alias("i"))["i"]
+    if todo.len():
+        slow = frame[todo].select(utc_time(pl.col(column).cast(pl.String), naive_tz))[:, 0]
+        frame = frame.with_columns(frame[name].scatter(todo, slow))
     return frame
 
 
@@ -287,10 +334,12 @@ def check_parsed(frame: pl.DataFrame, pairs: dict[str, str], what: str) -> pl.Da
     )
 
 
-def required(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
-    """(_line, column, reason) for empty required values."""
+def required(frame: pl.DataFrame, columns: list[str], empty: dict[str, pl.Expr] | None = None) -> pl.DataFrame:
+    """(_line, column, reason) for empty required values. `empty` tells, for a column the frame no
+    longer holds as read, where its value was empty."""
+    empty = empty or {}
     parts = [
-        frame.filter(pl.col(c).is_null()).select(
+        frame.filter(empty.get(c, pl.col(c).is_null())).select(
             LINE, pl.lit(c).alias("column"), pl.lit("value is empty").alias("reason")
         )
         for c in columns

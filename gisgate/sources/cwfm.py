@@ -18,7 +18,7 @@ from gisgate import model
 from gisgate.config import ConvertOptions
 from gisgate.errors import InputError
 from gisgate.sources import _platform as P
-from gisgate.sources._io import Head
+from gisgate.sources._io import LINE, Head, scan_csv
 
 KINDS = {
     "CallVolumeUpdates": {"CollectionPoint", "Interval", "ContactsOffered"},
@@ -39,6 +39,11 @@ def detect(head: Head) -> bool:
 def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
     volumes, activity, warnings = [], [], []
     for path in paths:
+        lean = _activity_scanned(path, options)
+        if lean is not None:
+            if lean.height:  # (a table without records is skipped, as below)
+                activity.append(lean)
+            continue
         frames, _, w = P.tables(path)
         warnings += w
         for key, frame in frames.items():
@@ -66,12 +71,16 @@ def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
             warnings.append("cwfm: ContactsNotHandled counted as abandoned (it also holds other unhandled contacts)")
     if activity:
         events, w = P.map_states(
-            pl.concat(activity), "raw_state", P.state_table("cwfm", options.mapping), "cwfm AgentUpdates"
+            pl.concat(activity, how="vertical_relaxed"), "raw_state", P.state_table("cwfm", options.mapping),
+            "cwfm AgentUpdates"
         )
+        del activity
         warnings += w
         events = events.with_columns(
             pl.when(pl.col("state").is_in(["NOT_READY", "LOGOUT"])).then(pl.col("reason")).alias("reason")
         )
+        if pl.Categorical in events.schema.dtypes():  # a streamed CSV's: all compact (model.COMPACT)
+            events = events.with_columns(pl.col("state", "reason", "raw_state", "agent_id").cast(pl.Categorical))
         batch.state_events = model.check(
             events.select(list(model.STATE_EVENTS)), "STATE_EVENTS", "cwfm"
         )
@@ -105,8 +114,32 @@ def _volumes(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame:
     return P.queue_rows(f)
 
 
-def _activity(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame:
-    f = P.with_times(f, {"at": pl.col("EventTime")}, o.naive_tz)
+def _activity_scanned(path: Path, o: ConvertOptions) -> pl.DataFrame | None:
+    """An AgentUpdates CSV as `_activity` reads it, but streamed: only compact columns are kept (texts
+    as categoricals, the time parsed), so the file's texts are never all in memory. None when the
+    file is no plain AgentUpdates CSV (see `_io.scan_csv`, `P.scanned_times`): then it is read as text."""
+    lf = scan_csv(path)
+    if lf is None:
+        return None
+    names = lf.collect_schema().names()
+    if kind(set(names)) != "AgentUpdates":
+        return None
+    texts = [c for c in ("AgentId", "Activity", "ReasonCode") if c in names]
+    try:
+        lf = lf.select(LINE, *[pl.col(c).cast(pl.Categorical) for c in texts], "EventTime")
+        f = P.scanned_time(lf, "at", "EventTime", o.naive_tz).collect(engine="streaming")
+    except pl.exceptions.PolarsError:  # not UTF-8 further on, a ragged line...: read_csv copes or says where
+        return None
+    f = P.scanned_times(f, "at", "EventTime", o.naive_tz)
+    if f is None:
+        return None
+    # (EventTime now holds only the texts the fast path did not read: empty where `at` is null too)
+    return _activity(P.nulls(f), str(path), o, {"EventTime": pl.col("at").is_null() & pl.col("EventTime").is_null()})
+
+
+def _activity(f: pl.DataFrame, file: str, o: ConvertOptions, empty: dict[str, pl.Expr] | None = None) -> pl.DataFrame:
+    if empty is None:
+        f = P.with_times(f, {"at": pl.col("EventTime")}, o.naive_tz)
     f = f.with_columns(
         P.map_ids(pl.col("AgentId"), o.mapping.agents).alias("agent_id"),
         pl.col("at"),
@@ -115,7 +148,7 @@ def _activity(f: pl.DataFrame, file: str, o: ConvertOptions) -> pl.DataFrame:
     )
     P.raise_problems(
         [
-            P.required(f, ["AgentId", "EventTime", "Activity"]),
+            P.required(f, ["AgentId", "EventTime", "Activity"], empty),
             P.check_parsed(f, {"at": "EventTime"}, "a date and time"),
             P.bad_ids(f, ["agent_id"]),
         ],

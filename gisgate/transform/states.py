@@ -9,6 +9,7 @@ stays Ready for a whole weekend is a missing logout, not a worker.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -19,6 +20,7 @@ from gisgate.transform.split import US, seconds, split
 IN_SESSION = ["NOT_READY", "READY", "TALKING", "WORK_NOT_READY", "WORK_READY", "HOLD", "RESERVED"]
 HANDLING = ["TALKING", "WORK_NOT_READY", "WORK_READY", "HOLD"]
 RANK = {s: i for i, s in enumerate(model.STATES)}  # 8 states: fits in 3 bits
+SUMS = ("ready_s", "not_ready_s", "in_session_s", "reserved_s", "handling_s")  # per agent × interval
 
 
 def spans(events: pl.DataFrame | pl.LazyFrame, until: datetime, max_span_hours: float) -> tuple[pl.LazyFrame, int]:
@@ -93,42 +95,24 @@ def state_seconds(
 
     Only intervals where the agent was in session (any state but LOGOUT) get a row.
 
-    The spans are those of `spans` (see `_coded_spans`, which builds them from integer codes alone).
+    The spans are those of `spans`, built from integer codes alone (see `_sorted_codes`), a few
+    agents at a time (`_runs`): an agent's spans and intervals depend on its own events only, and
+    the pieces of millions of spans would otherwise all be in memory at once.
     """
-    core, names, cut = _coded_spans(events, until, max_span_hours)
-    pieces = split(core, "start", "end", tz, minutes)
-    p = pl.col("piece_us")
-    rank = pl.col("_s")
-    grouped = (
-        pieces.with_columns(
-            pl.when(rank == RANK["READY"]).then(p).otherwise(0).alias("ready"),
-            pl.when(rank == RANK["NOT_READY"]).then(p).otherwise(0).alias("not_ready"),
-            pl.when(rank == RANK["RESERVED"]).then(p).otherwise(0).alias("reserved"),
-            pl.when(rank.is_in([RANK[s] for s in HANDLING])).then(p).otherwise(0).alias("handling"),
-        )
-        # pieces come ordered by agent, then time: (agent code, interval) is a sorted key, and a
-        # group-by on a sorted key needs no hashing
-        .with_columns(
-            (pl.col("_a").cast(pl.UInt64) * 2**32 + (pl.col("interval_start").dt.epoch("s") // 60).cast(pl.UInt64))
-            .set_sorted()
-            .alias("_k")
-        )
-        .group_by("_k", maintain_order=True)
-        .agg(
-            pl.col("interval_start").first(),
-            pl.col("_a").first(),
-            pl.col("ready").sum().alias("ready_s"),
-            pl.col("not_ready").sum().alias("not_ready_s"),
-            p.sum().alias("in_session_s"),
-            pl.col("reserved").sum().alias("reserved_s"),
-            pl.col("handling").sum().alias("handling_s"),
-        )
-        .collect()
-        .with_columns(seconds(pl.col(c)) for c in ["ready_s", "not_ready_s", "in_session_s", "reserved_s",
-                                                   "handling_s"])
-    )
-    out = grouped.join(names, on="_a", how="left").select(
-        "interval_start", "agent_id", "ready_s", "not_ready_s", "in_session_s", "reserved_s", "handling_s"
+    names, pairs = _sorted_codes(events)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC if until.tzinfo else None)
+    until_us = (until - epoch) // timedelta(microseconds=1)  # (exact: no float on the way)
+    limit = int(max_span_hours * 3600 * US)
+    parts, cut = [], 0
+    for a, t in pairs:
+        core, n = _coded_spans(a, t, until_us, limit)
+        cut += n
+        parts.append(_interval_seconds(core, tz, minutes))
+    grouped = pl.concat(parts)
+    # agent code `_a` is the row of its ID in `names` (a compact frame's IDs are categorical: strings out)
+    agent_id = names["agent_id"].cast(pl.String).gather(grouped["_a"])
+    out = grouped.select(
+        "interval_start", pl.lit(agent_id).alias("agent_id"), *SUMS
     )  # row order unspecified (AGENT rows are sorted once, when assembled)
     warnings = []
     if cut:
@@ -138,46 +122,99 @@ def state_seconds(
     return out, warnings
 
 
-def _coded_spans(events: pl.DataFrame | pl.LazyFrame, until: datetime,
-                 max_span_hours: float) -> tuple[pl.DataFrame, pl.DataFrame, int]:
-    """The in-session spans of `spans` as (agent code `_a`, state rank `_s`, start, end), the agent
-    ID of each code, and how many spans were cut at `max_span_hours`.
+def _interval_seconds(core: pl.DataFrame, tz: str, minutes: int) -> pl.DataFrame:
+    """Per agent code × interval (in no order), the seconds of each kind of state, from the spans `core`."""
+    p = pl.col("piece_us")
+    rank = pl.col("_s")
+    return (
+        split(core, "start", "end", tz, minutes)
+        .with_columns(
+            pl.when(rank == RANK["READY"]).then(p).otherwise(0).alias("ready"),
+            pl.when(rank == RANK["NOT_READY"]).then(p).otherwise(0).alias("not_ready"),
+            pl.when(rank == RANK["RESERVED"]).then(p).otherwise(0).alias("reserved"),
+            pl.when(rank.is_in([RANK[s] for s in HANDLING])).then(p).otherwise(0).alias("handling"),
+        )
+        # (a hashed group-by, in no order, is twice as fast as one keeping the pieces' sorted order)
+        .group_by("_a", "interval_start")
+        .agg(
+            pl.col("ready").sum().alias("ready_s"),
+            pl.col("not_ready").sum().alias("not_ready_s"),
+            p.sum().alias("in_session_s"),
+            pl.col("reserved").sum().alias("reserved_s"),
+            pl.col("handling").sum().alias("handling_s"),
+        )
+        .with_columns(seconds(pl.col(c)) for c in SUMS)
+        .collect()
+    )
 
-    Built from integer codes alone: an agent code and one key of time and state (µs × 8 + state
-    rank), sorted together as one packed integer, so no row of texts is gathered. Events of one
-    agent that tie on time and state differ at most in reason or raw text, which no second counts:
-    all but the last of them last no time at all (as exact duplicates do), so no tie-break is needed.
+
+CHUNK = 1 << 18  # events per round of span → interval work: its temporaries stay a few MB
+
+
+def _sorted_codes(events: pl.DataFrame | pl.LazyFrame) -> tuple[pl.DataFrame, Iterator[tuple[pl.Series, pl.Series]]]:
+    """The agent ID of each agent code `_a`, and the events as (agent code, µs × 8 + state rank)
+    pairs sorted by both, in runs of about `CHUNK` events that never split an agent.
+
+    The few distinct IDs get a code each (their order only groups an agent's events together). When
+    both ranges fit in 63 bits together (thousands of agents and weeks of µs × 8 do), each event is
+    one packed integer: one plain integer sort, no row of texts gathered, and the runs are decoded
+    one at a time. Events of one agent that tie on time and state differ at most in reason or raw
+    text, which no second counts: all but the last of them last no time at all (as exact duplicates
+    do), so no tie-break is needed.
     """
-    limit = int(max_span_hours * 3600 * US)
     frame = events.lazy().select("agent_id", "at", "state").collect()
-    # the few distinct IDs get a code each (their order only groups an agent's events together)
     names = frame.select(pl.col("agent_id").unique()).with_row_index("_a").with_columns(pl.col("_a").cast(pl.Int64))
     null_code = names.filter(pl.col("agent_id").is_null())["_a"]  # (a missing ID is one agent, as before)
-    codes = (
-        frame.select(
-            pl.col("agent_id").replace_strict(names["agent_id"].drop_nulls(), names.drop_nulls()["_a"],
-                                              default=null_code[0] if null_code.len() else None).alias("_a"),
-            (pl.col("at").dt.epoch("us") * 8
-             + pl.col("state").replace_strict(RANK, default=7, return_dtype=pl.Int64)).alias("_t"),
-        )
-    )
+    a = pl.col("agent_id").replace_strict(names["agent_id"].drop_nulls(), names.drop_nulls()["_a"],
+                                          default=null_code[0] if null_code.len() else None)
+    t = pl.col("at").dt.epoch("us") * 8 + pl.col("state").replace_strict(RANK, default=7, return_dtype=pl.Int64)
+    # bounds of t from those of the times (so that no column of t is made to find them)
+    us = pl.col("at").dt.epoch("us")
+    lo_t, hi_t, nulls = frame.select((us.min() * 8).alias("lo"), (us.max() * 8 + 7).alias("hi"),
+                                     us.null_count().alias("n")).row(0)
+    bits = max((hi_t or 0) - (lo_t or 0), 1).bit_length()
+    if frame.height < 2 or nulls or max(names.height - 1, 1).bit_length() + bits > 63:
+        pairs = frame.select(a.alias("a"), t.alias("t")).sort("a", "t", nulls_last=False)
+        del frame
+        sa, st = pairs["a"], pairs["t"]
+        return names, _runs(sa.len(), lambda i: sa[i], lambda agent: sa.search_sorted(agent),
+                            lambda i, n: (sa.slice(i, n), st.slice(i, n)))
+    # packed a slice at a time: the whole columns of the expression's steps are never all alive
+    packed = pl.concat([frame.slice(i, CHUNK).select((a * 2**bits + (t - lo_t)).alias("p"))["p"]
+                        for i in range(0, frame.height, CHUNK)])
     del frame
-    a, t = _sort_pairs(codes["_a"], codes["_t"])
-    del codes
-    epoch = datetime(1970, 1, 1, tzinfo=UTC if until.tzinfo else None)
-    until_us = (until - epoch) // timedelta(microseconds=1)  # (exact: no float on the way)
+    packed = packed.sort()
+    return names, _runs(packed.len(), lambda i: packed[i] >> bits, lambda agent: packed.search_sorted(agent << bits),
+                        lambda i, n: (packed.slice(i, n) // 2**bits, packed.slice(i, n) % 2**bits + lo_t))
+
+
+def _runs(height: int, agent_at, first_row_of, take) -> Iterator[tuple[pl.Series, pl.Series]]:
+    """`take(i, n)` for runs of rows of about `CHUNK`, cut where an agent's rows begin (rows are
+    sorted by agent code: `agent_at(row)`, `first_row_of(agent)`). At least one run, maybe empty."""
+    i, last = 0, agent_at(height - 1) if height else None
+    while True:
+        agent = agent_at(i + CHUNK - 1) if i + CHUNK < height else last
+        j = height if agent == last else first_row_of(agent + 1)
+        yield take(i, j - i)
+        if j >= height:
+            return
+        i = j
+
+
+def _coded_spans(a: pl.Series, t: pl.Series, until_us: int, limit: int) -> tuple[pl.DataFrame, int]:
+    """The in-session spans of sorted events (agent code `a`, µs × 8 + state rank `t`) as (agent code
+    `_a`, state rank `_s`, start, end), and how many were cut at `limit` µs: a span lasts until the
+    agent's next event, the last one until `until_us`."""
     start = t // 8
-    next_start = start.shift(-1)
     same_agent = a.eq_missing(a.shift(-1))
     spans_ = (
         pl.DataFrame({"_a": a, "_s": (t % 8).cast(pl.UInt8), "start": start})
         .with_columns(
-            pl.when(same_agent).then(pl.min_horizontal(next_start, pl.lit(until_us))).otherwise(pl.lit(until_us))
+            pl.when(same_agent).then(pl.min_horizontal(start.shift(-1), pl.lit(until_us))).otherwise(pl.lit(until_us))
             .alias("end")
         )
         .filter(pl.col("end") > pl.col("start"))
     )
-    del a, t, start, next_start, same_agent
     too_long = (pl.col("end") - pl.col("start")) > limit
     cut = spans_.select(too_long.sum()).item()
     core = spans_.filter(pl.col("_s") != RANK["LOGOUT"]).select(
@@ -185,24 +222,7 @@ def _coded_spans(events: pl.DataFrame | pl.LazyFrame, until: datetime,
         pl.col("start").cast(model.UTC_TIME),
         pl.when(too_long).then(pl.col("start") + limit).otherwise(pl.col("end")).cast(model.UTC_TIME).alias("end"),
     )
-    del spans_
-    return core, names, int(cut or 0)
-
-
-def _sort_pairs(a: pl.Series, t: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """Two Int64 columns sorted by `a`, then `t`: packed into one integer when their ranges fit in
-    63 bits together (thousands of agents and weeks of µs × 8 do), so that one plain integer sort
-    does it and no row has to be gathered; else a two-key sort."""
-    if a.len() < 2 or t.null_count() or a.null_count():
-        frame = pl.DataFrame({"a": a, "t": t}).sort("a", "t", nulls_last=False)
-        return frame["a"], frame["t"]
-    lo_a, hi_a, lo_t, hi_t = a.min(), a.max(), t.min(), t.max()
-    bits = max(hi_t - lo_t, 1).bit_length()
-    if max(hi_a - lo_a, 1).bit_length() + bits > 63:
-        frame = pl.DataFrame({"a": a, "t": t}).sort("a", "t")
-        return frame["a"], frame["t"]
-    packed = ((a - lo_a) * 2**bits + (t - lo_t)).sort()
-    return packed // 2**bits + lo_a, packed % 2**bits + lo_t
+    return core, int(cut or 0)
 
 
 def sort_by_agent(frame: pl.DataFrame, *more: str) -> pl.DataFrame:
