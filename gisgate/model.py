@@ -182,7 +182,7 @@ COMPACT = {"STATE_EVENTS"}  # frames whose String columns may be categorical ins
 
 def strings(frame: pl.DataFrame | None) -> pl.DataFrame | None:
     """`frame` with its categorical columns as strings (as a COMPACT frame's consumers may need)."""
-    if frame is None or pl.Categorical not in frame.schema.dtypes():
+    if frame is None or not any(isinstance(t, pl.Categorical) for t in frame.schema.dtypes()):
         return frame
     return frame.with_columns(pl.col(pl.Categorical).cast(pl.String))
 
@@ -205,7 +205,7 @@ def check(frame: pl.DataFrame, frame_name: str, source: str) -> pl.DataFrame:
             if c.required:
                 problems.append(Problem(source, 0, c.name, f"missing from {frame_name}"))
         elif frame.schema[c.name] != c.dtype and not (
-            frame_name in COMPACT and c.dtype == S and frame.schema[c.name] == pl.Categorical
+            frame_name in COMPACT and c.dtype == S and isinstance(frame.schema[c.name], pl.Categorical)
         ):
             problems.append(
                 Problem(source, 0, c.name, f"is {frame.schema[c.name]}, {frame_name} needs {c.dtype}")

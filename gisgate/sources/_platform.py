@@ -85,7 +85,7 @@ def map_states(frame: pl.DataFrame, raw: str, table: dict[str, str], what: str) 
     keys = pl.select(state_key(pl.lit(values)))[:, 0]
     matched = {v: table.get(k) for v, k in zip(values.to_list(), keys.to_list(), strict=True)}
     unknown = sorted(v for v, s in matched.items() if s is None)
-    dtype = pl.Categorical if frame.schema[raw] == pl.Categorical else pl.String  # (a compact frame stays so)
+    dtype = pl.Categorical if isinstance(frame.schema[raw], pl.Categorical) else pl.String  # (a compact frame stays so)
     frame = frame.with_columns(
         pl.col(raw)
         .replace_strict({v: s or "NOT_READY" for v, s in matched.items()}, default=None, return_dtype=dtype)
@@ -104,7 +104,7 @@ def nulls(frame: pl.DataFrame) -> pl.DataFrame:
     surrounding blanks are stripped. One scan finds the columns that need it; only those are
     rewritten (rewriting copies every value). A categorical column is cleaned as its distinct
     values are: the same decisions, taken on a few values."""
-    for c in [c for c, t in frame.schema.items() if t == pl.Categorical]:
+    for c in [c for c, t in frame.schema.items() if isinstance(t, pl.Categorical)]:
         values = frame[c].unique().drop_nulls().cast(pl.String)
         cleaned = nulls(pl.DataFrame({c: values}))[c]
         if not cleaned.equals(values):

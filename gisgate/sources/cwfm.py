@@ -79,7 +79,7 @@ def read(paths: list[Path], options: ConvertOptions) -> model.Batch:
         events = events.with_columns(
             pl.when(pl.col("state").is_in(["NOT_READY", "LOGOUT"])).then(pl.col("reason")).alias("reason")
         )
-        if pl.Categorical in events.schema.dtypes():  # a streamed CSV's: all compact (model.COMPACT)
+        if any(isinstance(t, pl.Categorical) for t in events.schema.dtypes()):  # a streamed CSV's (model.COMPACT)
             events = events.with_columns(pl.col("state", "reason", "raw_state", "agent_id").cast(pl.Categorical))
         batch.state_events = model.check(
             events.select(list(model.STATE_EVENTS)), "STATE_EVENTS", "cwfm"
