@@ -39,6 +39,7 @@ class Run:
     peak: int  # bytes
     files: int = 0
     others: float = 0.0  # share of the machine's CPU time other processes used during the run
+    cpu: float = 0.0  # the job's own CPU seconds (user + system): steadier than wall time on a shared machine
     trace: list[tuple[float, int]] = field(default_factory=list)  # (seconds since start, RSS bytes)
 
 
@@ -162,7 +163,7 @@ def run(label: str, argv: list[str], out: Path, *, trace: bool = False, every: f
         shutil.rmtree(out, ignore_errors=True)
     span = cpu1[1] - cpu0[1]
     others = max(0.0, (cpu1[0] - cpu0[0] - own) / span) if span > 0 else 0.0
-    return Run(label, elapsed, maxrss_kib * 1024, files, others, samples)  # ru_maxrss: KiB on Linux
+    return Run(label, elapsed, maxrss_kib * 1024, files, others, own, samples)  # ru_maxrss: KiB on Linux
 
 
 def rounds(repeat: int, order, run_one, *, wait: bool = True, max_others: float = 0.15,

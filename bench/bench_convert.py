@@ -215,8 +215,8 @@ def parse_rows(text: str, days: int) -> int:
 
 
 def show(r: _child.Run) -> None:
-    print(f"  {r.label:8s} {r.seconds:7.2f} s   peak {r.peak / _child.GIB:6.2f} GiB   {r.files} files   "
-          f"(other processes: {r.others:.0%} CPU)", flush=True)
+    print(f"  {r.label:8s} {r.seconds:7.2f} s  {r.cpu:6.2f} CPU s   peak {r.peak / _child.GIB:6.2f} GiB   "
+          f"{r.files} files   (other processes: {r.others:.0%} CPU)", flush=True)
     if r.trace:
         print(_child.timeline(r))
 
@@ -300,6 +300,8 @@ def report(runs: dict[str, list[_child.Run]], pandas: _child.Run | None) -> None
     seconds = [med(r.seconds for r in runs) for runs in (f, t, g)]
     print(f"median {seconds[0]:8.2f}  {seconds[1]:7.2f}  {seconds[2]:9.2f}  {ratio:6.2f}  {typed:7.2f}   "
           f"{med(r.peak for r in f) / gib:9.2f}  {med(r.peak for r in g) / gib:11.2f}  {mr:8.2f}")
+    cpu = [med(gr.cpu / fr.cpu for fr, gr in zip(runs, g, strict=True)) for runs in (f, t)]
+    print(f"CPU seconds, gisgate / floor: {cpu[0]:.2f}x; gisgate / typed floor: {cpu[1]:.2f}x")
     print(f"gisgate / floor: time {ratio:.2f}x (target <= 1.5x; against the typed floor {typed:.2f}x), memory "
           f"{mr:.2f}x (target <= 1.2x at 4 M rows; <= 3 GiB at 20 M rows: {med(r.peak for r in g) / gib:.2f} GiB)")
     if pandas is not None:
