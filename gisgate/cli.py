@@ -276,7 +276,8 @@ def run() -> None:
 
     Tearing the interpreter down (the modules of polars, pydantic and the rest) takes 0.1–0.25 s
     after a conversion, a tenth of a small one. Once `main` returned, every file it wrote is
-    closed and its `finally` blocks ran; if no other thread is alive either, streams and log
+    closed and its `finally` blocks ran; if no other thread is alive either, and no tracer or
+    profiler (coverage, cProfile, a debugger) waits to write what it saw at exit, streams and log
     handlers are flushed and the process ends at once. (Tests call `main`, which exits normally.)
     """
     try:
@@ -284,7 +285,7 @@ def run() -> None:
         code: object = 0
     except SystemExit as e:
         code = e.code
-    if not isinstance(code, int | None) or threading.active_count() > 1:
+    if not isinstance(code, int | None) or threading.active_count() > 1 or _observed():
         sys.exit(code)
     logging.shutdown()
     try:
@@ -293,6 +294,14 @@ def run() -> None:
     except OSError:  # a closed pipe: nothing more can be said
         pass
     os._exit(code or 0)
+
+
+def _observed() -> bool:
+    """Whether a tracer, profiler or monitoring tool watches this process."""
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        return True
+    monitoring = getattr(sys, "monitoring", None)  # (Python 3.12+: coverage may use it instead)
+    return monitoring is not None and any(monitoring.get_tool(i) for i in range(6))
 
 
 # -- SFTP host keys ---------------------------------------------------------------------------------

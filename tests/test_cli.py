@@ -113,3 +113,20 @@ def test_allocator_returns_idle_pages_unless_someone_chose_otherwise():
     # (polars puts its default first; later values win)
     assert seen[None] == seen[POLARS_JEMALLOC] == POLARS_JEMALLOC + ",dirty_decay_ms:100,muzzy_decay_ms:0"
     assert seen["narenas:1"] == POLARS_JEMALLOC + ",narenas:1"
+
+
+def test_a_profiler_still_gets_to_write_what_it_saw(tmp_path):
+    """The command ends without tearing the interpreter down, except under a tracer or profiler:
+    coverage and cProfile write what they saw at exit."""
+    out = tmp_path / "run.prof"
+    src = tmp_path / "s.csv"
+    src.write_text("periodStart,acdServiceId,contactsOffered,contactsHandled,contactsAnswered,contactsAbandoned,"
+                   "totalTalkSeconds,totalHoldSeconds,totalAfterContactWorkSeconds,totalAnswerDelaySeconds,"
+                   "serviceLevelPercent\n2024-11-03T05:00:00Z,9912306,12,10,11,1,2311.5,120,340,96,83.33\n")
+    r = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(out), "-m", "gisgate", "convert", str(src),
+                        "--out", str(tmp_path / "o"), "-q"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0 and not r.stderr, r.stderr
+    assert out.stat().st_size > 0 and len(list((tmp_path / "o").iterdir())) == 1
+    r = subprocess.run([sys.executable, "-m", "gisgate", "convert", str(src), "--out", str(tmp_path / "o2"), "-q"],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout == "" and len(list((tmp_path / "o2").iterdir())) == 1
