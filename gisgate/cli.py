@@ -15,19 +15,9 @@ from pathlib import Path
 
 import click
 
+from gisgate import allocator  # noqa: F401  (first of gisgate: before anything loads polars)
 from gisgate.errors import ConfigError, DeliveryError, GisgateError, InputError
 from gisgate.produced import OUTPUTS
-
-POLARS_JEMALLOC = "dirty_decay_ms:500,muzzy_decay_ms:1000"  # what polars puts in the environment
-
-# polars allocates with jemalloc, which keeps freed pages for 0.5 s, then marks them free lazily
-# (still in RSS) for 1 s more: pages one step of a conversion freed (the CSV scan's threads) stayed
-# beside those the next step took, 0.1 GiB above what it held. Here pages idle for 0.1 s are given
-# back at once. polars reads `_RJEM_MALLOC_CONF` when it loads (not yet) and writes its default
-# there, which the children of a process that loaded it inherit: only another value is someone's
-# choice, and wins.
-if os.environ.get("_RJEM_MALLOC_CONF", POLARS_JEMALLOC) == POLARS_JEMALLOC:
-    os.environ["_RJEM_MALLOC_CONF"] = "dirty_decay_ms:100,muzzy_decay_ms:0"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -98,7 +98,7 @@ def test_allocator_returns_idle_pages_unless_someone_chose_otherwise():
     default a parent process leaves in the environment, but not a value someone chose."""
     import os
 
-    from gisgate.cli import POLARS_JEMALLOC
+    from gisgate.allocator import POLARS_JEMALLOC, PROMPT
 
     show = ("import os, gisgate.cli, polars as pl; pl.DataFrame({'a': [1]}); "
             "print(os.environ['_RJEM_MALLOC_CONF'])")
@@ -111,7 +111,7 @@ def test_allocator_returns_idle_pages_unless_someone_chose_otherwise():
         assert r.returncode == 0, r.stderr
         seen[given] = r.stdout.strip()
     # (polars puts its default first; later values win)
-    assert seen[None] == seen[POLARS_JEMALLOC] == POLARS_JEMALLOC + ",dirty_decay_ms:100,muzzy_decay_ms:0"
+    assert seen[None] == seen[POLARS_JEMALLOC] == POLARS_JEMALLOC + "," + PROMPT
     assert seen["narenas:1"] == POLARS_JEMALLOC + ",narenas:1"
 
 

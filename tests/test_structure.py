@@ -27,7 +27,7 @@ LAYERS = [
     {"transform"},  # the pure core: readers and writers both use its clock
     {"model", "config", "durable", "produced", "retry"},
     {"mappings", "sourcespec", "targetspec"},  # read by the config: mapping files, [[source]] and [target.*] tables
-    {"errors"},
+    {"errors", "allocator"},  # (allocator: the command's memory setting, imported before polars)
 ]
 
 
