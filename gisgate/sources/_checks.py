@@ -89,19 +89,20 @@ def _same_as_previous(columns: list[str]) -> pl.Expr:
 
 
 def duplicates(frame: pl.DataFrame, keys: list[str], values: list[str], shown: dict[str, str],
-               facts: tuple[bool, bool] | None = None, consume: bool = False) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+               facts: tuple[bool, bool] | None = None, consume: bool = False,
+               order: KeyOrder | None = None) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """Sort by `keys`; drop exact duplicate rows; report rows that share a key but differ in values.
 
     Sorting once (the renderer wants that order anyway) turns both checks into comparisons of
     neighbouring rows. `facts` = (in key order, some key repeated), when the caller already looked;
-    `consume`: see `sort_by_keys`.
+    `consume` and `order` (the frame's key order, when the caller found it): see `sort_by_keys`.
     Returns (sorted frame without exact duplicates, problems, rows dropped).
     """
     if facts is None:
         facts = with_previous(frame, keys).select(in_order(keys).alias("o"), repeats(keys).alias("r")).row(0)
     ordered, repeated = facts
     if not ordered:  # exports usually come in time order: skip the copy a sort makes
-        frame, repeated = sort_by_keys(frame, keys, consume=consume)
+        frame, repeated = sort_by_keys(frame, keys, consume=consume, order=order)
     if not repeated:  # no repeated key, so no exact duplicate either
         return frame, pl.DataFrame(schema=PROBLEM_SCHEMA), 0
     clash = _same_as_previous(keys)
@@ -130,13 +131,14 @@ def duplicates(frame: pl.DataFrame, keys: list[str], values: list[str], shown: d
     return frame, bad, dropped
 
 
-def sort_by_keys(frame: pl.DataFrame, keys: list[str], consume: bool = False) -> tuple[pl.DataFrame, bool]:
+def sort_by_keys(frame: pl.DataFrame, keys: list[str], consume: bool = False,
+                 order: KeyOrder | None = None) -> tuple[pl.DataFrame, bool]:
     """`frame.sort(keys, maintain_order=True)`, and whether some key repeats, sorting integers only
-    (see `key_order`). With `consume`, the columns are taken out of `frame` as they are gathered
-    (it is left empty), so that the sorted copy does not double the memory. Keys with nulls, or too
-    wide to pack, take `frame.sort`.
+    (see `key_order`; `order`, when the caller found it already). With `consume`, the columns are
+    taken out of `frame` as they are gathered (it is left empty), so that the sorted copy does not
+    double the memory. Keys with nulls, or too wide to pack, take `frame.sort`.
     """
-    order = key_order(frame, keys)
+    order = order or key_order(frame, keys)
     if order is None:
         out = frame.sort(keys, maintain_order=True)
         for name in frame.columns if consume else []:

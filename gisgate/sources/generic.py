@@ -216,7 +216,7 @@ def _check_rows(frame: pl.DataFrame, layout: str, options: ConvertOptions, bad_v
         # of rows would double the memory).
         return check(frame.drop(chk.FILE, LINE), layout, "generic"), pl.concat(bad), warnings, order.rows
     frame, dup_bad, dropped = chk.duplicates(frame, keys, values, {c.name: c.gis for c in columns},
-                                             facts=(ordered, repeated), consume=True)
+                                             facts=(ordered, repeated), consume=True, order=order)
     bad.append(dup_bad)
     warnings += [f"dropped {dropped} identical duplicate row(s)"] if dropped else []
     if agent and (differ or not ordered):
