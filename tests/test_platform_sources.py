@@ -359,6 +359,29 @@ def test_cwfm_agent_updates_csv_is_read_compactly_as_text_is(tmp_path):
     assert any("'Gardening' ×1" in w for w in lean.warnings)
 
 
+def test_cwfm_agent_updates_csv_read_compactly_strips_blanks_around_times(tmp_path):
+    """Times with blanks or tabs around them are left by the streamed fast path and read once
+    cleaned, as the text read reads them: epoch numbers, plain and slow-path spellings alike."""
+    padded = (
+        "AgentId,EventTime,Activity\n"
+        "7, 2024-11-03 05:00:00.250 ,Ready\n"
+        "7,\t1730610600,Not Ready\n"
+        "8,2024-11-03 05:20:00,Ready\n"
+        "8,11/3/2024 5:30:00 ,LoggedOut\n"
+        "9,  null ,Ready\n"  # a null marker with blanks: empty
+    )
+    path = _updates(tmp_path, "padded.csv", padded)
+    assert _problems(path, ConvertOptions()) == [(str(path), 6, "EventTime", "value is empty")]
+    path = _updates(tmp_path, "padded.csv", padded.replace("9,  null ,Ready\n", ""))
+    lean = cwfm.read([path], ConvertOptions()).state_events
+    text = cwfm.read([_updates(tmp_path, "padded16.csv", padded.replace("9,  null ,Ready\n", ""), "utf-16")],
+                     ConvertOptions()).state_events
+    assert lean.schema["agent_id"] == pl.Categorical and model.strings(lean).equals(text)
+    assert lean["at"].to_list() == [datetime(2024, 11, 3, 5, 0, 0, 250000, tzinfo=UTC),
+                                    datetime(2024, 11, 3, 5, 10, tzinfo=UTC), datetime(2024, 11, 3, 5, 20, tzinfo=UTC),
+                                    datetime(2024, 11, 3, 5, 30, tzinfo=UTC)]
+
+
 def test_cwfm_agent_updates_csv_read_compactly_names_every_bad_value(tmp_path):
     """Null markers, unreadable times, times before 1970 and IDs that cannot travel are reported by
     file, line and column, as the text read reports them."""
