@@ -52,7 +52,7 @@ Duration = Annotated[float, BeforeValidator(seconds), Field(gt=0)]
 
 
 class SourceBase(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     route: str
