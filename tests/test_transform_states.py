@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -84,7 +85,7 @@ def event_lists(draw):
 @given(
     event_lists(),
     st.sampled_from([15, 30]),
-    st.sampled_from(["America/New_York", "Asia/Kathmandu", "UTC"]),
+    st.sampled_from(["America/New_York", "Asia/Kathmandu", "UTC", "Australia/Lord_Howe"]),
     st.randoms(),
 )
 def test_properties_of_the_splitter(rows, minutes, tz, rnd):
@@ -140,3 +141,34 @@ def test_runs_of_a_few_agents_give_the_result_of_one_run(rows, chunk):
     assert small.equals(whole)
     assert cat.equals(whole)
     assert unpacked.equals(whole)
+
+
+def test_microseconds_become_the_nearest_float_of_their_seconds():
+    """`seconds` gives what exact division gives (7000 µs is 0.007, not 0.006999999999999999), for
+    sums of any size a conversion meets, and for negative ones."""
+    import random
+
+    from gisgate.transform.split import seconds
+
+    rnd = random.Random(7)
+    values = [7000, 500, 1, 0, -3, 2**53 - 1, -(2**53 - 1), 10**18 + 1]
+    values += [rnd.randrange(-10**12, 10**12) for _ in range(100_000)]
+    got = pl.DataFrame({"us": values}).select(seconds(pl.col("us")))["us"].to_list()
+    assert got == [v / 1e6 for v in values]
+
+
+@settings(max_examples=60, deadline=None)
+@given(event_lists(), st.sampled_from([15, 30]), st.sampled_from(["America/New_York", "Asia/Kathmandu", "UTC"]))
+def test_integer_cut_gives_what_the_local_clock_split_gives(rows, minutes, tz):
+    """Where the zone's offset is one constant modulo the interval, spans are cut in integers on
+    the UTC clock and summed by running totals; elsewhere (Lord Howe) `split` cuts them on the
+    local clock and a group-by sums them. Both give the same rows."""
+    from gisgate.transform import states
+
+    until = datetime(2024, 11, 4, 8, 0, tzinfo=UTC)
+    ev = events(rows)
+    fast = state_seconds(ev, tz, minutes, until)[0].sort("interval_start", "agent_id")
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(states, "utc_residue", lambda *a: None)
+        general = state_seconds(ev, tz, minutes, until)[0].sort("interval_start", "agent_id")
+    assert fast.equals(general)

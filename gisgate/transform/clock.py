@@ -6,6 +6,7 @@ in America/New_York there are two different 01:00 intervals (05:00Z and 06:00Z).
 
     floor_local(expr, tz, minutes)       the UTC start of the local interval holding each instant
     floor_for(tz, minutes, first, last)  the same, as a plain UTC truncation where the zone allows
+    utc_residue(tz, minutes, first, last) the constant that truncation shifts by, when there is one
     is_aligned / misaligned(...)         whether starts are on a local boundary (and the row rule)
     offset_warning(texts, tz, what)      inputs whose own UTC offsets are not the zone's: a wrong --tz?
     grid(first, last, tz, minutes)       every interval start between two instants
@@ -15,6 +16,7 @@ in America/New_York there are two different 01:00 intervals (05:00Z and 06:00Z).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
@@ -48,11 +50,30 @@ def floor_for(tz: str, minutes: int, first: datetime | None, last: datetime | No
 
     The local interval start is t − ((t + offset) mod step). When the zone's offset is a multiple of
     15 minutes and the same modulo the interval over the whole range (New York's −4 h/−5 h, Kathmandu's
-    +5:45, UTC...), that is truncate(t + c) − c with one constant c: no time-zone conversion per row.
-    Otherwise (Lord Howe's half-hour DST with 30-minute intervals) the exact `floor_local` is used.
+    +5:45, UTC...), that is truncate(t + c) − c with one constant c (`utc_residue`): no time-zone
+    conversion per row. Otherwise (Lord Howe's half-hour DST with 30-minute intervals) the exact
+    `floor_local` is used.
     """
-    if first is None or last is None:
+    residue = utc_residue(tz, minutes, first, last)
+    if residue is None:
         return lambda e: floor_local(e, tz, minutes)
+    c = pl.duration(minutes=residue)
+    return lambda e: (e + c).dt.truncate(f"{minutes}m") - c
+
+
+def utc_residue(tz: str, minutes: int, first: datetime | None, last: datetime | None) -> int | None:
+    """The zone's UTC offset modulo the interval, in minutes, when it is one constant from `first`
+    to `last` (a day's margin each side); None when it is not, or a bound is missing. With it, the
+    local interval of an instant t is t − ((t + c) mod step) on the UTC clock."""
+    if first is None or last is None:
+        return None
+    day = timedelta(days=1)  # (whole days: the runs of one conversion ask once)
+    return _residue(tz, minutes, first.replace(hour=0, minute=0, second=0, microsecond=0),
+                    last.replace(hour=0, minute=0, second=0, microsecond=0) + day)
+
+
+@functools.lru_cache(maxsize=64)
+def _residue(tz: str, minutes: int, first: datetime, last: datetime) -> int | None:
     steps = pl.datetime_range(
         first - timedelta(days=1), last + timedelta(days=1), "15m", time_zone="UTC", eager=True
     ).dt.truncate("15m")
@@ -61,9 +82,8 @@ def floor_for(tz: str, minutes: int, first: datetime | None, last: datetime | No
     ).dt.total_seconds() // 60
     residues = set((offsets % minutes).unique().to_list())
     if len(residues) != 1 or ((offsets % 15) != 0).any():
-        return lambda e: floor_local(e, tz, minutes)
-    c = pl.duration(minutes=residues.pop())
-    return lambda e: (e + c).dt.truncate(f"{minutes}m") - c
+        return None
+    return int(residues.pop())
 
 
 def local_minute_of_day(utc: pl.Expr, tz: str) -> pl.Expr:

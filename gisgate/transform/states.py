@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from gisgate import model
+from gisgate.transform.clock import utc_residue
 from gisgate.transform.split import US, seconds, split
 
 IN_SESSION = ["NOT_READY", "READY", "TALKING", "WORK_NOT_READY", "WORK_READY", "HOLD", "RESERVED"]
@@ -123,27 +124,54 @@ def state_seconds(
 
 
 def _interval_seconds(core: pl.DataFrame, tz: str, minutes: int) -> pl.DataFrame:
-    """Per agent code × interval (in no order), the seconds of each kind of state, from the spans `core`."""
+    """Per agent code × interval, the seconds of each kind of state, from the spans `core` (agent
+    code `_a`, state rank `_s`, start and end in µs, sorted by agent and time).
+
+    When the zone's offset is one constant modulo the interval over the spans (`clock.utc_residue`),
+    intervals are whole steps on the UTC clock shifted by it: the spans are cut in integers, and as
+    the pieces come out in agent and interval order, each sum is the difference of running totals
+    at the last piece of its interval (no hashing). Without it (Lord Howe's half-hour DST with
+    30-minute intervals), `split` cuts them on the local clock and a group-by sums them.
+    """
     p = pl.col("piece_us")
     rank = pl.col("_s")
+    kinds = {
+        "ready_s": pl.when(rank == RANK["READY"]).then(p).otherwise(0),
+        "not_ready_s": pl.when(rank == RANK["NOT_READY"]).then(p).otherwise(0),
+        "in_session_s": p,
+        "reserved_s": pl.when(rank == RANK["RESERVED"]).then(p).otherwise(0),
+        "handling_s": pl.when(rank.is_in([RANK[s] for s in HANDLING])).then(p).otherwise(0),
+    }
+    bounds = core.select(pl.col("start").min(), pl.col("end").max()).row(0)
+    at = datetime(1970, 1, 1, tzinfo=UTC)
+    residue = None if None in bounds else utc_residue(tz, minutes, *(at + timedelta(microseconds=b) for b in bounds))
+    if residue is None:
+        return (
+            split(core.with_columns(pl.col("start", "end").cast(model.UTC_TIME)), "start", "end", tz, minutes)
+            # (a hashed group-by, in no order, is twice as fast as one keeping the pieces' sorted order)
+            .group_by("_a", "interval_start")
+            .agg(e.sum().alias(name) for name, e in kinds.items())
+            .with_columns(seconds(pl.col(c)) for c in SUMS)
+            .collect()
+        )
+    step, c = minutes * 60 * US, residue * 60 * US
+    start, end, iv = pl.col("start"), pl.col("end"), pl.col("interval_start")
+    number = (start + c) // step  # of the interval a span begins in; it touches `_more` after it
+    pieces = (
+        core.lazy()
+        .with_columns((number * step - c).alias("_first"), ((end - 1 + c) // step - number).alias("_more"))
+        .with_columns(pl.int_ranges(0, pl.col("_more") + 1, dtype=pl.Int64).alias("_k"))
+        .explode("_k")
+        .with_columns((pl.col("_first") + pl.col("_k") * step).alias("interval_start"))
+        .select("_a", "_s", "interval_start",
+                (pl.min_horizontal(end, iv + step) - pl.max_horizontal(start, iv)).alias("piece_us"))
+    )
+    last_piece = (pl.col("_a").ne(pl.col("_a").shift(-1)) | iv.ne(iv.shift(-1))).fill_null(True)
     return (
-        split(core, "start", "end", tz, minutes)
-        .with_columns(
-            pl.when(rank == RANK["READY"]).then(p).otherwise(0).alias("ready"),
-            pl.when(rank == RANK["NOT_READY"]).then(p).otherwise(0).alias("not_ready"),
-            pl.when(rank == RANK["RESERVED"]).then(p).otherwise(0).alias("reserved"),
-            pl.when(rank.is_in([RANK[s] for s in HANDLING])).then(p).otherwise(0).alias("handling"),
-        )
-        # (a hashed group-by, in no order, is twice as fast as one keeping the pieces' sorted order)
-        .group_by("_a", "interval_start")
-        .agg(
-            pl.col("ready").sum().alias("ready_s"),
-            pl.col("not_ready").sum().alias("not_ready_s"),
-            p.sum().alias("in_session_s"),
-            pl.col("reserved").sum().alias("reserved_s"),
-            pl.col("handling").sum().alias("handling_s"),
-        )
-        .with_columns(seconds(pl.col(c)) for c in SUMS)
+        pieces.select("_a", "interval_start", *[e.cum_sum().alias(name) for name, e in kinds.items()])
+        .filter(last_piece)
+        .with_columns(seconds(pl.col(c).diff().fill_null(pl.col(c))) for c in SUMS)
+        .with_columns(iv.cast(model.UTC_TIME))
         .collect()
     )
 
@@ -203,7 +231,7 @@ def _runs(height: int, agent_at, first_row_of, take) -> Iterator[tuple[pl.Series
 
 def _coded_spans(a: pl.Series, t: pl.Series, until_us: int, limit: int) -> tuple[pl.DataFrame, int]:
     """The in-session spans of sorted events (agent code `a`, µs × 8 + state rank `t`) as (agent code
-    `_a`, state rank `_s`, start, end), and how many were cut at `limit` µs: a span lasts until the
+    `_a`, state rank `_s`, start, end in µs), and how many were cut at `limit` µs: a span lasts until the
     agent's next event, the last one until `until_us`."""
     start = t // 8
     same_agent = a.eq_missing(a.shift(-1))
@@ -218,9 +246,7 @@ def _coded_spans(a: pl.Series, t: pl.Series, until_us: int, limit: int) -> tuple
     too_long = (pl.col("end") - pl.col("start")) > limit
     cut = spans_.select(too_long.sum()).item()
     core = spans_.filter(pl.col("_s") != RANK["LOGOUT"]).select(
-        "_a", "_s",
-        pl.col("start").cast(model.UTC_TIME),
-        pl.when(too_long).then(pl.col("start") + limit).otherwise(pl.col("end")).cast(model.UTC_TIME).alias("end"),
+        "_a", "_s", "start", pl.when(too_long).then(pl.col("start") + limit).otherwise(pl.col("end")).alias("end"),
     )
     return core, int(cut or 0)
 
