@@ -198,9 +198,10 @@ def test_gisgate_deliver_to_sftp_loads_only_what_it_needs(sshd, tmp_path):
                     f'user = "{sshd.user}"\npath = "lean"\nknown_hosts = "{sshd.known_hosts}"\n'
                     f'key_file = "{sshd.client_key}"\n')
     batch = files(tmp_path / "out", {agent(0): b"agent rows\r\n"})
-    script = ("import runpy, sys\n"
+    # (`main`, not the `gisgate` command: the command may end the process as soon as it is done)
+    script = ("import sys\nfrom gisgate.cli import main\n"
               f"sys.argv = ['gisgate', 'deliver', {str(batch[0])!r}, '--target', 'ds', '--config', {str(toml)!r}]\n"
-              "try:\n    runpy.run_module('gisgate', run_name='__main__')\n"
+              "try:\n    main()\n"
               "except SystemExit as e:\n    assert not e.code, e.code\n"
               "heavy = {'polars', 'httpx', 'invoke', 'pandas', 'numpy', 'watchdog'}\n"
               "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))\n")
