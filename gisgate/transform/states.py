@@ -124,14 +124,13 @@ def state_seconds(
 
 
 def _interval_seconds(core: pl.DataFrame, tz: str, minutes: int) -> pl.DataFrame:
-    """Per agent code × interval, the seconds of each kind of state, from the spans `core` (agent
-    code `_a`, state rank `_s`, start and end in µs, sorted by agent and time).
+    """Per agent code × interval (in no order), the seconds of each kind of state, from the spans
+    `core` (agent code `_a`, state rank `_s`, start and end in µs).
 
     When the zone's offset is one constant modulo the interval over the spans (`clock.utc_residue`),
-    intervals are whole steps on the UTC clock shifted by it: the spans are cut in integers, and as
-    the pieces come out in agent and interval order, each sum is the difference of running totals
-    at the last piece of its interval (no hashing). Without it (Lord Howe's half-hour DST with
-    30-minute intervals), `split` cuts them on the local clock and a group-by sums them.
+    intervals are whole steps on the UTC clock shifted by it, and the spans are cut in integers.
+    Otherwise (Lord Howe's half-hour DST with 30-minute intervals) `split` cuts them on the local
+    clock. (A hashed group-by, in no order, is twice as fast as one keeping the pieces' order.)
     """
     p = pl.col("piece_us")
     rank = pl.col("_s")
@@ -145,33 +144,26 @@ def _interval_seconds(core: pl.DataFrame, tz: str, minutes: int) -> pl.DataFrame
     bounds = core.select(pl.col("start").min(), pl.col("end").max()).row(0)
     at = datetime(1970, 1, 1, tzinfo=UTC)
     residue = None if None in bounds else utc_residue(tz, minutes, *(at + timedelta(microseconds=b) for b in bounds))
-    if residue is None:
-        return (
-            split(core.with_columns(pl.col("start", "end").cast(model.UTC_TIME)), "start", "end", tz, minutes)
-            # (a hashed group-by, in no order, is twice as fast as one keeping the pieces' sorted order)
-            .group_by("_a", "interval_start")
-            .agg(e.sum().alias(name) for name, e in kinds.items())
-            .with_columns(seconds(pl.col(c)) for c in SUMS)
-            .collect()
-        )
-    step, c = minutes * 60 * US, residue * 60 * US
     start, end, iv = pl.col("start"), pl.col("end"), pl.col("interval_start")
-    number = (start + c) // step  # of the interval a span begins in; it touches `_more` after it
-    pieces = (
-        core.lazy()
-        .with_columns((number * step - c).alias("_first"), ((end - 1 + c) // step - number).alias("_more"))
-        .with_columns(pl.int_ranges(0, pl.col("_more") + 1, dtype=pl.Int64).alias("_k"))
-        .explode("_k")
-        .with_columns((pl.col("_first") + pl.col("_k") * step).alias("interval_start"))
-        .select("_a", "_s", "interval_start",
-                (pl.min_horizontal(end, iv + step) - pl.max_horizontal(start, iv)).alias("piece_us"))
-    )
-    last_piece = (pl.col("_a").ne(pl.col("_a").shift(-1)) | iv.ne(iv.shift(-1))).fill_null(True)
+    if residue is None:
+        pieces = split(core.with_columns(start.cast(model.UTC_TIME), end.cast(model.UTC_TIME)), "start", "end", tz,
+                       minutes)
+    else:
+        step, c = minutes * 60 * US, residue * 60 * US
+        number = (start + c) // step  # of the interval a span begins in; it touches `_more` after it
+        pieces = (
+            core.lazy()
+            .with_columns((number * step - c).alias("_first"), ((end - 1 + c) // step - number).alias("_more"))
+            .with_columns(pl.int_ranges(0, pl.col("_more") + 1, dtype=pl.Int64).alias("_k"))
+            .explode("_k")
+            .with_columns((pl.col("_first") + pl.col("_k") * step).alias("interval_start"))
+            .select("_a", "_s", "interval_start",
+                    (pl.min_horizontal(end, iv + step) - pl.max_horizontal(start, iv)).alias("piece_us"))
+        )
     return (
-        pieces.select("_a", "interval_start", *[e.cum_sum().alias(name) for name, e in kinds.items()])
-        .filter(last_piece)
-        .with_columns(seconds(pl.col(c).diff().fill_null(pl.col(c))) for c in SUMS)
-        .with_columns(iv.cast(model.UTC_TIME))
+        pieces.group_by("_a", "interval_start")
+        .agg(e.sum().alias(name) for name, e in kinds.items())
+        .with_columns(*[seconds(pl.col(c)) for c in SUMS], iv.cast(model.UTC_TIME))
         .collect()
     )
 
