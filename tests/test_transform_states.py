@@ -91,7 +91,9 @@ def event_lists(draw):
 def test_properties_of_the_splitter(rows, minutes, tz, rnd):
     until = datetime(2024, 11, 4, 8, 0, tzinfo=UTC)
     ev = events(rows)
-    out = state_seconds(ev, tz, minutes, until, max_span_hours=1000)[0].sort("interval_start", "agent_id")
+    got = state_seconds(ev, tz, minutes, until, max_span_hours=1000)[0]
+    out = got.sort("interval_start", "agent_id")
+    assert got.equals(out)  # 0. given in key order
     # 1. per agent, the interval seconds sum to the in-session time covered by the spans
     sp = spans(ev, until, 1000)[0].collect()
     covered = (

@@ -81,9 +81,9 @@ def agent_rows(states: pl.DataFrame | None, per_agent: pl.DataFrame | None, fact
     keys = ["interval_start", "agent_id"]
     metrics = [m for m in STATE_METRICS if states is not None and m in states.columns]
     if not facts.handled:
-        # states only: one row per agent and interval, on the agent's home queue; sorted before the
-        # queue and the zeros are added (fewer columns to move; the queue never breaks a tie)
-        rows = sort_by_agent(states.select(*keys, *metrics))
+        # states only: one row per agent and interval, on the agent's home queue, in the key order
+        # state_seconds gives (the queue never breaks a tie)
+        rows = states.select(*keys, *metrics)
         rows = rows.with_columns(_home_queue(rows, facts, options), *[pl.lit(0.0).alias(m) for m in CONTACT_METRICS])
     else:
         rows = per_agent
@@ -122,6 +122,8 @@ def _home_queue(rows: pl.DataFrame, facts: Facts, options: ConvertOptions) -> pl
     home = dict(m.home_queue)
     home.update({acd: home[raw] for raw, acd in m.agents.items() if raw in home and acd not in home})
     default = options.service or m.default_service
+    if default is not None and not home and not facts.home:  # (every agent's is the default)
+        return pl.lit(default, pl.String).alias("service_id")
     agents = rows["agent_id"].unique().sort().to_list()
     queue = {a: home.get(a) or facts.home.get(a) or default for a in agents}
     missing = [a for a, q in queue.items() if q is None]

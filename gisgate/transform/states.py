@@ -91,8 +91,8 @@ def sort_packed(frame: pl.DataFrame, keys: list[pl.Expr]) -> pl.DataFrame:
 def state_seconds(
     events: pl.DataFrame | pl.LazyFrame, tz: str, minutes: int, until: datetime, max_span_hours: float = 12.0
 ) -> tuple[pl.DataFrame, list[str]]:
-    """Per agent × interval: ready_s, not_ready_s, in_session_s, reserved_s, handling_s (row order
-    is unspecified).
+    """Per agent × interval: ready_s, not_ready_s, in_session_s, reserved_s, handling_s, sorted by
+    interval start and agent ID (`sort_by_agent`'s order).
 
     Only intervals where the agent was in session (any state but LOGOUT) get a row.
 
@@ -109,12 +109,11 @@ def state_seconds(
         core, n = _coded_spans(a, t, until_us, limit)
         cut += n
         parts.append(_interval_seconds(core, tz, minutes))
-    grouped = pl.concat(parts)
-    # agent code `_a` is the row of its ID in `names` (a compact frame's IDs are categorical: strings out)
+    # agent code `_a` is the rank of its ID in `names`: sorting by codes sorts by IDs, and the IDs
+    # are gathered once, in that order (a compact frame's IDs are categorical: strings out)
+    grouped = sort_packed(pl.concat(parts), [pl.col("interval_start").dt.epoch("us"), pl.col("_a")])
     agent_id = names["agent_id"].cast(pl.String).gather(grouped["_a"])
-    out = grouped.select(
-        "interval_start", pl.lit(agent_id).alias("agent_id"), *SUMS
-    )  # row order unspecified (AGENT rows are sorted once, when assembled)
+    out = grouped.select("interval_start", pl.lit(agent_id).alias("agent_id"), *SUMS)
     warnings = []
     if cut:
         warnings.append(
@@ -175,7 +174,7 @@ def _sorted_codes(events: pl.DataFrame | pl.LazyFrame) -> tuple[pl.DataFrame, It
     """The agent ID of each agent code `_a`, and the events as (agent code, µs × 8 + state rank)
     pairs sorted by both, in runs of about `CHUNK` events that never split an agent.
 
-    The few distinct IDs get a code each (their order only groups an agent's events together). When
+    The few distinct IDs get a code each: their rank (so that codes sort as IDs do). When
     both ranges fit in 63 bits together (thousands of agents and weeks of µs × 8 do), each event is
     one packed integer: one plain integer sort, no row of texts gathered, and the runs are decoded
     one at a time. Events of one agent that tie on time and state differ at most in reason or raw
@@ -183,7 +182,12 @@ def _sorted_codes(events: pl.DataFrame | pl.LazyFrame) -> tuple[pl.DataFrame, It
     do), so no tie-break is needed.
     """
     frame = events.lazy().select("agent_id", "at", "state").collect()
-    names = frame.select(pl.col("agent_id").unique()).with_row_index("_a").with_columns(pl.col("_a").cast(pl.Int64))
+    names = (
+        frame.select(pl.col("agent_id").unique())
+        .sort(pl.col("agent_id").cast(pl.String), nulls_last=True)
+        .with_row_index("_a")
+        .with_columns(pl.col("_a").cast(pl.Int64))
+    )
     null_code = names.filter(pl.col("agent_id").is_null())["_a"]  # (a missing ID is one agent, as before)
     a = pl.col("agent_id").replace_strict(names["agent_id"].drop_nulls(), names.drop_nulls()["_a"],
                                           default=null_code[0] if null_code.len() else None)
