@@ -104,8 +104,10 @@ def nulls(frame: pl.DataFrame) -> pl.DataFrame:
     surrounding blanks are stripped. One scan finds the columns that need it; only those are
     rewritten (rewriting copies every value). A categorical column is cleaned as its distinct
     values are: the same decisions, taken on a few values."""
-    for c in [c for c, t in frame.schema.items() if isinstance(t, pl.Categorical)]:
-        distinct = frame[c].unique().drop_nulls()
+    categorical = [c for c, t in frame.schema.items() if isinstance(t, pl.Categorical)]
+    uniques = frame.select(pl.col(c).unique().drop_nulls().implode() for c in categorical)  # (one pass, in parallel)
+    for c in categorical:
+        distinct = uniques[c].explode()
         values = distinct.cast(pl.String)
         cleaned = nulls(pl.DataFrame({c: values}))[c]
         if cleaned.equals(values):
