@@ -212,3 +212,13 @@ def test_failed_delivery_goes_to_failed_with_a_reason_then_retry_delivers_it(tmp
         wait_until(lambda: len(files(root / "blocked" / "gis")) == 2, what="delivered after retry")
     finally:
         assert gate.stop() == 0
+
+
+def test_built_in_tables_are_valid():
+    """Tables a config leaves out take their built-in values unvalidated (`config.defaults`): each
+    must equal what validation gives, and so must the whole built-in config."""
+    for table in (config.Acd, config.Gis, config.Mapping, config.Contacts, config.Report, config.Watch,
+                  config.Outbox, config.Archive):
+        assert table.model_construct() == table.model_validate({}), table
+    assert config.load(None) == config.Config.model_validate({}) == config.parse({})
+    assert config.parse({"watch": {"rescan_seconds": 5}}).outbox == config.Outbox.model_validate({})
