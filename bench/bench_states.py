@@ -14,8 +14,9 @@ temporary folder, then runs, each job in its own process, outputs to a RAM folde
            boundaries → per agent × interval ready / not-ready / in-session seconds → one CSV;
   pandas   (with --pandas, once) bench_platforms.pandas_states, one CSV per interval.
 
-Time is wall time around the child; memory is the child's own peak RSS (`os.wait4` in a tiny
-wrapper, see _child.py). The jobs run in rounds, the order rotating each round, each after waiting
+Time is wall time around the child, beside the child's own CPU seconds (user + system, steadier
+on a shared machine); memory is the child's own peak RSS (`os.wait4` in a tiny wrapper, see
+_child.py). The jobs run in rounds, the order rotating each round, each after waiting
 for a quiet machine; a round during which other processes took more than 15 % of the CPU is run
 again (`--no-wait` skips both). Per-round ratios and medians are printed.
 
@@ -271,7 +272,8 @@ def main() -> None:
         def run_one(name: str, k: int) -> _child.Run:
             out = _child.RAM / f"gisgate-bench-out-{name}"
             r = _child.run(name, jobs[name](out), out, trace=a.trace)
-            print(f"  {name:8s} {r.seconds:7.2f} s   peak {r.peak / _child.GIB:6.2f} GiB   {r.files} files   "
+            print(f"  {name:8s} {r.seconds:7.2f} s  {r.cpu:6.2f} CPU s   peak {r.peak / _child.GIB:6.2f} GiB   "
+                  f"{r.files} files   "
                   f"(other processes: {r.others:.0%} CPU)", flush=True)
             if r.trace:
                 print(_child.timeline(r))
@@ -307,6 +309,9 @@ def report(runs: dict[str, list[_child.Run]], pandas: _child.Run | None) -> None
     print(f"median {t[0]:8.2f}  {t[1]:9.2f}  {t[2]:8.2f}  "
           f"{td:14.2f}  {tf:13.2f}   {med(r.peak for r in f) / gib:9.2f}  {med(r.peak for r in g) / gib:11.2f}  "
           f"{med(r.peak for r in d) / gib:10.2f}  {md:14.2f}")
+    cd = med(gr.cpu / dr.cpu for gr, dr in zip(g, d, strict=True))
+    print(f"CPU seconds, gisgate / duckdb: {cd:.2f}x "
+          f"(medians {med(r.cpu for r in g):.2f} and {med(r.cpu for r in d):.2f})")
     print(f"gisgate / duckdb: time {td:.2f}x (target <= 1.0x), memory {md:.2f}x (target <= 1.0x)")
     if pandas is not None:
         print(f"pandas / gisgate time: {pandas.seconds / med(r.seconds for r in g):.1f}x")
