@@ -9,8 +9,9 @@ import pytest
 from gisgate import model
 from gisgate.config import ConvertOptions, Mapping
 from gisgate.errors import ConfigError, InputError
+from gisgate.sources import _platform as P
 from gisgate.sources import cwfm, linklive, livevox, talkdesk
-from gisgate.sources._io import head
+from gisgate.sources._io import LINE, head, scan_csv
 
 
 def put(tmp_path, name, content):
@@ -377,6 +378,10 @@ def test_cwfm_agent_updates_csv_read_compactly_strips_blanks_around_times(tmp_pa
     text = cwfm.read([_updates(tmp_path, "padded16.csv", padded.replace("9,  null ,Ready\n", ""), "utf-16")],
                      ConvertOptions()).state_events
     assert lean.schema["agent_id"] == pl.Categorical and model.strings(lean).equals(text)
+    # read in the scan once stripped: only the time the fast path cannot read is kept as text (a
+    # file of padded times must not keep millions of texts)
+    scanned = P.scanned_time(scan_csv(path).select(LINE, "EventTime"), "at", "EventTime", "UTC").collect()
+    assert scanned["EventTime"].drop_nulls().cast(pl.String).to_list() == ["11/3/2024 5:30:00"]
     assert lean["at"].to_list() == [datetime(2024, 11, 3, 5, 0, 0, 250000, tzinfo=UTC),
                                     datetime(2024, 11, 3, 5, 10, tzinfo=UTC), datetime(2024, 11, 3, 5, 20, tzinfo=UTC),
                                     datetime(2024, 11, 3, 5, 30, tzinfo=UTC)]

@@ -217,39 +217,42 @@ def with_times(frame: pl.DataFrame, columns: dict[str, pl.Expr], naive_tz: str) 
 
 
 def scanned_time(lf: pl.LazyFrame, name: str, column: str, naive_tz: str) -> pl.LazyFrame:
-    """For a streamed query over a scanned CSV (`_io.scan_csv`): text column `column` parsed into
-    `name` by the fast path of `with_times`, on the value as read. The text is kept (as a
+    """For a streamed query over a scanned CSV (`_io.scan_csv`): text column `column` stripped and
+    parsed into `name` by the fast path of `with_times`. The stripped text is kept (as a
     categorical, null elsewhere) only where `scanned_times` still needs it: not read by the fast
-    path, or read as a time before 1970 (which `check_parsed` refuses).
-
-    A value with white space or a null marker around it is never read by the fast path (a number
-    or `YYYY-MM-DD HH:MM:SS` with a blank at either end is no number or date to polars), so the
-    cleaning `nulls` does is left to `scanned_times`, on the few texts kept.
+    path (null markers among them), or read as a time before 1970 (which `check_parsed` refuses).
+    `_p` and `_w` flag values with blanks or tabs / any white space around them, for `scanned_times`.
     """
+    raw = pl.col(column)
+    text = raw.str.strip_chars()
     at = pl.col(name)
     # one step per column made: an expression used twice in one step is evaluated twice
-    return lf.with_columns(_fast_time(pl.col(column), naive_tz).alias(name)).with_columns(
-        pl.when(at.is_null() | (at.dt.epoch("us") < 0)).then(pl.col(column)).cast(pl.Categorical).alias(column)
+    return (
+        lf.with_columns(
+            text.alias("_text"),
+            (raw.str.len_bytes() != raw.str.strip_chars(" \t").str.len_bytes()).alias("_p"),
+            (raw.str.len_bytes() != text.str.len_bytes()).alias("_w"),
+        )
+        .with_columns(_fast_time(pl.col("_text"), naive_tz).alias(name))
+        .with_columns(pl.when(at.is_null() | (at.dt.epoch("us") < 0)).then(pl.col("_text")).cast(pl.Categorical)
+                      .alias(column))
+        .drop("_text")
     )
 
 
 def scanned_times(frame: pl.DataFrame, name: str, column: str, naive_tz: str) -> pl.DataFrame | None:
-    """Finish what `scanned_time` began: the kept texts are cleaned as `nulls` cleans them, and
-    those the fast path could not read go through the fast path again (a value that had blanks
-    around it) and then `utc_time`, as in `with_times`. None (read the file as text instead) when
-    a value has white space around it but none has blanks: `nulls` would keep that space, and it
-    is the read as text that says where such a value fails.
+    """Finish what `scanned_time` began: null markers among the kept texts become nulls, and the
+    values the fast path could not read go through `utc_time`, as in `with_times`. None (read the
+    file as text instead) when a value has white space around it but none has blanks or tabs:
+    `nulls` would keep that space, `scanned_time` stripped it.
     """
-    values = frame[column].unique().drop_nulls().cast(pl.String)
-    padded = values.str.starts_with(" ") | values.str.ends_with(" ") | values.str.starts_with("\t") | \
-        values.str.ends_with("\t")
-    if not padded.any() and (values.str.strip_chars().str.len_bytes() != values.str.len_bytes()).any():
+    if not frame["_p"].any() and frame["_w"].any():
         return None
-    frame = frame.with_columns(nulls(frame.select(column)))
+    frame = frame.drop("_p", "_w")
+    frame = frame.with_columns(nulls(frame.select(column)))  # (a few distinct texts, already stripped)
     todo = frame.select((pl.col(name).is_null() & pl.col(column).is_not_null()).arg_true().alias("i"))["i"]
     if todo.len():
-        text = pl.col(column).cast(pl.String)
-        slow = frame[todo].select(pl.coalesce(_fast_time(text, naive_tz), utc_time(text, naive_tz)))[:, 0]
+        slow = frame[todo].select(utc_time(pl.col(column).cast(pl.String), naive_tz))[:, 0]
         frame = frame.with_columns(frame[name].scatter(todo, slow))
     return frame
 
