@@ -57,4 +57,3 @@ def seconds(us: pl.Expr) -> pl.Expr:
     as fast as a decimal division.
     """
     return (us.cast(pl.Decimal(38, 0)) * MICRO).cast(pl.Float64)
-
