@@ -1,7 +1,7 @@
 """Platform adapters: detection, units, times, mapping tables, duplicates, and row errors."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -380,11 +380,36 @@ def test_cwfm_agent_updates_csv_read_compactly_strips_blanks_around_times(tmp_pa
     assert lean.schema["agent_id"] == pl.Categorical and model.strings(lean).equals(text)
     # read in the scan once stripped: only the time the fast path cannot read is kept as text (a
     # file of padded times must not keep millions of texts)
-    scanned = P.scanned_time(scan_csv(path).select(LINE, "EventTime"), "at", "EventTime", "UTC").collect()
+    scanned = P.scanned_time(scan_csv(path)[0].select(LINE, "EventTime"), "at", "EventTime", "UTC").collect()
     assert scanned["EventTime"].drop_nulls().cast(pl.String).to_list() == ["11/3/2024 5:30:00"]
     assert lean["at"].to_list() == [datetime(2024, 11, 3, 5, 0, 0, 250000, tzinfo=UTC),
                                     datetime(2024, 11, 3, 5, 10, tzinfo=UTC), datetime(2024, 11, 3, 5, 20, tzinfo=UTC),
                                     datetime(2024, 11, 3, 5, 30, tzinfo=UTC)]
+
+
+@pytest.mark.parametrize("spell", [
+    lambda t: f"{t.month}/{t.day}/{t.year} {t.hour}:{t.minute:02d}:{t.second:02d}",  # Cloud Connect's M/D/YYYY
+    lambda t: t.strftime("%Y-%m-%dT%H:%M:%S") + "Z",
+    lambda t: t.strftime("%Y-%m-%dT%H:%M:%S-05:00"),
+])
+def test_cwfm_agent_updates_csv_in_another_spelling_is_read_in_the_scan(tmp_path, spell):
+    """A file whose times are spelled as its first value is (M/D/YYYY, ISO-8601 with an offset) is
+    read in the scan in that spelling, not kept as millions of texts for the slow path; values in
+    other spellings further down still read as the text read reads them."""
+    t0 = datetime(2024, 11, 3, 4, 0, 0)
+    rows = "".join(f"{i % 7},{spell(t0 + timedelta(seconds=37 * i))},Ready\n" for i in range(3000))
+    others = "3,2024-11-03 06:00:00.5,Not Ready\n4,1730613600,LoggedOut\n5,11/3/2024 6:01,Ready\n"
+    text = "AgentId,EventTime,Activity\n" + rows + others
+    path = _updates(tmp_path, "spelled.csv", text)
+    lean = cwfm.read([path], ConvertOptions(naive_tz="America/New_York")).state_events
+    as_text = cwfm.read([_updates(tmp_path, "spelled16.csv", text, "utf-16")],
+                        ConvertOptions(naive_tz="America/New_York")).state_events
+    assert lean.schema["agent_id"] == pl.Categorical and model.strings(lean).equals(as_text)
+    lf, first = scan_csv(path)
+    scanned = P.scanned_time(lf.select(LINE, "EventTime"), "at", "EventTime", "America/New_York",
+                             first["EventTime"]).collect()
+    assert scanned["EventTime"].drop_nulls().len() <= 1  # (only a spelling the first value does not have)
+    assert scanned["at"].null_count() == scanned["EventTime"].drop_nulls().len()
 
 
 def test_cwfm_agent_updates_csv_read_compactly_names_every_bad_value(tmp_path):

@@ -247,10 +247,11 @@ def read_csv(path: Path, schema: dict[str, pl.DataType] | None = None) -> tuple[
     return frame.with_columns(pl.col(LINE).cast(pl.Int64)), warnings
 
 
-def scan_csv(path: Path) -> pl.LazyFrame | None:
+def scan_csv(path: Path) -> tuple[pl.LazyFrame, dict[str, str]] | None:
     """A plain CSV file as a lazy frame of strings with a `_line` column, as `read_csv` reads it, for
     a query that keeps compact columns only: collected with the streaming engine, the file's texts
-    are never all in memory at once.
+    are never all in memory at once. Beside it, the first record's values by column (empty when
+    the file's first bytes hold none whole), for a query that adapts to how the file spells things.
 
     None when the file needs `read_csv`'s care (not a file on disk, UTF-16, not UTF-8 in its first
     bytes, CR line ends, empty, a column twice). What polars meets while collecting (a byte that is
@@ -263,16 +264,17 @@ def scan_csv(path: Path) -> pl.LazyFrame | None:
     if not isinstance(source, Path) or not first_bytes.strip():
         return None
     try:
-        first = first_bytes.removeprefix(UTF8_BOM).decode("utf-8").splitlines()[0]
+        lines = first_bytes.removeprefix(UTF8_BOM).decode("utf-8").splitlines()
     except UnicodeDecodeError:  # (or a character cut at the end of the head: rare, and read_csv copes)
         return None
-    delim = sniff_delimiter(first)
-    header = header_fields(first, delim)
+    delim = sniff_delimiter(lines[0])
+    header = header_fields(lines[0], delim)
     if len(set(header)) < len(header):
         return None
-    return pl.scan_csv(source, separator=delim, has_header=True, new_columns=header, infer_schema=False,
-                       raise_if_empty=False, truncate_ragged_lines=False, row_index_name=LINE,
-                       row_index_offset=2).with_columns(pl.col(LINE).cast(pl.Int64))
+    record = next(csv.reader(lines[1:2], delimiter=delim), []) if len(lines) > 2 else []  # (a whole line)
+    lf = pl.scan_csv(source, separator=delim, has_header=True, new_columns=header, infer_schema=False,
+                     raise_if_empty=False, truncate_ragged_lines=False, row_index_name=LINE, row_index_offset=2)
+    return lf.with_columns(pl.col(LINE).cast(pl.Int64)), dict(zip(header, record, strict=False))
 
 
 def _csv_error(file: str, data: bytes, delim: str) -> Problem:

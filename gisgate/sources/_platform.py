@@ -183,20 +183,29 @@ def utc_time(expr: pl.Expr, naive_tz: str) -> pl.Expr:
     or `Z`, naive `YYYY-MM-DD[ T]HH:MM[:SS[.fff]]` (in `naive_tz`) and `M/D/YYYY H:mm[:ss]` (naive)."""
     text = expr.str.strip_chars()
     num = text.cast(pl.Float64, strict=False)
-    epoch = epoch_instant(num)
-    aware = text.str.replace(r"Z$", "+00:00").str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_zone="UTC")
+    dates = [e for name, e in time_shapes(text, naive_tz).items() if name != "epoch"]
+    return pl.when(num.is_not_null()).then(epoch_instant(num)).otherwise(pl.coalesce(dates)).cast(model.UTC_TIME)
+
+
+def time_shapes(text: pl.Expr, naive_tz: str) -> dict[str, pl.Expr]:
+    """Each spelling `utc_time` accepts, parsed on its own into a UTC instant (null where it does not
+    apply), in the order `utc_time` tries them. No text is two of them: the formats are parsed in
+    full (polars refuses what is left over), and a number is no date."""
     spaced = text.str.replace("T", " ")
-    naive = (
-        pl.coalesce(
-            spaced.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us"),
-            spaced.str.to_datetime("%Y-%m-%d %H:%M", strict=False, time_unit="us"),
-            text.str.to_datetime("%m/%d/%Y %H:%M:%S", strict=False, time_unit="us"),
-            text.str.to_datetime("%m/%d/%Y %H:%M", strict=False, time_unit="us"),
-        )
-        .dt.replace_time_zone(naive_tz, ambiguous="earliest", non_existent="null")
-        .dt.convert_time_zone("UTC")
-    )
-    return pl.when(num.is_not_null()).then(epoch).otherwise(pl.coalesce(aware, naive)).cast(model.UTC_TIME)
+
+    def naive(e: pl.Expr, pattern: str) -> pl.Expr:
+        return (e.str.to_datetime(pattern, strict=False, time_unit="us")
+                .dt.replace_time_zone(naive_tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC"))
+
+    return {
+        "epoch": epoch_instant(text.cast(pl.Float64, strict=False)),
+        "offset": text.str.replace(r"Z$", "+00:00").str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", strict=False,
+                                                                     time_zone="UTC"),
+        "seconds": naive(spaced, "%Y-%m-%d %H:%M:%S%.f"),
+        "minutes": naive(spaced, "%Y-%m-%d %H:%M"),
+        "mdy seconds": naive(text, "%m/%d/%Y %H:%M:%S"),
+        "mdy minutes": naive(text, "%m/%d/%Y %H:%M"),
+    }
 
 
 def with_times(frame: pl.DataFrame, columns: dict[str, pl.Expr], naive_tz: str) -> pl.DataFrame:
@@ -216,16 +225,23 @@ def with_times(frame: pl.DataFrame, columns: dict[str, pl.Expr], naive_tz: str) 
     return frame
 
 
-def scanned_time(lf: pl.LazyFrame, name: str, column: str, naive_tz: str) -> pl.LazyFrame:
+def scanned_time(lf: pl.LazyFrame, name: str, column: str, naive_tz: str, sample: str | None = None) -> pl.LazyFrame:
     """For a streamed query over a scanned CSV (`_io.scan_csv`): text column `column` stripped and
-    parsed into `name` by the fast path of `with_times`. The stripped text is kept (as a
-    categorical, null elsewhere) only where `scanned_times` still needs it: not read by the fast
-    path (null markers among them), or read as a time before 1970 (which `check_parsed` refuses).
-    `_p` and `_w` flag values with blanks or tabs / any white space around them, for `scanned_times`.
+    parsed into `name` by the fast path of `with_times`, and, when the file's first value (`sample`)
+    is in another spelling (`M/D/YYYY H:mm:ss`, ISO-8601 with an offset...), by that spelling of
+    `utc_time` too: an export writes its times one way, and each value the scan leaves is kept as a
+    text. The stripped text is kept (as a categorical, null elsewhere) only where `scanned_times`
+    still needs it: not read here (null markers among them), or read as a time before 1970 (which
+    `check_parsed` refuses). `_p` and `_w` flag values with blanks or tabs / any white space around
+    them, for `scanned_times`.
     """
     raw = pl.col(column)
     text = raw.str.strip_chars()
     at = pl.col(name)
+    parse = _fast_time(pl.col("_text"), naive_tz)
+    shape = _shape_of(sample, naive_tz)
+    if shape is not None:  # (what the fast path reads it reads first, as `with_times` does)
+        parse = pl.coalesce(parse, time_shapes(pl.col("_text"), naive_tz)[shape])
     # one step per column made: an expression used twice in one step is evaluated twice
     return (
         lf.with_columns(
@@ -233,11 +249,22 @@ def scanned_time(lf: pl.LazyFrame, name: str, column: str, naive_tz: str) -> pl.
             (raw.str.len_bytes() != raw.str.strip_chars(" \t").str.len_bytes()).alias("_p"),
             (raw.str.len_bytes() != text.str.len_bytes()).alias("_w"),
         )
-        .with_columns(_fast_time(pl.col("_text"), naive_tz).alias(name))
+        .with_columns(parse.cast(model.UTC_TIME).alias(name))
         .with_columns(pl.when(at.is_null() | (at.dt.epoch("us") < 0)).then(pl.col("_text")).cast(pl.Categorical)
                       .alias(column))
         .drop("_text")
     )
+
+
+def _shape_of(sample: str | None, naive_tz: str) -> str | None:
+    """The `time_shapes` spelling of `sample` when the fast path of `with_times` cannot read it."""
+    if sample is None or not sample.strip():
+        return None
+    one = pl.DataFrame({"t": [sample.strip()]})
+    if one.select(_fast_time(pl.col("t"), naive_tz).is_not_null()).item():
+        return None
+    found = one.select(e.is_not_null().alias(k) for k, e in time_shapes(pl.col("t"), naive_tz).items()).row(0)
+    return next((k for k, ok in zip(time_shapes(pl.col("t"), naive_tz), found, strict=True) if ok), None)
 
 
 def scanned_times(frame: pl.DataFrame, name: str, column: str, naive_tz: str) -> pl.DataFrame | None:

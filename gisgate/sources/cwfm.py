@@ -118,16 +118,17 @@ def _activity_scanned(path: Path, o: ConvertOptions) -> pl.DataFrame | None:
     """An AgentUpdates CSV as `_activity` reads it, but streamed: only compact columns are kept (texts
     as categoricals, the time parsed), so the file's texts are never all in memory. None when the
     file is no plain AgentUpdates CSV (see `_io.scan_csv`, `P.scanned_times`): then it is read as text."""
-    lf = scan_csv(path)
-    if lf is None:
+    scanned = scan_csv(path)
+    if scanned is None:
         return None
+    lf, first = scanned
     names = lf.collect_schema().names()
     if kind(set(names)) != "AgentUpdates":
         return None
     texts = [c for c in ("AgentId", "Activity", "ReasonCode") if c in names]
     try:
         lf = lf.select(LINE, *[pl.col(c).cast(pl.Categorical) for c in texts], "EventTime")
-        f = P.scanned_time(lf, "at", "EventTime", o.naive_tz).collect(engine="streaming")
+        f = P.scanned_time(lf, "at", "EventTime", o.naive_tz, first.get("EventTime")).collect(engine="streaming")
     except pl.exceptions.PolarsError:  # not UTF-8 further on, a ragged line...: read_csv copes or says where
         return None
     f = P.scanned_times(f, "at", "EventTime", o.naive_tz)
