@@ -232,8 +232,7 @@ def scanned_time(lf: pl.LazyFrame, name: str, column: str, naive_tz: str, sample
     `utc_time` too: an export writes its times one way, and each value the scan leaves is kept as a
     text. The stripped text is kept (as a categorical, null elsewhere) only where `scanned_times`
     still needs it: not read here (null markers among them), or read as a time before 1970 (which
-    `check_parsed` refuses). `_p` and `_w` flag values with blanks or tabs / any white space around
-    them, for `scanned_times`.
+    `check_parsed` refuses). `_w` flags values with white space around them, for `scanned_times`.
     """
     raw = pl.col(column)
     text = raw.str.strip_chars()
@@ -246,7 +245,6 @@ def scanned_time(lf: pl.LazyFrame, name: str, column: str, naive_tz: str, sample
     return (
         lf.with_columns(
             text.alias("_text"),
-            (raw.str.len_bytes() != raw.str.strip_chars(" \t").str.len_bytes()).alias("_p"),
             (raw.str.len_bytes() != text.str.len_bytes()).alias("_w"),
         )
         .with_columns(parse.cast(model.UTC_TIME).alias(name))
@@ -267,15 +265,18 @@ def _shape_of(sample: str | None, naive_tz: str) -> str | None:
     return next((k for k, ok in zip(time_shapes(pl.col("t"), naive_tz), found, strict=True) if ok), None)
 
 
-def scanned_times(frame: pl.DataFrame, name: str, column: str, naive_tz: str) -> pl.DataFrame | None:
-    """Finish what `scanned_time` began: null markers among the kept texts become nulls, and the
-    values the fast path could not read go through `utc_time`, as in `with_times`. None (read the
-    file as text instead) when a value has white space around it but none has blanks or tabs:
-    `nulls` would keep that space, `scanned_time` stripped it.
+def scanned_times(frame: pl.DataFrame, name: str, column: str, naive_tz: str, lf: pl.LazyFrame) -> pl.DataFrame | None:
+    """Finish what `scanned_time` began on `lf`: null markers among the kept texts become nulls, and
+    the values the fast path could not read go through `utc_time`, as in `with_times`. None (read
+    the file as text instead) when a value has white space around it but none has blanks or tabs
+    (a second scan says, only when some value has white space around it): `nulls` would keep that
+    space, `scanned_time` stripped it.
     """
-    if not frame["_p"].any() and frame["_w"].any():
+    raw = pl.col(column)
+    blanks = (raw.str.len_bytes() != raw.str.strip_chars(" \t").str.len_bytes()).any()
+    if frame["_w"].any() and not lf.select(blanks).collect(engine="streaming").item():
         return None
-    frame = frame.drop("_p", "_w")
+    frame = frame.drop("_w")
     frame = frame.with_columns(nulls(frame.select(column)))  # (a few distinct texts, already stripped)
     todo = frame.select((pl.col(name).is_null() & pl.col(column).is_not_null()).arg_true().alias("i"))["i"]
     if todo.len():

@@ -131,7 +131,7 @@ def _activity_scanned(path: Path, o: ConvertOptions) -> pl.DataFrame | None:
         f = P.scanned_time(lf, "at", "EventTime", o.naive_tz, first.get("EventTime")).collect(engine="streaming")
     except pl.exceptions.PolarsError:  # not UTF-8 further on, a ragged line...: read_csv copes or says where
         return None
-    f = P.scanned_times(f, "at", "EventTime", o.naive_tz)
+    f = P.scanned_times(f, "at", "EventTime", o.naive_tz, lf)
     if f is None:
         return None
     # (EventTime now holds only the texts the fast path did not read: empty where `at` is null too)
