@@ -216,8 +216,7 @@ def read_csv(path: Path, schema: dict[str, pl.DataType] | None = None) -> tuple[
         raise InputError([Problem(str(path), 1, c, "column appears more than once") for c in dupes])
     typed = {c: (schema or {}).get(c, pl.String) for c in header}
     text = dict.fromkeys(header, pl.String)
-    kw = dict(separator=delim, has_header=True, new_columns=header, raise_if_empty=False,
-              truncate_ragged_lines=False, row_index_name=LINE, row_index_offset=2)
+    kw = _reader_options(delim, header)
 
     def attempt(overrides) -> pl.DataFrame | None:
         if isinstance(source, io.BytesIO):
@@ -272,9 +271,14 @@ def scan_csv(path: Path) -> tuple[pl.LazyFrame, dict[str, str]] | None:
     if len(set(header)) < len(header):
         return None
     record = next(csv.reader(lines[1:2], delimiter=delim), []) if len(lines) > 2 else []  # (a whole line)
-    lf = pl.scan_csv(source, separator=delim, has_header=True, new_columns=header, infer_schema=False,
-                     raise_if_empty=False, truncate_ragged_lines=False, row_index_name=LINE, row_index_offset=2)
+    lf = pl.scan_csv(source, infer_schema=False, **_reader_options(delim, header))
     return lf.with_columns(pl.col(LINE).cast(pl.Int64)), dict(zip(header, record, strict=False))
+
+
+def _reader_options(delim: str, header: list[str]) -> dict:
+    """How `read_csv` and `scan_csv` both have polars read a CSV (the scan must read as the read does)."""
+    return dict(separator=delim, has_header=True, new_columns=header, raise_if_empty=False,
+                truncate_ragged_lines=False, row_index_name=LINE, row_index_offset=2)
 
 
 def _csv_error(file: str, data: bytes, delim: str) -> Problem:
