@@ -235,7 +235,6 @@ def scanned_time(lf: pl.LazyFrame, name: str, column: str, naive_tz: str, sample
     `check_parsed` refuses). `_w` flags values with white space around them, for `scanned_times`.
     """
     raw = pl.col(column)
-    text = raw.str.strip_chars()
     at = pl.col(name)
     parse = _fast_time(pl.col("_text"), naive_tz)
     shape = _shape_of(sample, naive_tz)
@@ -243,11 +242,9 @@ def scanned_time(lf: pl.LazyFrame, name: str, column: str, naive_tz: str, sample
         parse = pl.coalesce(parse, time_shapes(pl.col("_text"), naive_tz)[shape])
     # one step per column made: an expression used twice in one step is evaluated twice
     return (
-        lf.with_columns(
-            text.alias("_text"),
-            (raw.str.len_bytes() != text.str.len_bytes()).alias("_w"),
-        )
-        .with_columns(parse.cast(model.UTC_TIME).alias(name))
+        lf.with_columns(raw.str.strip_chars().alias("_text"))
+        .with_columns(parse.cast(model.UTC_TIME).alias(name),
+                      (raw.str.len_bytes() != pl.col("_text").str.len_bytes()).alias("_w"))
         .with_columns(pl.when(at.is_null() | (at.dt.epoch("us") < 0)).then(pl.col("_text")).cast(pl.Categorical)
                       .alias(column))
         .drop("_text")
@@ -261,8 +258,9 @@ def _shape_of(sample: str | None, naive_tz: str) -> str | None:
     one = pl.DataFrame({"t": [sample.strip()]})
     if one.select(_fast_time(pl.col("t"), naive_tz).is_not_null()).item():
         return None
-    found = one.select(e.is_not_null().alias(k) for k, e in time_shapes(pl.col("t"), naive_tz).items()).row(0)
-    return next((k for k, ok in zip(time_shapes(pl.col("t"), naive_tz), found, strict=True) if ok), None)
+    shapes = time_shapes(pl.col("t"), naive_tz)
+    read = one.select(e.is_not_null().alias(k) for k, e in shapes.items()).row(0, named=True)
+    return next((k for k, ok in read.items() if ok), None)
 
 
 def scanned_times(frame: pl.DataFrame, name: str, column: str, naive_tz: str, lf: pl.LazyFrame) -> pl.DataFrame | None:
